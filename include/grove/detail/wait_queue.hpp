@@ -1,0 +1,70 @@
+// An intrusive FIFO of suspended fibers: the building block of every grove primitive.
+//
+// Example (an event's wait):
+//   detail::wait_node node;                 // lives on the waiting fiber's stack
+//   waiters_.push_back(node);
+//   auto why = detail::suspend(deadline);   // node unlinks itself when it goes out of scope
+//
+// Wakers pop with pop_waiting(), which skips (and unlinks) nodes whose fiber was already woken
+// by something else (a kill, a timeout), so no wake-up is ever lost on a dead waiter.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include <grove/detail/suspension.hpp>
+
+namespace grove::detail {
+
+/// One fiber's place in a wait_queue; unlinks itself on destruction.
+struct wait_node {
+  wait_node() noexcept;
+  ~wait_node() { unlink(); }
+  wait_node(const wait_node&) = delete;
+  wait_node& operator=(const wait_node&) = delete;
+
+  /// Removes the node from its queue, if it is in one.
+  void unlink() noexcept;
+  /// True while the node is in a queue.
+  bool linked() const noexcept { return queue != nullptr; }
+
+  wait_node* prev = nullptr;
+  wait_node* next = nullptr;
+  struct wait_queue* queue = nullptr;
+  fiber_base* fiber;         ///< the waiting fiber (the current one at construction)
+  void* payload = nullptr;   ///< for the primitive: e.g. where a channel hands over a value
+  std::uint8_t status = 0;   ///< for the primitive: e.g. "served" / "closed"
+};
+
+/// Intrusive FIFO of wait_nodes. Not thread-safe: all users run on one hub.
+struct wait_queue {
+  wait_queue() = default;
+  wait_queue(const wait_queue&) = delete;
+  wait_queue& operator=(const wait_queue&) = delete;
+  ~wait_queue();
+
+  /// True if no node is queued (stale nodes of already-woken fibers count until popped).
+  bool empty() const noexcept { return head_ == nullptr; }
+  /// Number of queued nodes.
+  std::size_t size() const noexcept { return size_; }
+  /// Appends `node`.
+  void push_back(wait_node& node) noexcept;
+  /// Removes `node` (must be in this queue).
+  void remove(wait_node& node) noexcept;
+  /// Unlinks and returns the first node whose fiber is still suspended, or nullptr.
+  wait_node* pop_waiting() noexcept;
+  /// Wakes the first waiting fiber with `notified`; false if there was none.
+  bool notify_one() noexcept;
+  /// Wakes every waiting fiber; returns how many.
+  std::size_t notify_all() noexcept;
+  /// Suspends the current fiber in this queue until notified or `deadline`; true if notified,
+  /// false on deadline. Throws like suspend() on kill / scoped timeout.
+  bool wait(time_point deadline = no_deadline);
+
+ private:
+  wait_node* head_ = nullptr;
+  wait_node* tail_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+}  // namespace grove::detail

@@ -1,0 +1,52 @@
+#include <grove/error.hpp>
+#include <grove/fiber.hpp>
+#include <string>
+
+#include "core/hub_impl.hpp"
+
+namespace grove::detail {
+
+fiber_base::fiber_base() noexcept = default;
+fiber_base::~fiber_base() = default;
+
+void join(fiber_base* f) {
+  if (f->state == fiber_state::finished) return;
+  if (f == current_fiber()) throw error("grove: a fiber cannot join itself");
+  while (f->state != fiber_state::finished) f->joiners.wait();
+}
+
+bool join_until(fiber_base* f, time_point deadline) {
+  if (f->state == fiber_state::finished) return true;
+  if (f == current_fiber()) throw error("grove: a fiber cannot join itself");
+  while (f->state != fiber_state::finished) {
+    if (!f->joiners.wait(deadline)) return f->state == fiber_state::finished;
+  }
+  return true;
+}
+
+void rethrow_if_failed(fiber_base* f) {
+  if (f->error) {
+    f->error_observed = true;
+    std::rethrow_exception(f->error);
+  }
+  if (f->killed) {
+    throw killed_error("grove: fiber " + std::to_string(f->id) + " '" + f->name +
+                       "' was killed before it produced a value");
+  }
+}
+
+}  // namespace grove::detail
+
+namespace grove::this_fiber {
+
+std::uint64_t id() noexcept {
+  auto* f = detail::current_fiber();
+  return f ? f->id : 0;
+}
+
+std::string_view name() noexcept {
+  auto* f = detail::current_fiber();
+  return f ? std::string_view(f->name) : std::string_view();
+}
+
+}  // namespace grove::this_fiber

@@ -1,0 +1,52 @@
+// Sanitizer hooks around grove's own stack switches. Debian's Boost.Context is the fcontext
+// build, which makes no annotations, so ASan must be told about every switch here.
+#pragma once
+
+#include <cstddef>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define GROVE_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GROVE_ASAN 1
+#endif
+#endif
+
+#ifdef GROVE_ASAN
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
+
+namespace grove::detail {
+
+/// Before switching stacks: `fake_stack_save` is null when the current stack dies.
+inline void sanitizer_start_switch(void** fake_stack_save, const void* to_low,
+                                   std::size_t to_size) noexcept {
+#ifdef GROVE_ASAN
+  __sanitizer_start_switch_fiber(fake_stack_save, to_low, to_size);
+#else
+  (void)fake_stack_save, (void)to_low, (void)to_size;
+#endif
+}
+
+/// After arriving on a stack (pass what start_switch saved for it, null on first entry).
+inline void sanitizer_finish_switch(void* fake_stack_save) noexcept {
+#ifdef GROVE_ASAN
+  const void* old_low;
+  std::size_t old_size;
+  __sanitizer_finish_switch_fiber(fake_stack_save, &old_low, &old_size);
+#else
+  (void)fake_stack_save;
+#endif
+}
+
+/// Clears shadow poison over a stack that is about to be reused.
+inline void sanitizer_unpoison(void* p, std::size_t n) noexcept {
+#ifdef GROVE_ASAN
+  ASAN_UNPOISON_MEMORY_REGION(p, n);
+#else
+  (void)p, (void)n;
+#endif
+}
+
+}  // namespace grove::detail

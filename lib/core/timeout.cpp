@@ -1,0 +1,40 @@
+#include <grove/timeout.hpp>
+
+#include <grove/detail/fiber_base.hpp>
+
+#include "core/hub_impl.hpp"
+
+namespace grove {
+namespace {
+
+void scoped_timeout_fired(detail::timer_node* node) noexcept {
+  auto* state = static_cast<detail::scoped_timeout*>(node);
+  state->expired = true;
+  detail::fiber_base* owner = state->owner;
+  ++owner->expired_timeouts;
+  if (owner->interruptible) detail::wake(owner, detail::wake_reason::timeout);
+}
+
+}  // namespace
+
+timeout::timeout(std::chrono::nanoseconds d, int) {
+  detail::fiber_base* f = detail::current_fiber();
+  if (!f) throw error("grove::timeout can only be used inside a fiber");
+  state_.owner = f;
+  state_.serial = f->hub->next_timeout_serial();
+  state_.duration = d;
+  state_.when = detail::clock::now() + d;
+  state_.fire = &scoped_timeout_fired;
+  f->hub->arm(state_);
+  state_.outer = f->timeouts;
+  f->timeouts = &state_;
+}
+
+timeout::~timeout() {
+  detail::fiber_base* f = state_.owner;
+  if (state_.armed()) f->hub->disarm(state_);
+  if (state_.expired) --f->expired_timeouts;
+  f->timeouts = state_.outer;
+}
+
+}  // namespace grove

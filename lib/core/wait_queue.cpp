@@ -1,0 +1,71 @@
+#include <grove/detail/wait_queue.hpp>
+
+namespace grove::detail {
+
+wait_node::wait_node() noexcept : fiber(current_fiber()) {}
+
+void wait_node::unlink() noexcept {
+  if (queue) queue->remove(*this);
+}
+
+wait_queue::~wait_queue() {
+  while (head_) remove(*head_);
+}
+
+void wait_queue::push_back(wait_node& node) noexcept {
+  node.queue = this;
+  node.next = nullptr;
+  node.prev = tail_;
+  if (tail_) {
+    tail_->next = &node;
+  } else {
+    head_ = &node;
+  }
+  tail_ = &node;
+  ++size_;
+}
+
+void wait_queue::remove(wait_node& node) noexcept {
+  if (node.prev) {
+    node.prev->next = node.next;
+  } else {
+    head_ = node.next;
+  }
+  if (node.next) {
+    node.next->prev = node.prev;
+  } else {
+    tail_ = node.prev;
+  }
+  node.prev = node.next = nullptr;
+  node.queue = nullptr;
+  --size_;
+}
+
+wait_node* wait_queue::pop_waiting() noexcept {
+  while (wait_node* node = head_) {
+    remove(*node);
+    if (is_suspended(node->fiber)) return node;
+  }
+  return nullptr;
+}
+
+bool wait_queue::notify_one() noexcept {
+  wait_node* node = pop_waiting();
+  if (!node) return false;
+  wake(node->fiber, wake_reason::notified);
+  return true;
+}
+
+std::size_t wait_queue::notify_all() noexcept {
+  std::size_t woken = 0;
+  while (notify_one()) ++woken;
+  return woken;
+}
+
+bool wait_queue::wait(time_point deadline) {
+  wait_node node;
+  push_back(node);
+  return suspend(deadline) == wake_reason::notified;
+}
+
+}  // namespace grove::detail
