@@ -1,0 +1,86 @@
+// Peer benchmark: many timers. N goroutines each sleep a random duration in [0, 1 s); the
+// durations come from a fixed seed and are drawn before the clock starts. Reports the wall
+// time beyond the 1 s floor (spawning included), the time the spawn loop took, and the peak
+// RSS (VmHWM).
+// A small warm-up round (N/100 goroutines, sleeps under 10 ms) runs first.
+//
+//	go_timers [N]    default N = 1000000
+//
+// Prints one line: extra_ms=<float> spawn_ms=<float> peak_rss_kib=<int>
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"math/rand"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// statusKiB returns a "Vm...:" field of /proc/self/status, in KiB.
+func statusKiB(field string) int64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		panic(err)
+	}
+	defer f.Close()
+	scanner := bufio.NewScanner(f)
+	for scanner.Scan() {
+		line := scanner.Text()
+		if strings.HasPrefix(line, field+":") {
+			parts := strings.Fields(line)
+			v, err := strconv.ParseInt(parts[1], 10, 64)
+			if err != nil {
+				panic(err)
+			}
+			return v
+		}
+	}
+	panic("no " + field + " in /proc/self/status")
+}
+
+// sleepAll runs one goroutine per duration; it returns the time spent spawning them and the
+// wall time until all are done.
+func sleepAll(durations []time.Duration) (spawn, wall time.Duration) {
+	var wg sync.WaitGroup
+	wg.Add(len(durations))
+	start := time.Now()
+	for _, d := range durations {
+		go func(d time.Duration) {
+			time.Sleep(d)
+			wg.Done()
+		}(d)
+	}
+	spawn = time.Since(start)
+	wg.Wait()
+	return spawn, time.Since(start)
+}
+
+func randomDurations(rng *rand.Rand, n int, max time.Duration) []time.Duration {
+	durations := make([]time.Duration, n)
+	for i := range durations {
+		durations[i] = time.Duration(rng.Int63n(int64(max)))
+	}
+	return durations
+}
+
+func main() {
+	n := 1000000
+	if len(os.Args) > 1 {
+		v, err := strconv.Atoi(os.Args[1])
+		if err != nil || v < 1 {
+			fmt.Fprintln(os.Stderr, "usage: go_timers [N]")
+			os.Exit(2)
+		}
+		n = v
+	}
+	rng := rand.New(rand.NewSource(42))
+	sleepAll(randomDurations(rng, n/100+1, 10*time.Millisecond)) // warm-up
+	spawn, wall := sleepAll(randomDurations(rng, n, time.Second))
+	extra := wall - time.Second
+	fmt.Printf("extra_ms=%.1f spawn_ms=%.1f peak_rss_kib=%d\n", float64(extra.Nanoseconds())/1e6,
+		float64(spawn.Nanoseconds())/1e6, statusKiB("VmHWM"))
+}

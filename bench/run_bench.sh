@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# Foundation benchmarks: builds the peer programs in bench/peers/ and runs each one RUNS times,
+# printing the median of every `key=value` figure it reports.
+#
+#   bench/run_bench.sh [FILTER...]     run only benchmarks whose name contains a FILTER
+#
+# Environment:
+#   RUNS=5                   runs per benchmark (the median is reported, with min and max)
+#   BUILD_DIR=build-bench    peers go to $BUILD_DIR/peers/, each run's raw output to
+#                            $BUILD_DIR/raw/<name>.log
+#   SPAWN_N=1000000          fibers/goroutines for the spawn and timer benchmarks
+#   IDLE_N=100000            goroutines for the idle-memory benchmark
+#   GROVE_BENCH=build-release/bench   where grove's own benchmark binaries are (see below)
+#
+# Nothing is pinned to a core. Every peer warms up before it times anything.
+#
+# Each peer prints one line of `key=value` tokens; run_median takes the median per key over the
+# runs. grove's benchmarks follow the same contract so that they can sit in the same table.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+RUNS=${RUNS:-5}
+BUILD_DIR=${BUILD_DIR:-build-bench}
+SPAWN_N=${SPAWN_N:-1000000}
+IDLE_N=${IDLE_N:-100000}
+GROVE_BENCH=${GROVE_BENCH:-build-release/bench}
+PEERS_SRC=bench/peers
+PEERS_BIN=$BUILD_DIR/peers
+RAW_DIR=$BUILD_DIR/raw
+FILTERS=("$@")
+
+CXX=${CXX:-g++}
+CXXFLAGS=${CXXFLAGS:--O2 -std=c++20 -Wall -Wextra}
+
+# --- build ----------------------------------------------------------------------------------
+
+# needs_build OUTPUT INPUT...: true when OUTPUT is missing or older than any INPUT.
+needs_build() {
+  local out=$1
+  shift
+  [[ -e $out ]] || return 0
+  local input
+  for input in "$@"; do
+    [[ $input -nt $out ]] && return 0
+  done
+  return 1
+}
+
+build_cxx_peer() {
+  local name=$1
+  local src=$PEERS_SRC/$name.cpp out=$PEERS_BIN/$name
+  if needs_build "$out" "$src"; then
+    echo "build: $out" >&2
+    # shellcheck disable=SC2086  # CXXFLAGS is a list of flags
+    "$CXX" $CXXFLAGS "$src" -o "$out" -lboost_fiber -lboost_context
+  fi
+}
+
+build_go_peer() {
+  local name=$1
+  local out=$PEERS_BIN/$name
+  if needs_build "$out" "$PEERS_SRC/$name/main.go" "$PEERS_SRC/go.mod"; then
+    echo "build: $out" >&2
+    # Offline and self-contained: standard library only, caches inside the build dir.
+    (cd "$PEERS_SRC" &&
+      GOPATH="$ROOT/$BUILD_DIR/gopath" GOCACHE="$ROOT/$BUILD_DIR/go-cache" \
+        GOPROXY=off GOFLAGS='' GO111MODULE=on \
+        go build -o "$ROOT/$out" "./$name")
+  fi
+}
+
+build_peers() {
+  mkdir -p "$PEERS_BIN" "$RAW_DIR"
+  local name
+  for name in raw_context_switch boost_fiber_switch boost_fiber_spawn; do
+    build_cxx_peer "$name"
+  done
+  for name in go_switch go_spawn go_idle_memory go_timers; do
+    build_go_peer "$name"
+  done
+}
+
+# --- running ----------------------------------------------------------------------------------
+
+selected() {
+  local name=$1 filter
+  ((${#FILTERS[@]} == 0)) && return 0
+  for filter in "${FILTERS[@]}"; do
+    [[ $name == *"$filter"* ]] && return 0
+  done
+  return 1
+}
+
+print_header() {
+  printf '%-26s %-24s %12s %12s %12s %5s\n' benchmark metric median min max runs
+  printf '%-26s %-24s %12s %12s %12s %5s\n' -------------------------- \
+    ------------------------ ------------ ------------ ------------ -----
+}
+
+# run_median NAME CMD...: runs CMD $RUNS times, parses the `key=value` tokens of its stdout and
+# prints one table row per key: median, min and max over the runs. A failing run is reported
+# and the benchmark skipped. Raw output goes to $RAW_DIR/NAME.log.
+run_median() {
+  local name=$1
+  shift
+  selected "$name" || return 0
+  if [[ ! -x $1 ]]; then
+    printf '%-26s %s\n' "$name" "(skipped: $1 not built)"
+    return 0
+  fi
+  local log=$RAW_DIR/$name.log run output
+  : >"$log"
+  for ((run = 1; run <= RUNS; run++)); do
+    if ! output=$("$@" 2>>"$log"); then
+      printf '%-26s %s\n' "$name" "(FAILED on run $run, see $log)"
+      return 0
+    fi
+    echo "$output" >>"$log"
+  done
+  # Every whitespace-separated token of the form key=number is a sample of `key`.
+  awk -v name="$name" '
+    function show(v) {                        # integers whole, fractions to 2 places
+      return (v == int(v)) ? sprintf("%.0f", v) : sprintf("%.2f", v)
+    }
+    {
+      for (i = 1; i <= NF; i++) {
+        eq = index($i, "=")
+        if (eq < 2) continue
+        key = substr($i, 1, eq - 1); value = substr($i, eq + 1)
+        if (value !~ /^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$/) continue
+        if (!(key in count)) order[++keys] = key
+        samples[key, ++count[key]] = value + 0
+      }
+    }
+    END {
+      for (k = 1; k <= keys; k++) {
+        key = order[k]; n = count[key]
+        for (i = 1; i <= n; i++) sorted[i] = samples[key, i]
+        for (i = 2; i <= n; i++) {            # insertion sort: n is small
+          v = sorted[i]
+          for (j = i - 1; j >= 1 && sorted[j] > v; j--) sorted[j + 1] = sorted[j]
+          sorted[j + 1] = v
+        }
+        median = (n % 2) ? sorted[(n + 1) / 2] : (sorted[n / 2] + sorted[n / 2 + 1]) / 2
+        printf "%-26s %-24s %12s %12s %12s %5d\n", name, key, show(median), show(sorted[1]),
+          show(sorted[n]), n
+        name = ""                             # print the benchmark name once
+      }
+    }' "$log"
+}
+
+# --- the benchmarks ---------------------------------------------------------------------------
+
+build_peers
+
+echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ)  $(uname -r)  $(nproc) cpus  RUNS=$RUNS  $(
+  grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+print_header
+
+# Context switch: one switch = one resume/jump/yield, both directions counted.
+run_median raw_fiber_switch      "$PEERS_BIN/raw_context_switch" fiber
+run_median raw_fcontext_switch   "$PEERS_BIN/raw_context_switch" fcontext
+run_median boost_fiber_yield     "$PEERS_BIN/boost_fiber_switch"
+run_median go_gosched_switch     "$PEERS_BIN/go_switch"
+# grove: placeholder, enable once meson builds it (must print e.g. `ns_per_switch=...`).
+# run_median grove_switch        "$GROVE_BENCH/switch_bench"
+
+# Spawn + join of trivial fibers/goroutines.
+run_median boost_fiber_spawn     "$PEERS_BIN/boost_fiber_spawn" "$SPAWN_N"
+run_median go_spawn              "$PEERS_BIN/go_spawn" "$SPAWN_N"
+# grove: placeholder (must print e.g. `ns_per_fiber=...`).
+# run_median grove_spawn         "$GROVE_BENCH/spawn_bench" "$SPAWN_N"
+
+# Memory per idle (blocked) fiber/goroutine.
+run_median go_idle_memory        "$PEERS_BIN/go_idle_memory" "$IDLE_N"
+# grove: placeholder (must print e.g. `rss_bytes_per_fiber=...`).
+# run_median grove_idle_memory   "$GROVE_BENCH/idle_memory_bench" "$IDLE_N"
+
+# Timers: SPAWN_N sleepers of random 0-1 s; wall time beyond 1 s and peak RSS.
+run_median go_timers             "$PEERS_BIN/go_timers" "$SPAWN_N"
+# grove: placeholder (must print e.g. `extra_ms=... peak_rss_kib=...`).
+# run_median grove_timers        "$GROVE_BENCH/timer_bench" "$SPAWN_N"
