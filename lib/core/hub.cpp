@@ -132,6 +132,17 @@ wake_reason suspend(time_point deadline) {
   return reason;
 }
 
+wake_reason suspend_uninterruptible(time_point deadline) {
+  hub_impl* h = t_hub;
+  fiber_base* self = h ? h->running() : nullptr;
+  if (!self) throw error(outside_fiber_message);
+  self->interruptible = false;  // kill() and expiring scopes only mark themselves pending
+  wake_reason reason = h->suspend_current(deadline);
+  self->interruptible = true;
+  if (reason == wake_reason::deadlock) raise_for(reason);
+  return reason;
+}
+
 wake_reason suspend_noexcept(time_point deadline) noexcept {
   hub_impl* h = t_hub;
   fiber_base* self = h ? h->running() : nullptr;
