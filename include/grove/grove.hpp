@@ -5,3 +5,9 @@
 #include <grove/fiber.hpp>
 #include <grove/hub.hpp>
 #include <grove/timeout.hpp>
+
+// Synchronization (issue 3)
+#include <grove/condition_variable.hpp>
+#include <grove/event.hpp>
+#include <grove/mutex.hpp>
+#include <grove/semaphore.hpp>

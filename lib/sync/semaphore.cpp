@@ -1,0 +1,29 @@
+#include <grove/semaphore.hpp>
+
+#include <grove/detail/handoff.hpp>
+#include <grove/error.hpp>
+
+namespace grove {
+
+bool semaphore::acquire_until(detail::time_point deadline) {
+  if (try_acquire()) return true;
+  if (detail::deadline_passed(deadline)) return false;
+  detail::wait_node node;
+  waiters_.push_back(node);
+  // Only release() notifies this queue, and it hands the permit over with the wake-up.
+  return detail::suspend(deadline) == detail::wake_reason::notified;
+}
+
+void semaphore::release(std::size_t n) {
+  if (n > bound_ - permits_) {
+    throw error("grove::bounded_semaphore: released more often than acquired");
+  }
+  for (; n > 0; --n) {
+    detail::wait_node* waiter = waiters_.pop_waiting();
+    if (!waiter) break;
+    detail::hand_off(*waiter, detail::handoff::done);
+  }
+  permits_ += n;
+}
+
+}  // namespace grove
