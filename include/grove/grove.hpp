@@ -9,5 +9,7 @@
 // Synchronization (issue 3)
 #include <grove/condition_variable.hpp>
 #include <grove/event.hpp>
+#include <grove/future.hpp>
 #include <grove/mutex.hpp>
 #include <grove/semaphore.hpp>
+#include <grove/wait.hpp>
