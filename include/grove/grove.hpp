@@ -7,9 +7,12 @@
 #include <grove/timeout.hpp>
 
 // Synchronization (issue 3)
+#include <grove/channel.hpp>
 #include <grove/condition_variable.hpp>
 #include <grove/event.hpp>
 #include <grove/future.hpp>
 #include <grove/mutex.hpp>
+#include <grove/queue.hpp>
+#include <grove/select.hpp>
 #include <grove/semaphore.hpp>
 #include <grove/wait.hpp>
