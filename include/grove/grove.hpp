@@ -11,7 +11,9 @@
 #include <grove/condition_variable.hpp>
 #include <grove/event.hpp>
 #include <grove/future.hpp>
+#include <grove/group.hpp>
 #include <grove/mutex.hpp>
+#include <grove/pool.hpp>
 #include <grove/queue.hpp>
 #include <grove/select.hpp>
 #include <grove/semaphore.hpp>
