@@ -10,6 +10,7 @@
 #include <grove/channel.hpp>
 #include <grove/condition_variable.hpp>
 #include <grove/event.hpp>
+#include <grove/fiber_local.hpp>
 #include <grove/future.hpp>
 #include <grove/group.hpp>
 #include <grove/mutex.hpp>
