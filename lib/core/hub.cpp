@@ -331,7 +331,9 @@ void hub_impl::run_callbacks() {
 // Scheduling
 
 void hub_impl::launch(fiber_base* f, const spawn_options& options, time_point start_at) {
-  if (stack_failure_) std::rethrow_exception(stack_failure_);
+  if (stack_failure_ && stacks_.round(options.stack_size) >= stack_failure_size_) {
+    std::rethrow_exception(stack_failure_);
+  }
   f->hub = this;
   f->id = g_next_fiber_id.fetch_add(1, std::memory_order_relaxed) + 1;
   if (f->name.empty()) f->name = options.name;
@@ -372,6 +374,7 @@ bool hub_impl::prepare_to_start(fiber_base* f) noexcept {
     f->stack = stacks_.allocate(f->stack_size);
   } catch (...) {
     stack_failure_ = std::current_exception();
+    stack_failure_size_ = f->stack_size;
     finish_unstarted(f, stack_failure_, false);
     return false;
   }

@@ -130,6 +130,7 @@ class hub_impl {
   callback_node* soon_tail_ = nullptr;
 
   std::exception_ptr stack_failure_;  ///< last stack mapping error, until a stack comes back
+  std::size_t stack_failure_size_ = 0;  ///< the size that failed: smaller requests may still map
   void* eh_globals_;
   stack_pool stacks_;
   boost::asio::io_context io_;
