@@ -15,6 +15,7 @@
 #include <grove/detail/fiber_base.hpp>
 #include <grove/hub.hpp>
 
+#include "core/context_jump.hpp"
 #include "core/sanitizers.hpp"
 #include "core/stack_pool.hpp"
 
@@ -175,7 +176,7 @@ inline void hub_impl::switch_to(execution_context& from, execution_context& to) 
   current_ = to.fiber;
   sanitizer_start_switch(from.finished ? nullptr : &from.asan_fake_stack, to.stack_low,
                          to.stack_size);
-  boost::context::detail::transfer_t t = boost::context::detail::jump_fcontext(to.fctx, &from);
+  boost::context::detail::transfer_t t = jump_to(to.fctx, &from);
   after_switch(t, from);
 }
 
