@@ -195,3 +195,5 @@ run_median grove_idle_memory     "$GROVE_BENCH/idle_memory_bench" "$IDLE_N"
 run_median go_timers             "$PEERS_BIN/go_timers" "$SPAWN_N"
 # grove: placeholder (must print e.g. `extra_ms=... peak_rss_kib=...`).
 run_median grove_timers          "$GROVE_BENCH/timer_bench" "$SPAWN_N"
+# The hub's timer design: one heap + one Asio timer vs an Asio steady_timer per wait.
+run_median timer_strategy        "$GROVE_BENCH/timer_strategy_bench" "$SPAWN_N"
