@@ -16,7 +16,7 @@ constexpr std::size_t alt_stack_bytes = 64 * 1024;  // ASan's own handlers need 
 
 struct sigaction g_previous_segv;
 struct sigaction g_previous_bus;
-std::once_flag g_install_once;
+std::mutex g_install_mutex;
 
 // Async-signal-safe formatting into a fixed buffer.
 struct line {
@@ -74,19 +74,25 @@ void on_fault(int sig, siginfo_t* info, void* uc) {
   chain(sig == SIGBUS ? g_previous_bus : g_previous_segv, sig, info, uc);
 }
 
-void install_handler() {
+// Checked at every grove::run, not once: test frameworks and crash reporters install their own
+// handlers later; ours goes back on top and chains to theirs.
+void install_handler(int sig, struct sigaction& previous) {
+  std::lock_guard<std::mutex> lock(g_install_mutex);
+  struct sigaction current {};
+  sigaction(sig, nullptr, &current);
+  if ((current.sa_flags & SA_SIGINFO) && current.sa_sigaction == &on_fault) return;
   struct sigaction action {};
   action.sa_sigaction = &on_fault;
   action.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
   sigemptyset(&action.sa_mask);
-  sigaction(SIGSEGV, &action, &g_previous_segv);
-  sigaction(SIGBUS, &action, &g_previous_bus);
+  sigaction(sig, &action, &previous);
 }
 
 }  // namespace
 
 overflow_guard::overflow_guard() {
-  std::call_once(g_install_once, install_handler);
+  install_handler(SIGSEGV, g_previous_segv);
+  install_handler(SIGBUS, g_previous_bus);
   stack_t current{};
   if (sigaltstack(nullptr, &current) == 0 && (current.ss_flags & SS_DISABLE)) {
     void* mem = ::mmap(nullptr, alt_stack_bytes, PROT_READ | PROT_WRITE,

@@ -18,6 +18,12 @@ namespace {
 double ms_since(clock_type::time_point start) {
   return std::chrono::duration<double, std::milli>(clock_type::now() - start).count();
 }
+
+// Counts destructions, to prove a killed fiber unwinds its RAII objects.
+struct destruction_counter {
+  int* count;
+  ~destruction_counter() { ++*count; }
+};
 }  // namespace
 
 TEST_CASE("run returns the main fiber's value") {
@@ -86,6 +92,254 @@ TEST_CASE("spawn from a fiber and from a callback") {
     REQUIRE(from_callback.valid());
     CHECK(from_callback.get() == 7);
   });
+}
+
+TEST_CASE("two 300 ms sleeps in two fibers overlap") {
+  auto start = clock_type::now();
+  grove::run([] {
+    auto a = grove::spawn([] { grove::this_fiber::sleep_for(300ms); });
+    auto b = grove::spawn([] { grove::this_fiber::sleep_for(300ms); });
+    a.join();
+    b.join();
+  });
+  double elapsed = ms_since(start);
+  CHECK(elapsed >= 295);
+  CHECK(elapsed < 450);
+}
+
+TEST_CASE("sleep_until wakes at the time point and sleeps wake in deadline order") {
+  grove::run([] {
+    std::vector<int> order;
+    auto now = clock_type::now();
+    auto late = grove::spawn([&] {
+      grove::this_fiber::sleep_until(now + 60ms);
+      order.push_back(2);
+    });
+    auto early = grove::spawn([&] {
+      grove::this_fiber::sleep_until(now + 20ms);
+      order.push_back(1);
+    });
+    late.join();
+    early.join();
+    CHECK(order == std::vector<int>{1, 2});
+    CHECK(ms_since(now) >= 59);
+  });
+}
+
+TEST_CASE("sleep_for(0) and yield let every other ready fiber run first") {
+  grove::run([] {
+    std::vector<int> order;
+    std::vector<grove::fiber<void>> fibers;
+    for (int i = 0; i < 3; ++i) {
+      fibers.push_back(grove::spawn([&order, i] {
+        order.push_back(i);
+        grove::this_fiber::sleep_for(0ms);
+        order.push_back(10 + i);
+      }));
+    }
+    for (auto& f : fibers) f.join();
+    CHECK(order == std::vector<int>{0, 1, 2, 10, 11, 12});
+  });
+}
+
+TEST_CASE("kill of a sleeping fiber unwinds it with RAII and join returns") {
+  grove::run([] {
+    int destroyed = 0;
+    bool reached_end = false;
+    auto start = clock_type::now();
+    auto f = grove::spawn([&] {
+      destruction_counter guard{&destroyed};
+      grove::this_fiber::sleep_for(10s);
+      reached_end = true;
+    });
+    grove::this_fiber::yield();  // let it start sleeping
+    f.kill();
+    f.join();
+    CHECK(destroyed == 1);
+    CHECK_FALSE(reached_end);
+    CHECK(f.ready());
+    CHECK(ms_since(start) < 1000);
+    CHECK_THROWS_AS(f.get(), grove::killed_error);
+    f.kill();  // killing a finished fiber is a no-op
+  });
+}
+
+TEST_CASE("kill of a fiber that has not started means it never runs") {
+  grove::run([] {
+    bool ran = false;
+    auto f = grove::spawn([&] { ran = true; });
+    f.kill();
+    f.join();
+    CHECK_FALSE(ran);
+    auto later = grove::spawn_later(50ms, [&] { ran = true; });
+    later.kill();
+    CHECK(later.ready());
+    grove::this_fiber::sleep_for(80ms);
+    CHECK_FALSE(ran);
+  });
+}
+
+TEST_CASE("kill of a ready fiber lands at its next suspension point") {
+  grove::run([] {
+    int steps = 0;
+    auto f = grove::spawn([&] {
+      ++steps;
+      grove::this_fiber::yield();  // killed while in the ready queue: raised on return
+      ++steps;
+    });
+    grove::this_fiber::yield();  // f runs its first step and yields
+    f.kill();
+    f.join();
+    CHECK(steps == 1);
+  });
+}
+
+TEST_CASE("a killed fiber may still wait while unwinding (cleanup in destructors)") {
+  grove::run([] {
+    bool cleaned = false;
+    struct slow_cleanup {
+      bool* done;
+      ~slow_cleanup() {
+        grove::this_fiber::sleep_for(10ms);  // waits normally during unwinding
+        *done = true;
+      }
+    };
+    auto f = grove::spawn([&] {
+      slow_cleanup c{&cleaned};
+      grove::this_fiber::sleep_for(10s);
+    });
+    grove::this_fiber::yield();
+    f.kill();
+    f.join();
+    CHECK(cleaned);
+  });
+}
+
+TEST_CASE("fiber_killed is not a std::exception, so generic handlers do not swallow it") {
+  grove::run([] {
+    bool swallowed = false;
+    auto f = grove::spawn([&] {
+      try {
+        grove::this_fiber::sleep_for(10s);
+      } catch (const std::exception&) {
+        swallowed = true;
+      }
+    });
+    grove::this_fiber::yield();
+    f.kill();
+    f.join();
+    CHECK_FALSE(swallowed);
+  });
+}
+
+TEST_CASE("spawn_later starts the fiber after the delay") {
+  grove::run([] {
+    auto start = clock_type::now();
+    auto f = grove::spawn_later(50ms, [&] { return ms_since(start); });
+    CHECK(f.get() >= 49);
+  });
+}
+
+TEST_CASE("join_for returns false while the fiber is still running") {
+  grove::run([] {
+    auto f = grove::spawn([] { grove::this_fiber::sleep_for(200ms); });
+    CHECK_FALSE(f.join_for(20ms));
+    CHECK(f.join_for(2s));
+  });
+}
+
+TEST_CASE("a fiber joining itself is an error, not a hang") {
+  grove::run([] {
+    grove::fiber<void> self;
+    self = grove::spawn([&] { CHECK_THROWS_AS(self.join(), grove::error); });
+    self.join();
+  });
+}
+
+TEST_CASE("100k fibers spawned and joined") {
+  constexpr int n = 100000;
+  long long sum = grove::run([] {
+    std::vector<grove::fiber<int>> fibers;
+    fibers.reserve(n);
+    for (int i = 0; i < n; ++i) fibers.push_back(grove::spawn([i] { return i % 7; }));
+    long long total = 0;
+    for (auto& f : fibers) total += f.get();
+    return total;
+  });
+  long long expected = 0;
+  for (int i = 0; i < n; ++i) expected += i % 7;
+  CHECK(sum == expected);
+}
+
+TEST_CASE("10k fibers sleeping at once all wake") {
+  grove::run([] {
+    constexpr int n = 10000;
+    int woke = 0;
+    std::vector<grove::fiber<void>> fibers;
+    for (int i = 0; i < n; ++i) {
+      fibers.push_back(grove::spawn({.stack_size = 32 * 1024}, [&woke, i] {
+        grove::this_fiber::sleep_for(std::chrono::milliseconds(i % 50));
+        ++woke;
+      }));
+    }
+    for (auto& f : fibers) f.join();
+    CHECK(woke == n);
+  });
+}
+
+TEST_CASE("fibers still running when main returns are killed and unwound") {
+  int destroyed = 0;
+  auto start = clock_type::now();
+  grove::run([&] {
+    for (int i = 0; i < 3; ++i) {
+      grove::spawn([&] {
+        destruction_counter guard{&destroyed};
+        grove::this_fiber::sleep_for(10s);
+      });
+    }
+    grove::this_fiber::yield();
+  });
+  CHECK(destroyed == 3);
+  CHECK(ms_since(start) < 1000);
+}
+
+TEST_CASE("a fiber suspended inside a catch block keeps its own exception state") {
+  grove::run([] {
+    auto catcher = [](int tag) {
+      try {
+        throw tag;
+      } catch (int caught) {
+        grove::this_fiber::sleep_for(5ms);  // other fibers throw and catch meanwhile
+        CHECK(std::uncaught_exceptions() == 0);
+        try {
+          throw;  // rethrows *this* fiber's exception, not another's
+        } catch (int again) {
+          return again == caught;
+        }
+      }
+    };
+    auto a = grove::spawn(catcher, 1);
+    auto b = grove::spawn(catcher, 2);
+    CHECK(a.get());
+    CHECK(b.get());
+  });
+}
+
+TEST_CASE("waiting outside a fiber is a clear error") {
+  CHECK_THROWS_AS(grove::this_fiber::sleep_for(1ms), grove::error);
+  CHECK_THROWS_AS(grove::this_fiber::yield(), grove::error);
+  CHECK_THROWS_AS(grove::spawn([] {}), grove::error);
+}
+
+TEST_CASE("a deadlock is reported to the main fiber instead of hanging") {
+  CHECK_THROWS_WITH_AS(grove::run([] {
+                         auto f = grove::spawn([] {
+                           grove::detail::wait_queue nobody_notifies;
+                           nobody_notifies.wait();
+                         });
+                         f.join();
+                       }),
+                       doctest::Contains("deadlock"), grove::error);
 }
 
 TEST_CASE("a fiber killed before it starts releases what its function captured at once") {

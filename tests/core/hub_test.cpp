@@ -1,1 +1,164 @@
+// Promises of <grove/hub.hpp>: callbacks, cancellation, unhandled-exception reports.
+#include <grove/hub.hpp>  // first: the header is self-contained
+
 #include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <grove/grove.hpp>
+
+using namespace std::chrono_literals;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+// Captures what the code under test writes to stderr (fd 2).
+class stderr_capture {
+ public:
+  stderr_capture() : path_("/tmp/grove_stderr_" + std::to_string(::getpid())) {
+    std::fflush(stderr);
+    saved_ = ::dup(2);
+    FILE* f = std::fopen(path_.c_str(), "w");
+    ::dup2(::fileno(f), 2);
+    std::fclose(f);
+  }
+  std::string finish() {
+    std::fflush(stderr);
+    ::dup2(saved_, 2);
+    ::close(saved_);
+    std::ifstream in(path_);
+    std::stringstream text;
+    text << in.rdbuf();
+    std::remove(path_.c_str());
+    return text.str();
+  }
+
+ private:
+  std::string path_;
+  int saved_;
+};
+
+int count_of(const std::string& text, const std::string& what) {
+  int n = 0;
+  for (auto pos = text.find(what); pos != std::string::npos; pos = text.find(what, pos + 1)) ++n;
+  return n;
+}
+}  // namespace
+
+TEST_CASE("call_soon runs callbacks in order after the ready fibers") {
+  grove::run([] {
+    std::vector<int> order;
+    grove::call_soon([&] { order.push_back(1); });
+    grove::hub::current().call_soon([&] { order.push_back(2); });
+    grove::this_fiber::sleep_for(1ms);
+    CHECK(order == std::vector<int>{1, 2});
+  });
+}
+
+TEST_CASE("call_later runs after the delay; cancel prevents it") {
+  grove::run([] {
+    auto start = clock_type::now();
+    bool ran = false, cancelled_ran = false;
+    double at_ms = 0;
+    auto h = grove::call_later(40ms, [&] {
+      ran = true;
+      at_ms = std::chrono::duration<double, std::milli>(clock_type::now() - start).count();
+    });
+    auto c = grove::call_later(20ms, [&] { cancelled_ran = true; });
+    CHECK(h.pending());
+    CHECK(c.cancel());
+    CHECK_FALSE(c.pending());
+    CHECK_FALSE(c.cancel());
+    grove::this_fiber::sleep_for(80ms);
+    CHECK(ran);
+    CHECK(at_ms >= 39);
+    CHECK_FALSE(cancelled_ran);
+    CHECK_FALSE(h.pending());
+    auto s = grove::call_soon([&] { cancelled_ran = true; });
+    s.cancel();
+    grove::this_fiber::sleep_for(1ms);
+    CHECK_FALSE(cancelled_ran);
+  });
+}
+
+TEST_CASE("the talk's callback hello: a callback chain with no fibers waiting on it") {
+  std::vector<std::string> lines;
+  grove::run([&] {
+    grove::call_later(30ms, [&] { lines.push_back("World!"); });
+    lines.push_back("Hello, wait three seconds,");
+    grove::this_fiber::sleep_for(60ms);
+  });
+  CHECK(lines == std::vector<std::string>{"Hello, wait three seconds,", "World!"});
+}
+
+TEST_CASE("a callback that tries to wait gets a clear error and the hub survives") {
+  grove::run([] {
+    bool threw = false;
+    grove::call_soon([&] {
+      try {
+        grove::this_fiber::sleep_for(1ms);
+      } catch (const grove::error&) {
+        threw = true;
+      }
+    });
+    grove::this_fiber::sleep_for(1ms);
+    CHECK(threw);
+  });
+}
+
+TEST_CASE("an exception escaping an unjoined fiber is reported once with its id and name") {
+  stderr_capture capture;
+  std::uint64_t id = 0;
+  grove::run([&] {
+    auto f = grove::spawn({.name = "doomed"}, [] { throw std::runtime_error("kaboom"); });
+    id = f.id();
+    f = {};  // drop the handle: detached
+    grove::this_fiber::sleep_for(1ms);
+  });
+  std::string text = capture.finish();
+  CHECK(count_of(text, "kaboom") == 1);
+  CHECK(text.find("'doomed'") != std::string::npos);
+  CHECK(text.find("fiber " + std::to_string(id)) != std::string::npos);
+  CHECK(text.find("std::runtime_error") != std::string::npos);
+}
+
+TEST_CASE("an exception retrieved with get() is not reported") {
+  stderr_capture capture;
+  grove::run([] {
+    auto f = grove::spawn([] { throw std::runtime_error("handled"); });
+    grove::this_fiber::sleep_for(1ms);  // it dies before anyone waits on it
+    CHECK_THROWS_AS(f.get(), std::runtime_error);
+  });
+  CHECK(capture.finish().find("handled") == std::string::npos);
+}
+
+TEST_CASE("an exception nobody retrieved is reported when the last handle goes") {
+  stderr_capture capture;
+  grove::run([] {
+    auto f = grove::spawn([] { throw std::runtime_error("ignored"); });
+    f.join();  // joined, but get() never called
+  });
+  CHECK(count_of(capture.finish(), "ignored") == 1);
+}
+
+TEST_CASE("a killed fiber is not reported as an error") {
+  stderr_capture capture;
+  grove::run([] {
+    auto f = grove::spawn([] { grove::this_fiber::sleep_for(10s); });
+    grove::this_fiber::yield();
+    f.kill();
+  });
+  CHECK(capture.finish().empty());
+}
+
+TEST_CASE("hub::current outside grove::run is an error; running() says so") {
+  CHECK_FALSE(grove::hub::running());
+  CHECK_THROWS_AS(grove::hub::current(), grove::error);
+  grove::run([] { CHECK(grove::hub::running()); });
+}

@@ -1,1 +1,159 @@
+// Promises of <grove/timeout.hpp>: scoped timeouts, nesting, with_timeout.
+#include <grove/timeout.hpp>  // first: the header is self-contained
+
 #include <doctest/doctest.h>
+
+#include <chrono>
+
+#include <grove/grove.hpp>
+
+using namespace std::chrono_literals;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+double ms_since(clock_type::time_point start) {
+  return std::chrono::duration<double, std::milli>(clock_type::now() - start).count();
+}
+}  // namespace
+
+TEST_CASE("a wait past the scope's deadline throws timeout_error") {
+  grove::run([] {
+    auto start = clock_type::now();
+    grove::timeout t(50ms);
+    try {
+      grove::this_fiber::sleep_for(10s);
+      FAIL("the sleep should have been interrupted");
+    } catch (const grove::timeout_error& e) {
+      CHECK(e.from(t));
+      CHECK(t.expired());
+      CHECK(std::string(e.what()).find("50 ms") != std::string::npos);
+    }
+    CHECK(ms_since(start) >= 49);
+    CHECK(ms_since(start) < 1000);
+  });
+}
+
+TEST_CASE("a scope that exits in time cancels its timer") {
+  grove::run([] {
+    {
+      grove::timeout t(30ms);
+      grove::this_fiber::sleep_for(5ms);
+      CHECK_FALSE(t.expired());
+    }
+    grove::this_fiber::sleep_for(60ms);  // past the old deadline: nothing fires
+    CHECK(grove::hub::current().fiber_count() == 1);
+  });
+}
+
+TEST_CASE("every suspension in an expired scope throws, until the scope ends") {
+  grove::run([] {
+    grove::timeout t(10ms);
+    CHECK_THROWS_AS(grove::this_fiber::sleep_for(1s), grove::timeout_error);
+    CHECK_THROWS_AS(grove::this_fiber::yield(), grove::timeout_error);
+  });
+}
+
+TEST_CASE("nested timeouts: the inner one expires and is reported as itself") {
+  grove::run([] {
+    grove::timeout outer(1s);
+    grove::timeout inner(20ms);
+    try {
+      grove::this_fiber::sleep_for(5s);
+    } catch (const grove::timeout_error& e) {
+      CHECK(e.from(inner));
+      CHECK_FALSE(e.from(outer));
+      CHECK_FALSE(outer.expired());
+    }
+  });
+}
+
+TEST_CASE("nested timeouts: an outer expiry is never mistaken for the inner one") {
+  grove::run([] {
+    grove::timeout outer(20ms);
+    bool inner_handler_ran = false;
+    try {
+      grove::timeout inner(5s);
+      try {
+        grove::this_fiber::sleep_for(5s);
+      } catch (const grove::timeout_error& e) {
+        if (!e.from(inner)) throw;  // not ours
+        inner_handler_ran = true;
+      }
+    } catch (const grove::timeout_error& e) {
+      CHECK(e.from(outer));
+    }
+    CHECK_FALSE(inner_handler_ran);
+  });
+}
+
+TEST_CASE("with_timeout returns the value in time, throws or falls back on expiry") {
+  grove::run([] {
+    CHECK(grove::with_timeout(1s, [] { return 7; }) == 7);
+    CHECK_THROWS_AS(grove::with_timeout(10ms,
+                                        [] {
+                                          grove::this_fiber::sleep_for(5s);
+                                          return 1;
+                                        }),
+                    grove::timeout_error);
+    int v = grove::with_timeout(
+        10ms,
+        [] {
+          grove::this_fiber::sleep_for(5s);
+          return 1;
+        },
+        -1);
+    CHECK(v == -1);
+  });
+}
+
+TEST_CASE("with_timeout's fallback does not hide an outer timeout") {
+  grove::run([] {
+    grove::timeout outer(10ms);
+    CHECK_THROWS_AS(grove::with_timeout(
+                        5s,
+                        [] {
+                          grove::this_fiber::sleep_for(5s);
+                          return 1;
+                        },
+                        -1),
+                    grove::timeout_error);
+  });
+}
+
+TEST_CASE("kill while inside a timeout scope unwinds and cancels the scope") {
+  grove::run([] {
+    bool timed_out = false;
+    auto f = grove::spawn([&] {
+      grove::timeout t(5s);
+      try {
+        grove::this_fiber::sleep_for(10s);
+      } catch (const grove::timeout_error&) {
+        timed_out = true;
+      }
+    });
+    grove::this_fiber::yield();
+    f.kill();
+    f.join();
+    CHECK_FALSE(timed_out);
+    CHECK_THROWS_AS(f.get(), grove::killed_error);
+  });
+}
+
+TEST_CASE("a timeout in one fiber does not disturb another") {
+  grove::run([] {
+    auto calm = grove::spawn([] {
+      grove::this_fiber::sleep_for(60ms);
+      return true;
+    });
+    auto hurried = grove::spawn([] {
+      grove::timeout t(10ms);
+      grove::this_fiber::sleep_for(5s);
+    });
+    CHECK_THROWS_AS(hurried.get(), grove::timeout_error);
+    CHECK(calm.get());
+  });
+}
+
+TEST_CASE("a timeout outside a fiber is a clear error") {
+  CHECK_THROWS_AS(grove::timeout(1s), grove::error);
+}
