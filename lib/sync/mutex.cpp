@@ -27,10 +27,8 @@ bool mutex::try_lock() {
 bool mutex::lock_until(detail::time_point deadline) {
   if (try_lock()) return true;
   if (detail::deadline_passed(deadline)) return false;
-  detail::wait_node node;
-  waiters_.push_back(node);
   // unlock() makes us the owner before it wakes us.
-  return detail::suspend(deadline) == detail::wake_reason::notified;
+  return waiters_.wait(deadline);
 }
 
 void mutex::lock_uninterruptible() {

@@ -8,10 +8,8 @@ namespace grove {
 bool semaphore::acquire_until(detail::time_point deadline) {
   if (try_acquire()) return true;
   if (detail::deadline_passed(deadline)) return false;
-  detail::wait_node node;
-  waiters_.push_back(node);
   // Only release() notifies this queue, and it hands the permit over with the wake-up.
-  return detail::suspend(deadline) == detail::wake_reason::notified;
+  return waiters_.wait(deadline);
 }
 
 void semaphore::release(std::size_t n) {

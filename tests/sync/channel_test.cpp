@@ -11,6 +11,8 @@
 
 #include <grove/grove.hpp>
 
+#include "stress.hpp"
+
 using namespace std::chrono_literals;
 
 TEST_CASE("an unbuffered send waits until a receiver has taken the value") {
@@ -204,7 +206,7 @@ TEST_CASE("move-only values pass through a channel") {
 
 namespace {
 // 10k fibers through one channel with random yields and kills; every value exactly once.
-void stress(std::size_t capacity, unsigned seed) {
+void stress_channel(std::size_t capacity, unsigned seed) {
   constexpr int senders = 5000;
   constexpr int receivers = 5000;
   constexpr int values_each = 4;
@@ -214,15 +216,14 @@ void stress(std::size_t capacity, unsigned seed) {
   grove::run([&] {
     grove::with_timeout(60s, [&] {
       grove::channel<int> ch(capacity);
-      std::mt19937 random(seed);
-      auto coin = [&](int percent) { return static_cast<int>(random() % 100) < percent; };
+      stress::dice d{std::mt19937(seed)};
       grove::spawn_options small{.name = "", .stack_size = 32 * 1024};
       std::vector<grove::fiber<void>> send_fibers;
       std::vector<grove::fiber<void>> receive_fibers;
       for (int s = 0; s < senders; ++s) {
         send_fibers.push_back(grove::spawn(small, [&, s] {
           for (int j = 0; j < values_each; ++j) {
-            if (coin(30)) grove::this_fiber::yield();
+            if (d.coin(30)) grove::this_fiber::yield();
             int id = s * values_each + j;
             ch.send(id);
             ++sent[id];
@@ -233,38 +234,27 @@ void stress(std::size_t capacity, unsigned seed) {
         receive_fibers.push_back(grove::spawn(small, [&] {
           while (auto id = ch.receive()) {
             ++received[*id];
-            if (coin(30)) grove::this_fiber::yield();
+            if (d.coin(30)) grove::this_fiber::yield();
           }
         }));
       }
-      for (int round = 0; round < 10; ++round) {
-        grove::this_fiber::yield();
-        for (int k = 0; k < 100; ++k) {
-          auto& victims = coin(50) ? send_fibers : receive_fibers;
-          victims[random() % victims.size()].kill();
-        }
-      }
+      stress::kill_at_random(d, send_fibers, receive_fibers, 10, 100);
       for (auto& f : send_fibers) f.join();
       ch.close();
       for (auto& f : receive_fibers) f.join();
       while (auto id = ch.try_receive()) ++received[*id];
     });
   });
-  int delivered = 0;
-  for (int id = 0; id < total; ++id) {
-    REQUIRE(sent[id] <= 1);
-    REQUIRE(received[id] == sent[id]);
-    delivered += sent[id];
-  }
+  int delivered = stress::check_exactly_once(sent, received);
   MESSAGE("capacity " << capacity << ": " << delivered << " of " << total << " values sent");
   CHECK(delivered > total / 2);
 }
 }  // namespace
 
 TEST_CASE("stress: 10k senders and receivers on an unbuffered channel, each value exactly once") {
-  stress(0, 777);
+  stress_channel(0, 777);
 }
 
 TEST_CASE("stress: 10k senders and receivers on a buffered channel, each value exactly once") {
-  stress(16, 4242);
+  stress_channel(16, 4242);
 }

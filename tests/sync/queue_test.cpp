@@ -12,6 +12,8 @@
 
 #include <grove/grove.hpp>
 
+#include "stress.hpp"
+
 using namespace std::chrono_literals;
 
 TEST_CASE("items leave a queue in FIFO order, a lifo_queue in LIFO, a priority_queue by rank") {
@@ -242,15 +244,14 @@ TEST_CASE("stress: 10k producers and consumers, random yields and kills, every i
   grove::run([&] {
     grove::with_timeout(60s, [&] {
       grove::queue<int> q(64);
-      std::mt19937 random(12345);
-      auto coin = [&](int percent) { return static_cast<int>(random() % 100) < percent; };
+      stress::dice d{std::mt19937(12345)};
       grove::spawn_options small{.name = "", .stack_size = 32 * 1024};
-      std::vector<grove::fiber<void>> fibers;
       std::vector<grove::fiber<void>> producer_fibers;
+      std::vector<grove::fiber<void>> consumer_fibers;
       for (int p = 0; p < producers; ++p) {
         producer_fibers.push_back(grove::spawn(small, [&, p] {
           for (int j = 0; j < items_each; ++j) {
-            if (coin(30)) grove::this_fiber::yield();
+            if (d.coin(30)) grove::this_fiber::yield();
             int id = p * items_each + j;
             q.put(id);
             ++produced[id];
@@ -258,41 +259,28 @@ TEST_CASE("stress: 10k producers and consumers, random yields and kills, every i
         }));
       }
       for (int c = 0; c < consumers; ++c) {
-        fibers.push_back(grove::spawn(small, [&] {
+        consumer_fibers.push_back(grove::spawn(small, [&] {
           try {
             for (;;) {
-              int id = q.get();
-              ++consumed[id];
-              if (coin(30)) grove::this_fiber::yield();
+              ++consumed[q.get()];
+              if (d.coin(30)) grove::this_fiber::yield();
             }
           } catch (const grove::queue_closed&) {
           }
         }));
       }
-      // Kill up to 10% of everyone while the run lasts (a few rounds): 100 at random, then let
-      // every fiber take a step.
-      for (int round = 0; round < 10; ++round) {
-        grove::this_fiber::yield();
-        for (int k = 0; k < 100; ++k) {
-          auto& victims = coin(50) ? producer_fibers : fibers;
-          victims[random() % victims.size()].kill();
-        }
-      }
+      // Up to 10% of everyone, while the run lasts (a few rounds).
+      stress::kill_at_random(d, producer_fibers, consumer_fibers, 10, 100);
       for (auto& f : producer_fibers) f.join();
       q.close();
-      for (auto& f : fibers) f.join();
+      for (auto& f : consumer_fibers) f.join();
       try {
         while (auto id = q.try_get()) ++consumed[*id];  // if every consumer was killed
       } catch (const grove::queue_closed&) {
       }
     });
   });
-  int delivered = 0;
-  for (int id = 0; id < total; ++id) {
-    REQUIRE(produced[id] <= 1);
-    REQUIRE(consumed[id] == produced[id]);
-    delivered += produced[id];
-  }
+  int delivered = stress::check_exactly_once(produced, consumed);
   MESSAGE(delivered << " of " << total << " items put before their producer was killed");
   CHECK(delivered > total / 2);
 }

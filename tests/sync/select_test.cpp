@@ -11,6 +11,8 @@
 
 #include <grove/grove.hpp>
 
+#include "stress.hpp"
+
 using namespace std::chrono_literals;
 
 TEST_CASE("select takes the first ready case in argument order") {
@@ -172,8 +174,7 @@ TEST_CASE("stress: selecting receivers over two channels get every value exactly
       grove::channel<int> a;
       grove::channel<int> b(4);
       grove::event stop;
-      std::mt19937 random(99);
-      auto coin = [&](int percent) { return static_cast<int>(random() % 100) < percent; };
+      stress::dice d{std::mt19937(99)};
       grove::spawn_options small{.name = "", .stack_size = 32 * 1024};
       std::vector<grove::fiber<void>> send_fibers;
       std::vector<grove::fiber<void>> receive_fibers;
@@ -181,8 +182,8 @@ TEST_CASE("stress: selecting receivers over two channels get every value exactly
         send_fibers.push_back(grove::spawn(small, [&, s] {
           for (int j = 0; j < values_each; ++j) {
             int id = s * values_each + j;
-            if (coin(30)) grove::this_fiber::yield();
-            (coin(50) ? a : b).send(id);
+            if (d.coin(30)) grove::this_fiber::yield();
+            (d.coin(50) ? a : b).send(id);
             ++sent[id];
           }
         }));
@@ -199,17 +200,11 @@ TEST_CASE("stress: selecting receivers over two channels get every value exactly
           };
           while (open) {
             grove::select(grove::on_receive(a, take), grove::on_receive(b, take));
-            if (coin(30)) grove::this_fiber::yield();
+            if (d.coin(30)) grove::this_fiber::yield();
           }
         }));
       }
-      for (int round = 0; round < 5; ++round) {
-        grove::this_fiber::yield();
-        for (int k = 0; k < 40; ++k) {
-          auto& victims = coin(50) ? send_fibers : receive_fibers;
-          victims[random() % victims.size()].kill();
-        }
-      }
+      stress::kill_at_random(d, send_fibers, receive_fibers, 5, 40);
       for (auto& f : send_fibers) f.join();
       a.close();
       b.close();
@@ -217,12 +212,7 @@ TEST_CASE("stress: selecting receivers over two channels get every value exactly
       while (auto id = b.try_receive()) ++received[*id];
     });
   });
-  int delivered = 0;
-  for (int id = 0; id < total; ++id) {
-    REQUIRE(sent[id] <= 1);
-    REQUIRE(received[id] == sent[id]);
-    delivered += sent[id];
-  }
+  int delivered = stress::check_exactly_once(sent, received);
   MESSAGE(delivered << " of " << total << " values sent");
   CHECK(delivered > total / 2);
 }
