@@ -179,9 +179,8 @@ class pool : public group {
     using R = detail::map_result_t<Fn, Range&>;
     static_assert(!std::is_void_v<R>, "imap_unordered needs a function returning a value");
     auto state = std::make_shared<detail::unordered_state<R>>(capacity());
-    auto feeder = grove::spawn([this, state, fn = std::move(fn), items = std::move(items)]() mutable {
-      feed(state, fn, items);
-    });
+    auto feeder = grove::spawn([this, state, fn = std::move(fn),
+                                items = std::move(items)]() mutable { feed(state, fn, items); });
     return unordered_results<R>(std::move(state), std::move(feeder));
   }
 

@@ -9,7 +9,8 @@ namespace {
 detail::fiber_base* calling_fiber() {
   detail::fiber_base* self = detail::current_fiber();
   if (!self) {
-    throw error("grove::mutex: lock from a fiber (not from a hub callback, nor outside grove::run)");
+    throw error(
+        "grove::mutex: lock from a fiber (not from a hub callback, nor outside grove::run)");
   }
   return self;
 }
@@ -18,7 +19,8 @@ detail::fiber_base* calling_fiber() {
 
 bool mutex::try_lock() {
   detail::fiber_base* self = calling_fiber();
-  if (owner_ == self) throw error("grove::mutex: the calling fiber already holds it (not recursive)");
+  if (owner_ == self)
+    throw error("grove::mutex: the calling fiber already holds it (not recursive)");
   if (owner_) return false;
   owner_ = self;
   return true;

@@ -17,7 +17,8 @@ TEST_CASE("spawn into a group returns handles, size counts running members, join
     grove::group g;
     CHECK(g.empty());
     auto a = g.spawn([](int x) { return x * 2; }, 21);
-    auto b = g.spawn({.name = "b", .stack_size = 64 * 1024}, [] { grove::this_fiber::sleep_for(2ms); });
+    auto b =
+        g.spawn({.name = "b", .stack_size = 64 * 1024}, [] { grove::this_fiber::sleep_for(2ms); });
     CHECK(g.size() == 2);
     CHECK(b.name() == "b");
     g.join();

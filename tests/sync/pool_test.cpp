@@ -147,7 +147,8 @@ TEST_CASE("imap_unordered ends with a task's error; leaving the loop early stops
     };
     CHECK_THROWS_AS(
         [&] {
-          for (int v : p.imap_unordered(failing, std::vector<int>{1, 2, 3, 4, 5, 6})) got.push_back(v);
+          for (int v : p.imap_unordered(failing, std::vector<int>{1, 2, 3, 4, 5, 6}))
+            got.push_back(v);
         }(),
         std::invalid_argument);
     CHECK(std::find(got.begin(), got.end(), 3) == got.end());

@@ -18,7 +18,8 @@ time_point deadline_after(std::chrono::duration<Rep, Period> d) noexcept {
   if (d <= d.zero()) return no_wait;
   time_point now = clock::now();
   using seconds = std::chrono::duration<double>;
-  if (std::chrono::duration_cast<seconds>(d) >= std::chrono::duration_cast<seconds>(no_deadline - now)) {
+  if (std::chrono::duration_cast<seconds>(d) >=
+      std::chrono::duration_cast<seconds>(no_deadline - now)) {
     return no_deadline;
   }
   return now + std::chrono::ceil<clock::duration>(d);
