@@ -142,6 +142,16 @@ wake_reason suspend_noexcept(time_point deadline) noexcept {
   return h->suspend_current(deadline);
 }
 
+wake_reason suspend_uninterruptible(time_point deadline) noexcept {
+  hub_impl* h = t_hub;
+  fiber_base* self = h ? h->running() : nullptr;
+  if (!self) return wake_reason::none;
+  self->interruptible = false;  // kill() and expiring timeouts only mark themselves pending
+  wake_reason reason = h->suspend_current(deadline);
+  self->interruptible = true;
+  return reason;
+}
+
 void yield() {
   hub_impl* h = t_hub;
   fiber_base* self = h ? h->running() : nullptr;
