@@ -281,13 +281,16 @@ void hub_impl::loop() {
       kill_all_live();
     }
     if (shutting_down_ && live_count_ == 0) break;
+    // The io_context also stops when its outstanding work drops to zero outside run(), e.g. a
+    // fiber releasing an executor_work_guard; a stopped run_one() would return 0 at once and
+    // look like a deadlock. So restart before polling, not after.
+    if (io_.stopped()) io_.restart();
     if (ready_head_ || soon_head_) {
       io_.poll();
     } else if (io_.run_one() == 0 && !ready_head_ && !soon_head_) {
       on_deadlock();
       if (shutting_down_ && live_count_ == 0) break;
     }
-    if (io_.stopped()) io_.restart();
   }
 }
 
