@@ -112,12 +112,11 @@ std::error_code fd_registration::open(int fd) {
   return {};
 }
 
-void fd_registration::release() noexcept {
+void fd_registration::release(bool closing) noexcept {
   if (!state_) return;
   auto& reactor = reactor_of(reactor_);
-  // closing=true: the descriptor leaves the epoll set when it is closed, no epoll_ctl(DEL).
   // Pending operations complete with operation_aborted, which wakes their fibers.
-  reactor.deregister_descriptor(fd_, state_of(state_), true);
+  reactor.deregister_descriptor(fd_, state_of(state_), closing);
   reactor.cleanup_descriptor_data(state_of(state_));
   state_ = nullptr;
   reactor_ = nullptr;

@@ -13,6 +13,8 @@
 #include <grove/hub.hpp>
 #include <grove/fiber.hpp>
 
+#include "net/attempt.hpp"
+
 namespace grove::detail {
 
 boost::system::error_code to_boost_error(const std::error_code& ec) noexcept {
@@ -34,54 +36,35 @@ struct io_args {
   detail::iovec_array* iov;
 };
 
-// A short read means the socket is probably empty: the next read waits for readiness first.
+// A short read means the socket was emptied; a short write, that its send buffer is full.
 detail::io_status try_receive(void* context, int fd, std::error_code& ec,
                               std::size_t& bytes) noexcept {
   auto& iov = *static_cast<io_args*>(context)->iov;
-  for (;;) {
-    ssize_t n;
-    if (iov.count == 1) {
-      n = ::recv(fd, iov.iov[0].iov_base, iov.iov[0].iov_len, 0);
-    } else {
-      ::msghdr msg{};
-      msg.msg_iov = iov.iov;
-      msg.msg_iovlen = iov.count;
-      n = ::recvmsg(fd, &msg, 0);
-    }
-    if (n >= 0) {
-      bytes = static_cast<std::size_t>(n);
-      return n > 0 && bytes < iov.total ? detail::io_status::drained : detail::io_status::done;
-    }
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return detail::io_status::would_block;
-    ec = last_error();
-    return detail::io_status::done;
-  }
+  return detail::attempt_syscall(
+      [&] {
+        if (iov.count == 1) return ::recv(fd, iov.iov[0].iov_base, iov.iov[0].iov_len, 0);
+        ::msghdr msg{};
+        msg.msg_iov = iov.iov;
+        msg.msg_iovlen = iov.count;
+        return ::recvmsg(fd, &msg, 0);
+      },
+      ec, bytes, iov.total);
 }
 
-// A short write means the send buffer is full: the next write waits for readiness first.
 detail::io_status try_send(void* context, int fd, std::error_code& ec,
                            std::size_t& bytes) noexcept {
   auto& iov = *static_cast<io_args*>(context)->iov;
-  for (;;) {
-    ssize_t n;
-    if (iov.count == 1) {
-      n = ::send(fd, iov.iov[0].iov_base, iov.iov[0].iov_len, MSG_NOSIGNAL);
-    } else {
-      ::msghdr msg{};
-      msg.msg_iov = iov.iov;
-      msg.msg_iovlen = iov.count;
-      n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
-    }
-    if (n >= 0) {
-      bytes = static_cast<std::size_t>(n);
-      return bytes < iov.total ? detail::io_status::drained : detail::io_status::done;
-    }
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return detail::io_status::would_block;
-    ec = last_error();
-    return detail::io_status::done;
-  }
+  return detail::attempt_syscall(
+      [&] {
+        if (iov.count == 1) {
+          return ::send(fd, iov.iov[0].iov_base, iov.iov[0].iov_len, MSG_NOSIGNAL);
+        }
+        ::msghdr msg{};
+        msg.msg_iov = iov.iov;
+        msg.msg_iovlen = iov.count;
+        return ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+      },
+      ec, bytes, iov.total);
 }
 
 struct accept_args {
@@ -90,19 +73,15 @@ struct accept_args {
   int fd = -1;
 };
 
-detail::io_status try_accept(void* context, int fd, std::error_code& ec, std::size_t&) noexcept {
+detail::io_status try_accept(void* context, int fd, std::error_code& ec,
+                             std::size_t& bytes) noexcept {
   auto& args = *static_cast<accept_args*>(context);
-  for (;;) {
-    int conn = ::accept4(fd, args.peer, args.length, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (conn >= 0) {
-      args.fd = conn;
-      return detail::io_status::done;
-    }
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return detail::io_status::would_block;
-    ec = last_error();
-    return detail::io_status::done;
-  }
+  return detail::attempt_syscall(
+      [&]() -> ssize_t {
+        args.fd = ::accept4(fd, args.peer, args.length, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        return args.fd < 0 ? -1 : 0;
+      },
+      ec, bytes, 0);
 }
 
 /// Drops the first `n` bytes of `iov`.
@@ -148,7 +127,9 @@ socket& socket::operator=(socket&& other) noexcept {
 void socket::close() noexcept {
   int fd = registration_.fd();
   if (fd < 0) return;
-  registration_.release();  // waiters wake with operation_canceled, before the fd can be reused
+  // Waiters wake with operation_canceled, before the descriptor can be reused. grove's sockets
+  // are close-on-exec and never dup'ed: closing drops them from epoll without epoll_ctl(DEL).
+  registration_.release(true);
   ::close(fd);
 }
 

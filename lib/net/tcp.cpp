@@ -11,6 +11,8 @@
 #include <grove/net/resolve.hpp>
 #include <grove/timeout.hpp>
 
+#include "net/socket_name.hpp"
+
 namespace grove::net {
 namespace {
 
@@ -77,29 +79,15 @@ tcp_stream tcp_stream::connect(const tcp_endpoint& endpoint, std::chrono::nanose
   return connect(endpoint.address().to_string(), endpoint.port(), limit);
 }
 
-namespace {
-tcp_endpoint endpoint_of(int fd, bool peer) {
-  tcp_endpoint endpoint;
-  ::socklen_t length = static_cast<::socklen_t>(endpoint.capacity());
-  int rc = peer ? ::getpeername(fd, endpoint.data(), &length)
-                : ::getsockname(fd, endpoint.data(), &length);
-  if (rc != 0) {
-    throw net_error(peer ? "grove::net: getpeername" : "grove::net: getsockname",
-                    {errno, std::system_category()});
-  }
-  endpoint.resize(length);
-  return endpoint;
-}
-}  // namespace
 
 tcp_endpoint tcp_stream::local_endpoint() const {
   check_open("local_endpoint");
-  return endpoint_of(native_handle(), false);
+  return socket_name<tcp_endpoint>(native_handle(), false);
 }
 
 tcp_endpoint tcp_stream::remote_endpoint() const {
   check_open("remote_endpoint");
-  return endpoint_of(native_handle(), true);
+  return socket_name<tcp_endpoint>(native_handle(), true);
 }
 
 void tcp_stream::set_no_delay(bool on) { set_option(IPPROTO_TCP, TCP_NODELAY, on ? 1 : 0); }
@@ -141,7 +129,7 @@ tcp_stream tcp_listener::accept() {
 
 tcp_endpoint tcp_listener::local_endpoint() const {
   check_open("local_endpoint");
-  return endpoint_of(native_handle(), false);
+  return socket_name<tcp_endpoint>(native_handle(), false);
 }
 
 }  // namespace grove::net

@@ -63,9 +63,12 @@ class fd_registration {
   /// Registers `fd` (non-blocking already) with the current hub's reactor. Returns the error of
   /// epoll_ctl; throws grove::error outside grove::run.
   std::error_code open(int fd);
-  /// Wakes every waiter with errc::operation_canceled and forgets the descriptor; call it
-  /// before closing the descriptor. No-op when not registered.
-  void release() noexcept;
+  /// Wakes every waiter with errc::operation_canceled and forgets the descriptor (call it
+  /// before closing the descriptor). `closing`: the caller closes the descriptor next and no
+  /// other descriptor shares its open file (no dup, no fork), so the kernel drops it from epoll
+  /// by itself and the epoll_ctl(DEL) is saved, as Asio does for its own sockets. No-op when
+  /// not registered.
+  void release(bool closing = false) noexcept;
   /// True between open() and release().
   bool registered() const noexcept { return state_ != nullptr; }
   /// The descriptor, or -1.
