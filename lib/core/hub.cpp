@@ -121,17 +121,6 @@ wake_reason suspend(time_point deadline) {
   return reason;
 }
 
-wake_reason suspend_uninterruptible(time_point deadline) {
-  hub_impl* h = t_hub;
-  fiber_base* self = h ? h->running() : nullptr;
-  if (!self) throw error(outside_fiber_message);
-  self->interruptible = false;  // kill() and expiring scopes only mark themselves pending
-  wake_reason reason = h->suspend_current(deadline);
-  self->interruptible = true;
-  if (reason == wake_reason::deadlock) raise_for(reason);
-  return reason;
-}
-
 wake_reason suspend_noexcept(time_point deadline) noexcept {
   hub_impl* h = t_hub;
   fiber_base* self = h ? h->running() : nullptr;
@@ -140,6 +129,16 @@ wake_reason suspend_noexcept(time_point deadline) noexcept {
   if (self->expired_timeouts) return wake_reason::timeout;
   self->interruptible = true;
   return h->suspend_current(deadline);
+}
+
+wake_reason suspend_uninterruptible(time_point deadline) noexcept {
+  hub_impl* h = t_hub;
+  fiber_base* self = h ? h->running() : nullptr;
+  if (!self) return wake_reason::none;
+  self->interruptible = false;  // kill() and expiring timeouts only mark themselves pending
+  wake_reason reason = h->suspend_current(deadline);
+  self->interruptible = true;
+  return reason;
 }
 
 void yield() {
@@ -271,13 +270,16 @@ void hub_impl::loop() {
       kill_all_live();
     }
     if (shutting_down_ && live_count_ == 0) break;
+    // The io_context also stops when its outstanding work drops to zero outside run(), e.g. a
+    // fiber releasing an executor_work_guard; a stopped run_one() would return 0 at once and
+    // look like a deadlock. So restart before polling, not after.
+    if (io_.stopped()) io_.restart();
     if (ready_head_ || soon_head_) {
       io_.poll();
     } else if (io_.run_one() == 0 && !ready_head_ && !soon_head_) {
       on_deadlock();
       if (shutting_down_ && live_count_ == 0) break;
     }
-    if (io_.stopped()) io_.restart();
   }
 }
 

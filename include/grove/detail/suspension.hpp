@@ -48,11 +48,11 @@ wake_reason suspend(time_point deadline = no_deadline);
 /// Returns wake_reason::none when not called from a fiber.
 wake_reason suspend_noexcept(time_point deadline = no_deadline) noexcept;
 
-/// Like suspend() but kills and scoped timeouts neither wake the fiber nor throw: they stay
-/// pending and are raised at the next suspend(). For waits that must finish before an exception
-/// may propagate (re-acquiring a mutex after a condition_variable wait, as std does). Returns
-/// notified or deadline; throws grove::error on deadlock and outside a fiber.
-wake_reason suspend_uninterruptible(time_point deadline = no_deadline);
+/// Suspends until woken with `notified` or until `deadline`, ignoring kills and scoped timeouts:
+/// they stay pending and are raised at the next suspend(). For the short waits a frame must
+/// finish before it may unwind, e.g. for a cancelled asynchronous operation whose completion
+/// still refers to the fiber's stack. Returns wake_reason::none when not called from a fiber.
+wake_reason suspend_uninterruptible(time_point deadline = no_deadline) noexcept;
 
 /// Throws what suspend() would for `reason` (nothing for notified / deadline).
 void raise_for(wake_reason reason);

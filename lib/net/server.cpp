@@ -1,0 +1,124 @@
+#include <grove/net/server.hpp>
+
+#include <cerrno>
+#include <cstdio>
+#include <vector>
+
+namespace grove::detail {
+namespace {
+
+constexpr std::chrono::milliseconds first_backoff{10};
+constexpr std::chrono::milliseconds max_backoff{1000};
+
+/// Waits on `queue`, not interruptible by kill or timeout, until `done()` or `deadline`.
+template <class Done>
+void wait_uninterruptibly(wait_queue& queue, Done done, time_point deadline = no_deadline) {
+  while (!done() && clock::now() < deadline) {
+    wait_node node;
+    queue.push_back(node);
+    suspend_uninterruptible(deadline);
+  }
+}
+
+/// Errors of a connection that died before accept() returned it: accept again at once
+/// (accept(2): "treat them like EAGAIN").
+bool is_connection_error(int e) {
+  switch (e) {
+    case ECONNABORTED:
+    case EPROTO:
+    case ENETDOWN:
+    case ENOPROTOOPT:
+    case EHOSTDOWN:
+    case ENONET:
+    case EHOSTUNREACH:
+    case EOPNOTSUPP:
+    case ENETUNREACH:
+    case EPERM:  // refused by a firewall rule
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+void server_core::start(fiber<void> acceptor) {
+  acceptor_ = std::move(acceptor);
+  stopping_ = stopped_ = false;
+}
+
+void server_core::wait_for_slot() {
+  while (options_.max_connections != 0 && connections_.size() >= options_.max_connections) {
+    slot_free_.wait();
+  }
+}
+
+bool server_core::handle_accept_error(const net::net_error& e) {
+  if (e.code() == std::errc::bad_file_descriptor) return false;  // the listener was closed
+  if (e.code().category() == std::system_category() && is_connection_error(e.code().value())) {
+    return true;
+  }
+  // Out of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM) or anything unexpected: the
+  // pending connection stays in the backlog; retrying at once would spin. Back off.
+  backoff_ = backoff_ == backoff_.zero() ? first_backoff : std::min(backoff_ * 2, max_backoff);
+  if (options_.log_errors) {
+    std::fprintf(stderr, "grove::net::server: %s; accepting again in %lld ms\n", e.what(),
+                 static_cast<long long>(backoff_.count()));
+  }
+  this_fiber::sleep_for(backoff_);
+  return true;
+}
+
+void server_core::add(fiber<void> connection) {
+  auto id = connection.id();
+  connections_.emplace(id, std::move(connection));
+}
+
+void server_core::remove(std::uint64_t id) noexcept {
+  connections_.erase(id);
+  slot_free_.notify_one();
+  changed_.notify_all();
+}
+
+void server_core::stop(std::chrono::nanoseconds grace,
+                       const std::function<void()>& close_listener) noexcept {
+  if (stopping_) {  // another fiber is stopping it: wait for that to finish
+    wait_uninterruptibly(stopped_queue_, [this] { return stopped_; });
+    return;
+  }
+  stopping_ = true;
+  // 1. Stop accepting; connections not accepted yet are refused when the listener closes.
+  acceptor_.kill();
+  wait_uninterruptibly(changed_, [this] { return !accepting_; });
+  close_listener();
+
+  // 2. Let the handlers finish. A handler calling stop() is not waited for (nor killed).
+  std::uint64_t self = this_fiber::id();
+  std::size_t own = connections_.count(self);
+  auto deadline = grace > grace.zero()
+                      ? clock::now() + std::chrono::ceil<clock::duration>(grace)
+                      : clock::now();
+  wait_uninterruptibly(changed_, [&] { return connections_.size() <= own; }, deadline);
+
+  // 3. Kill the rest. A fiber killed before it started never runs its handler (nor the scope
+  // that deregisters it): after a turn of the hub, when every such fiber has been discarded,
+  // drop their entries here; the others deregister themselves as they unwind.
+  if (connections_.size() > own) {
+    std::vector<fiber<void>> victims;
+    for (auto& [id, f] : connections_) {
+      if (id != self) victims.push_back(f);
+    }
+    for (auto& f : victims) f.kill();
+    suspend_uninterruptible(clock::now());  // every fiber queued before us runs or is discarded
+    std::erase_if(connections_, [](const auto& entry) { return entry.second.ready(); });
+    wait_uninterruptibly(changed_, [&] { return connections_.size() <= own; });
+  }
+  stopped_ = true;
+  stopped_queue_.notify_all();
+}
+
+void server_core::wait_stopped() {
+  while (!stopped_) stopped_queue_.wait();
+}
+
+}  // namespace grove::detail

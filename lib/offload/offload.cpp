@@ -1,0 +1,237 @@
+// The offload pool: one per hub, kept as a service of the hub's io_context so that it lives and
+// dies with the hub without the core knowing about it.
+//
+// Threads share `pool_state` with the hub (a shared_ptr, so a thread still finishing a call when
+// the hub ends can touch it safely); everything else here runs on the hub thread. Results come
+// back with boost::asio::post (thread-safe, and it wakes a hub blocked in epoll). While a fiber
+// waits, the service holds an executor work guard: the hub's loop then blocks for the result
+// instead of reporting a deadlock.
+#include <grove/offload.hpp>
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <system_error>
+#include <thread>
+
+#include <grove/detail/completion.hpp>
+#include <grove/error.hpp>
+#include <grove/hub.hpp>
+
+namespace grove::detail {
+namespace {
+
+constexpr std::size_t default_offload_threads = 10;  // gevent's threadpool default
+
+struct pool_state {
+  std::mutex mutex;
+  std::condition_variable wakeup;
+  offload_job* head = nullptr;  // queued calls, FIFO
+  offload_job* tail = nullptr;
+  std::size_t threads = 0;
+  std::size_t idle = 0;
+  std::size_t max_threads = default_offload_threads;
+  boost::asio::io_context* io = nullptr;  // null once the hub has shut the pool down
+
+  void push(offload_job* job) {
+    job->next = nullptr;
+    if (tail) {
+      tail->next = job;
+    } else {
+      head = job;
+    }
+    tail = job;
+  }
+  offload_job* pop() {
+    offload_job* job = head;
+    head = job->next;
+    if (!head) tail = nullptr;
+    return job;
+  }
+  bool unlink(offload_job* job) {
+    offload_job* prev = nullptr;
+    for (offload_job* j = head; j; prev = j, j = j->next) {
+      if (j != job) continue;
+      (prev ? prev->next : head) = j->next;
+      if (tail == j) tail = prev;
+      return true;
+    }
+    return false;
+  }
+};
+
+/// Hands a finished job back on the hub thread: wakes its fiber, or deletes an orphan. If the
+/// io_context is destroyed before running it, the orphan is still deleted.
+struct deliver_handler {
+  offload_job* job;
+  explicit deliver_handler(offload_job* j) noexcept : job(j) {}
+  deliver_handler(deliver_handler&& other) noexcept : job(std::exchange(other.job, nullptr)) {}
+  deliver_handler& operator=(deliver_handler&&) = delete;
+  ~deliver_handler() {
+    if (job && job->orphaned) delete job;
+  }
+  void operator()() {
+    offload_job* j = std::exchange(job, nullptr);
+    if (j->orphaned) {
+      delete j;
+    } else {
+      static_cast<completion*>(j->waiter)->complete();
+    }
+  }
+};
+
+void worker_main(std::shared_ptr<pool_state> state) {
+  pthread_setname_np(pthread_self(), "grove-offload");
+  std::unique_lock lock(state->mutex);
+  for (;;) {
+    while (!state->head && state->io) {
+      ++state->idle;
+      state->wakeup.wait(lock);
+      --state->idle;
+    }
+    if (!state->io) break;
+    offload_job* job = state->pop();
+    job->status = offload_job::state::running;
+    lock.unlock();
+    job->run();
+    lock.lock();
+    job->status = offload_job::state::finished;
+    if (state->io) {
+      boost::asio::post(*state->io, deliver_handler(job));
+    } else {
+      delete job;  // the hub is gone; so is every fiber that could have waited
+    }
+  }
+  --state->threads;
+}
+
+class offload_service final : public boost::asio::execution_context::service {
+ public:
+  static boost::asio::execution_context::id id;
+
+  explicit offload_service(boost::asio::execution_context& context)
+      : service(context),
+        io_(static_cast<boost::asio::io_context&>(context)),
+        state_(std::make_shared<pool_state>()) {
+    state_->io = &io_;
+  }
+
+  /// Queues `job` and waits for it (see run_offloaded).
+  void run(std::unique_ptr<offload_job>& job) {
+    completion done;
+    job->waiter = &done;
+    submit(job.get());
+    waiter_started();
+    struct waiter_guard {
+      offload_service* self;
+      ~waiter_guard() { self->waiter_finished(); }
+    } guard{this};
+    await_completion(done, no_deadline, [&] {
+      std::lock_guard lock(state_->mutex);
+      if (job->status == offload_job::state::queued) {
+        state_->unlink(job.get());  // never started: drop it, the caller still owns it
+      } else {
+        job->orphaned = true;  // running or finished: the pool deletes it when it comes back
+        job.release();
+      }
+      done.complete(true);
+    });
+  }
+
+  void set_max_threads(std::size_t count) {
+    std::lock_guard lock(state_->mutex);
+    state_->max_threads = count < 1 ? 1 : count;
+  }
+  std::size_t max_threads() {
+    std::lock_guard lock(state_->mutex);
+    return state_->max_threads;
+  }
+
+ private:
+  void submit(offload_job* job) {
+    std::unique_lock lock(state_->mutex);
+    state_->push(job);
+    if (state_->idle > 0 || state_->threads >= state_->max_threads) {
+      state_->wakeup.notify_one();
+      return;
+    }
+    try {
+      start_thread();
+    } catch (const std::system_error&) {
+      if (state_->threads == 0) {  // nobody could ever run it
+        state_->unlink(job);
+        throw error("grove::offload: cannot start a pool thread (out of threads or memory)");
+      }
+      state_->wakeup.notify_one();  // a busy thread will get to it
+    }
+  }
+
+  // Called with the state's mutex held.
+  void start_thread() {
+    // Pool threads take no signals: they belong to the threads the user created.
+    sigset_t all, previous;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &previous);
+    try {
+      std::thread(worker_main, state_).detach();
+    } catch (...) {
+      pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+      throw;
+    }
+    pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+    ++state_->threads;
+  }
+
+  void waiter_started() {
+    if (waiters_++ == 0) work_.emplace(io_.get_executor());
+  }
+  void waiter_finished() noexcept {
+    if (--waiters_ == 0) work_.reset();
+  }
+
+  void shutdown() override {
+    // The hub is ending: every fiber has finished, so every job still out is an orphan. Threads
+    // exit once idle; one still running a call deletes it when the call returns.
+    std::lock_guard lock(state_->mutex);
+    state_->io = nullptr;
+    while (state_->head) delete state_->pop();
+    state_->wakeup.notify_all();
+    work_.reset();
+  }
+
+  boost::asio::io_context& io_;
+  std::shared_ptr<pool_state> state_;
+  std::size_t waiters_ = 0;
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
+};
+
+boost::asio::execution_context::id offload_service::id;
+
+offload_service& current_service() {
+  return boost::asio::use_service<offload_service>(hub::current().io_context());
+}
+
+}  // namespace
+
+void run_offloaded(std::unique_ptr<offload_job>& job) {
+  if (!current_fiber()) {
+    throw error("grove::offload waits, and can only be called from a fiber (inside grove::run)");
+  }
+  current_service().run(job);
+}
+
+}  // namespace grove::detail
+
+namespace grove {
+
+void set_offload_threads(std::size_t count) { detail::current_service().set_max_threads(count); }
+
+std::size_t offload_threads() { return detail::current_service().max_threads(); }
+
+}  // namespace grove
