@@ -37,7 +37,10 @@ void mutex::lock_uninterruptible() {
   if (try_lock()) return;
   detail::wait_node node;
   waiters_.push_back(node);
-  while (detail::suspend_uninterruptible() != detail::wake_reason::notified) {
+  for (;;) {
+    detail::wake_reason why = detail::suspend_uninterruptible();
+    if (why == detail::wake_reason::notified) return;  // unlock() made us the owner
+    if (why == detail::wake_reason::deadlock) detail::raise_for(why);  // the owner never unlocks
   }
 }
 
