@@ -58,7 +58,6 @@ class mutex {
   friend class condition_variable;
   bool lock_until(detail::time_point deadline);
   /// Locks without honouring kill or timeout (they stay pending): condition_variable's relock.
-  /// Throws grove::error only on deadlock (the owner waits for something that cannot happen).
   void lock_uninterruptible();
 
   detail::fiber_base* owner_ = nullptr;

@@ -12,24 +12,16 @@ std::cv_status condition_variable::wait_until_deadline(std::unique_lock<mutex>& 
   waiters_.push_back(node);  // queued before unlocking: no notification can slip in between
   // The unique_lock keeps saying it owns the mutex: it will again before we return or throw.
   m.unlock();
-  auto relock = [&] {
-    try {
-      m.lock_uninterruptible();
-    } catch (...) {  // deadlock: the mutex is not ours, so the unique_lock must not unlock it
-      lock.release();
-      throw;
-    }
-  };
   detail::wake_reason why;
   try {
     why = deadline == detail::no_wait ? detail::wake_reason::deadline : detail::suspend(deadline);
   } catch (...) {
     node.unlink();
-    relock();
+    m.lock_uninterruptible();
     throw;
   }
   node.unlink();
-  relock();
+  m.lock_uninterruptible();
   return why == detail::wake_reason::notified ? std::cv_status::no_timeout
                                               : std::cv_status::timeout;
 }

@@ -37,10 +37,8 @@ void mutex::lock_uninterruptible() {
   if (try_lock()) return;
   detail::wait_node node;
   waiters_.push_back(node);
-  for (;;) {
-    detail::wake_reason why = detail::suspend_uninterruptible();
-    if (why == detail::wake_reason::notified) return;  // unlock() made us the owner
-    if (why == detail::wake_reason::deadlock) detail::raise_for(why);  // the owner never unlocks
+  // Returns only once unlock() has made us the owner (a deadlock here aborts with a message).
+  while (detail::suspend_uninterruptible() != detail::wake_reason::notified) {
   }
 }
 
