@@ -1,0 +1,112 @@
+// Promises of samples/chat_room.hpp, the chat_server sample's room and line protocol: a line
+// reaches every client; a client that never reads is dropped without delaying the others.
+#include "../../samples/chat_room.hpp"  // first: the header is self-contained
+
+#include <doctest/doctest.h>
+#include <sys/socket.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include <grove/grove.hpp>
+
+using namespace std::chrono_literals;
+namespace net = grove::net;
+
+namespace {
+
+/// Reads lines until one equals `last` (included); the lines about joins and leaves skipped.
+std::vector<std::string> read_until_line(net::tcp_stream& conn, const std::string& last) {
+  std::vector<std::string> lines;
+  for (int i = 0; i < 100000; ++i) {
+    std::string line = conn.read_until("\n");
+    if (line.empty()) break;
+    if (line.starts_with("*** ") && line.find("too slow") == std::string::npos) continue;
+    lines.push_back(line);
+    if (line == last) break;
+  }
+  return lines;
+}
+
+}  // namespace
+
+TEST_CASE("a line from one of three clients reaches all three") {
+  grove::run([] {
+    chat::chat_server server(0);
+    std::vector<net::tcp_stream> clients;
+    for (int i = 0; i < 3; ++i) clients.push_back(net::tcp_stream::connect("127.0.0.1", server.port()));
+    grove::timeout t(5s);
+    server.chat_room().wait_for_members(3);
+    clients[1].write_all("hello from the middle\n");
+    clients[2].write_all("no newline at the end");
+    clients[2].shutdown(net::shutdown_type::send);
+    for (std::size_t i = 0; i < 2; ++i) {
+      CAPTURE(i);
+      auto lines = read_until_line(clients[i], "[3] no newline at the end\n");
+      REQUIRE(lines.size() == 2);
+      CHECK(lines[0] == "[2] hello from the middle\n");
+    }
+    auto lines = read_until_line(clients[2], "[3] no newline at the end\n");
+    CHECK(lines.size() == 2);
+    server.stop();
+  });
+}
+
+TEST_CASE("a client that never reads is dropped and never blocks the others") {
+  grove::run([] {
+    chat::chat_options options;
+    // The clients share the server's hub here, so even the healthy ones read only when the hub
+    // polls: between polls (every 256 switches) the kernel buffers must absorb ~50 lines.
+    options.queue_limit = 64;
+    options.send_buffer = 64 * 1024;
+    chat::chat_server server(0, options);
+    auto talker = net::tcp_stream::connect("127.0.0.1", server.port());
+    auto listener = net::tcp_stream::connect("127.0.0.1", server.port());
+    auto silent = net::tcp_stream::connect("127.0.0.1", server.port());
+    silent.set_option(SOL_SOCKET, SO_RCVBUF, 4096);
+    grove::timeout t(10s);
+    server.chat_room().wait_for_members(3);
+
+    constexpr int lines = 1000;
+    auto receiving = grove::spawn([&] { return read_until_line(listener, "[1] end\n"); });
+    auto echoes = grove::spawn([&] { return read_until_line(talker, "[1] end\n"); });
+    struct stop_on_exit {  // the readers use the streams: they must end first, even on failure
+      grove::fiber<std::vector<std::string>> a, b;
+      ~stop_on_exit() {
+        for (auto* f : {&a, &b}) {
+          f->kill();
+          f->join();
+        }
+      }
+    } guard{receiving, echoes};
+    auto start = std::chrono::steady_clock::now();
+    std::string filler(400, '.');
+    for (int i = 0; i < lines; ++i) talker.write_all(std::to_string(i) + filler + "\n");
+    talker.write_all("end\n");
+    auto got = receiving.get();
+    CHECK(echoes.get().size() == lines + 2);  // the talker reads its own lines too
+    auto elapsed = std::chrono::steady_clock::now() - start;
+
+    CHECK(server.chat_room().dropped_count() == 1);
+    REQUIRE(got.size() == lines + 2);  // every line, the notice about the silent client, "end"
+    int notices = 0, in_order = 0;
+    for (const auto& line : got) {
+      if (line == "*** client 3 was too slow and was disconnected\n") {
+        ++notices;
+      } else if (line.starts_with("[1] " + std::to_string(in_order) + ".")) {
+        ++in_order;
+      }
+    }
+    CHECK(notices == 1);
+    CHECK(in_order == lines);
+    CHECK(elapsed < 5s);
+    // The silent client finds its connection ended once it reads what was buffered.
+    silent.set_timeout(5s);
+    std::size_t drained = 0;
+    char buf[4096];
+    while (std::size_t n = silent.read_some(boost::asio::buffer(buf))) drained += n;
+    CHECK(drained < lines * filler.size());
+    server.stop();
+  });
+}
