@@ -36,6 +36,8 @@ struct chat_options {
   std::size_t max_clients = 10000;   ///< further connections wait in the listen backlog
   int send_buffer = 64 * 1024;       ///< SO_SNDBUF of each client socket (0: the kernel's
                                      ///< autotuning, up to 4 MiB a client)
+  std::size_t stack_size = 128 * 1024;  ///< of each connection's fiber (Beast's websocket
+                                        ///< frames its reads and writes on the stack)
 };
 
 /// One shared message: a broadcast to n clients stores it once.
@@ -194,13 +196,18 @@ inline void serve_line_client(grove::net::tcp_stream conn, room& r) {
       });
 }
 
-/// A line-protocol chat server on 127.0.0.1:`port` (0: a free port), started at construction.
+/// Serves one client of a room over a connection: serve_line_client, serve_websocket_client.
+using client_handler = void (*)(grove::net::tcp_stream, room&);
+
+/// A chat server on 127.0.0.1:`port` (0: a free port), started at construction; `serve` speaks
+/// the protocol (lines by default).
 class chat_server {
  public:
-  explicit chat_server(std::uint16_t port, const chat_options& options = {})
+  explicit chat_server(std::uint16_t port, const chat_options& options = {},
+                       client_handler serve = serve_line_client)
       : room_(options),
         server_(grove::net::tcp_listener::bind("127.0.0.1", port),
-                [this](grove::net::tcp_stream conn) { serve_line_client(std::move(conn), room_); },
+                [this, serve](grove::net::tcp_stream conn) { serve(std::move(conn), room_); },
                 server_options(options)) {
     server_.start();
   }
@@ -214,7 +221,7 @@ class chat_server {
   static grove::net::server_options server_options(const chat_options& options) {
     grove::net::server_options o;
     o.max_connections = options.max_clients;
-    o.stack_size = 64 * 1024;
+    o.stack_size = options.stack_size;
     return o;
   }
   room room_;
