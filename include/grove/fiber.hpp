@@ -87,6 +87,8 @@ class fiber {
   std::uint64_t id() const noexcept { return block_->id; }
   /// The name given in spawn_options (may be empty).
   std::string_view name() const noexcept { return block_->name; }
+  /// The control block, for grove's own multi-waits and groups (detail API; may be nullptr).
+  detail::fiber_base* control_block() const noexcept { return block_; }
 
  private:
   detail::fiber_result<T>* block_ = nullptr;

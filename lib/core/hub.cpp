@@ -444,6 +444,7 @@ void hub_impl::mark_finished(fiber_base* f) noexcept {
 }
 
 void hub_impl::finish_unstarted(fiber_base* f, std::exception_ptr error, bool killed) noexcept {
+  f->discard_body();  // captures must not live on until the last handle is dropped
   f->error = std::move(error);
   f->killed = killed;
   mark_finished(f);

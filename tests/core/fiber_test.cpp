@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -339,4 +340,16 @@ TEST_CASE("a deadlock is reported to the main fiber instead of hanging") {
                          f.join();
                        }),
                        doctest::Contains("deadlock"), grove::error);
+}
+
+TEST_CASE("a fiber killed before it starts releases what its function captured at once") {
+  grove::run([] {
+    auto resource = std::make_shared<int>(1);
+    std::weak_ptr<int> watch = resource;
+    auto f = grove::spawn([r = std::move(resource)] { return *r; });
+    f.kill();
+    f.join();  // the handle is still held: the block lives, its callable must not
+    CHECK(watch.expired());
+    CHECK_THROWS_AS(f.get(), grove::killed_error);
+  });
 }

@@ -55,6 +55,8 @@ struct fiber_base {
 
   /// Runs the user's function and stores its result (exceptions propagate to the caller).
   virtual void run_body() = 0;
+  /// Destroys the user's function without running it (the fiber was killed before it started).
+  virtual void discard_body() noexcept = 0;
 
   execution_context ctx;
   hub_impl* hub = nullptr;
@@ -111,10 +113,12 @@ template <>
 struct fiber_result<void> : fiber_base {};
 
 /// A fiber running `Fn`, a nullary callable returning T. The callable is destroyed as soon as
-/// it returns, on the fiber's own stack, so captured resources do not outlive the fiber.
+/// it returns, on the fiber's own stack, so captured resources do not outlive the fiber (a fiber
+/// killed before it started drops it when it finishes, on the killer's or the hub's stack).
 template <class T, class Fn>
 struct fiber_impl final : fiber_result<T> {
   explicit fiber_impl(Fn&& fn) : fn(std::move(fn)) {}
+  void discard_body() noexcept override { fn.reset(); }
   void run_body() override {
     struct reset_on_exit {
       std::optional<Fn>& fn;
