@@ -56,16 +56,20 @@ if newer "$PEERS_BIN/go_echo" "$PEERS_SRC/go_echo/main.go"; then
     GOPATH="$ROOT/$BUILD_DIR/gopath" GOCACHE="$ROOT/$BUILD_DIR/go-cache" GOPROXY=off GOFLAGS='' \
       GO111MODULE=on go build -o "$ROOT/$PEERS_BIN/go_echo" ./go_echo)
 fi
-configure_build build-release --buildtype=release -Dtests=false -Dbenchmarks=false
-ninja -C build-release samples/echo_server >/dev/null
+configure_build build-net-release --buildtype=release -Dtests=false -Dsamples=true -Dbenchmarks=true
+ninja -C build-net-release samples/echo_server bench/net_wait_strategies >/dev/null
 
 # name and command line (PORT is replaced) of each server, the ceiling first
 servers=(
   "epoll|$PEERS_BIN/epoll_echo PORT"
-  "grove|build-release/samples/echo_server --port PORT"
+  "grove|build-net-release/samples/echo_server --port PORT"
   "asio|$PEERS_BIN/asio_echo PORT"
   "go|env GOMAXPROCS=1 $PEERS_BIN/go_echo PORT"
   "gevent|/usr/bin/python3 $PEERS_SRC/gevent_echo.py PORT"
+  # How fibers wait on sockets, the same fiber-per-connection server three ways:
+  "wait:asio_wait|build-net-release/bench/net_wait_strategies asio_wait PORT"
+  "wait:asio_read_some|build-net-release/bench/net_wait_strategies asio_read_some PORT"
+  "wait:grove|build-net-release/bench/net_wait_strategies grove PORT"
 )
 
 # --- measuring --------------------------------------------------------------------------------
@@ -110,7 +114,8 @@ for entry in "${servers[@]}"; do
   name=${entry%%|*}
   selected "$name" || continue
   command=${entry#*|}
-  log=$RAW_DIR/net_$name.log
+  file=${name//:/_}
+  log=$RAW_DIR/net_$file.log
   : >"$log"
   # shellcheck disable=SC2086  # the command line is meant to be split
   taskset -c "$SERVER_CPU" ${command//PORT/$PORT} >>"$log" 2>&1 &
@@ -135,7 +140,7 @@ for entry in "${servers[@]}"; do
       -v hz="$hz" -v s="$SECONDS_PER_RUN" 'BEGIN { printf "%.2f", t / hz / s }')"$'\n'
   done
   # Syscalls per round trip: one more run with strace attached to every thread of the server.
-  strace -c -f -p "$pid" -o "$RAW_DIR/net_${name}_strace.txt" 2>/dev/null &
+  strace -c -f -p "$pid" -o "$RAW_DIR/net_${file}_strace.txt" 2>/dev/null &
   strace_pid=$!
   sleep 0.5
   out=$(load "$STRACE_SECONDS")
@@ -147,9 +152,9 @@ for entry in "${servers[@]}"; do
     $1 ~ /^[0-9.]+$/ && $NF != "total" && ($NF ~ /^(read|recvfrom|recvmsg|readv|write|sendto|sendmsg|writev|epoll_wait|epoll_pwait|epoll_ctl|futex|nanosleep|timerfd_settime|sched_yield)$/) {
       name = $NF; sub(/^epoll_pwait$/, "epoll_wait", name); calls[name] += $4 }
     END { printf "sys_total=%.2f", total / n
-          for (k in calls) printf " sys_%s=%.3f", k, calls[k] / n }' "$RAW_DIR/net_${name}_strace.txt")
+          for (k in calls) printf " sys_%s=%.3f", k, calls[k] / n }' "$RAW_DIR/net_${file}_strace.txt")
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
-  printf '%-7s %s %s\n' "$name" "$(medians <<<"$runs")" "$syscalls"
+  printf '%-20s %s %s\n' "$name" "$(medians <<<"$runs")" "$syscalls"
   sleep 1  # let the port's connections leave TIME_WAIT pressure behind
 done
