@@ -12,11 +12,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <string>
-
 #include <grove/detail/completion.hpp>
 #include <grove/grove.hpp>
 #include <grove/net/server.hpp>
+#include <string>
 
 namespace asio = boost::asio;
 using asio::ip::tcp;
@@ -52,11 +51,11 @@ void echo_asio_wait(tcp::socket s) {
 void echo_asio_read_some(tcp::socket s) {
   char buf[16384];
   for (;;) {
-    auto [ec, n] = await(s, [&](auto handler) { s.async_read_some(asio::buffer(buf), std::move(handler)); });
+    auto [ec, n] =
+        await(s, [&](auto handler) { s.async_read_some(asio::buffer(buf), std::move(handler)); });
     if (ec) return;
-    auto [wec, written] = await(s, [&](auto handler) {
-      asio::async_write(s, asio::buffer(buf, n), std::move(handler));
-    });
+    auto [wec, written] = await(
+        s, [&](auto handler) { asio::async_write(s, asio::buffer(buf, n), std::move(handler)); });
     if (wec) return;
   }
 }

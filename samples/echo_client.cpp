@@ -5,11 +5,10 @@
 // an echo server in the same hub and 50 connections for half a second.
 #include <chrono>
 #include <cstdio>
-#include <string>
-#include <vector>
-
 #include <grove/grove.hpp>
 #include <grove/net/server.hpp>
+#include <string>
+#include <vector>
 
 #include "sample_args.hpp"
 
@@ -67,7 +66,8 @@ int main(int argc, char** argv) {
   }
   auto port = static_cast<std::uint16_t>(sample::option(argc, argv, "--port", 0));
   if (port == 0) {
-    std::fprintf(stderr, "usage: echo_client --port N [--connections C] [--seconds S] [--size B]\n");
+    std::fprintf(stderr,
+                 "usage: echo_client --port N [--connections C] [--seconds S] [--size B]\n");
     return 2;
   }
   int connections = static_cast<int>(sample::option(argc, argv, "--connections", 100));

@@ -3,14 +3,13 @@
 //   echo_server [--port N] [--max-connections N] [--tour]
 // --port 0 (the default) picks a free port and prints it. --tour runs a short self-contained
 // demo (the server plus three clients in the same hub) and exits.
+#include <boost/asio/signal_set.hpp>
 #include <csignal>
 #include <cstdio>
-#include <string>
-#include <vector>
-
-#include <boost/asio/signal_set.hpp>
 #include <grove/grove.hpp>
 #include <grove/net/server.hpp>
+#include <string>
+#include <vector>
 
 #include "sample_args.hpp"
 
@@ -61,7 +60,8 @@ int main(int argc, char** argv) {
   }
   auto port = static_cast<std::uint16_t>(sample::option(argc, argv, "--port", 0));
   net::server_options options;
-  options.max_connections = static_cast<std::size_t>(sample::option(argc, argv, "--max-connections", 0));
+  options.max_connections =
+      static_cast<std::size_t>(sample::option(argc, argv, "--max-connections", 0));
   grove::run([&] {
     net::server server(net::tcp_listener::bind("127.0.0.1", port), echo, options);
     std::printf("echo_server: listening on 127.0.0.1:%u\n",

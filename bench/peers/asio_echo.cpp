@@ -16,10 +16,10 @@ class session : public std::enable_shared_from_this<session> {
 
  private:
   void read() {
-    socket_.async_read_some(asio::buffer(buf_),
-                            [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
-                              if (!ec) self->write(n);
-                            });
+    socket_.async_read_some(asio::buffer(buf_), [self = shared_from_this()](
+                                                    boost::system::error_code ec, std::size_t n) {
+      if (!ec) self->write(n);
+    });
   }
   void write(std::size_t n) {
     asio::async_write(socket_, asio::buffer(buf_, n),

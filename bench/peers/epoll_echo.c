@@ -18,7 +18,8 @@ int main(int argc, char** argv) {
   setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(port)};
   inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-  if (bind(listener, (struct sockaddr*)&addr, sizeof addr) != 0 || listen(listener, SOMAXCONN) != 0) {
+  if (bind(listener, (struct sockaddr*)&addr, sizeof addr) != 0 ||
+      listen(listener, SOMAXCONN) != 0) {
     perror("bind/listen");
     return 1;
   }

@@ -16,10 +16,10 @@
 // This is the one place grove reaches into boost::asio::detail: the reactor's
 // register/start_op/cancel API (what Asio's own socket services use) and a reactor_op of
 // grove's. Checked against Boost 1.81 (Debian 12).
-#include <grove/detail/fd_wait.hpp>
-
 #include <sys/epoll.h>
 #include <unistd.h>
+
+#include <grove/detail/fd_wait.hpp>
 
 // clang-format off
 #include <boost/asio/io_context.hpp>  // first: the reactor headers need the scheduler's
@@ -27,13 +27,12 @@
 #include <boost/asio/detail/reactor_op.hpp>
 // clang-format on
 #include <cerrno>
-#include <type_traits>
-#include <utility>
-#include <vector>
-
 #include <grove/detail/completion.hpp>
 #include <grove/error.hpp>
 #include <grove/hub.hpp>
+#include <type_traits>
+#include <utility>
+#include <vector>
 
 namespace grove::detail {
 namespace {

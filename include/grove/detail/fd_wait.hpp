@@ -22,9 +22,8 @@
 #pragma once
 
 #include <cstddef>
-#include <system_error>
-
 #include <grove/detail/suspension.hpp>
+#include <system_error>
 
 namespace grove::detail {
 
