@@ -4,4 +4,5 @@
 #include <grove/error.hpp>
 #include <grove/fiber.hpp>
 #include <grove/hub.hpp>
+#include <grove/offload.hpp>
 #include <grove/timeout.hpp>
