@@ -1,7 +1,6 @@
-#include <grove/net/server.hpp>
-
 #include <cerrno>
 #include <cstdio>
+#include <grove/net/server.hpp>
 #include <vector>
 
 namespace grove::detail {
@@ -95,10 +94,10 @@ void server_core::stop(std::chrono::nanoseconds grace,
   // 2. Let the handlers finish. A handler calling stop() is not waited for (nor killed).
   std::uint64_t self = this_fiber::id();
   std::size_t own = connections_.count(self);
-  auto deadline = grace > grace.zero()
-                      ? clock::now() + std::chrono::ceil<clock::duration>(grace)
-                      : clock::now();
-  wait_uninterruptibly(changed_, [&] { return connections_.size() <= own; }, deadline);
+  auto deadline = grace > grace.zero() ? clock::now() + std::chrono::ceil<clock::duration>(grace)
+                                       : clock::now();
+  wait_uninterruptibly(
+      changed_, [&] { return connections_.size() <= own; }, deadline);
 
   // 3. Kill the rest. A fiber killed before it started never runs its handler (nor the scope
   // that deregisters it): after a turn of the hub, when every such fiber has been discarded,

@@ -1,6 +1,4 @@
 // socket and stream_socket: the syscalls, as attempts for detail::fd_registration::perform.
-#include <grove/net/socket.hpp>
-
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -8,10 +6,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <string>
-
-#include <grove/hub.hpp>
 #include <grove/fiber.hpp>
+#include <grove/hub.hpp>
+#include <grove/net/socket.hpp>
+#include <string>
 
 #include "net/attempt.hpp"
 
@@ -193,7 +191,8 @@ std::error_code socket::connect_to(const ::sockaddr* address, ::socklen_t length
     return last_error();
   }
   std::error_code ec = registration_.wait_ready(detail::io_direction::write, deadline);
-  if (ec == std::errc::operation_canceled) return std::make_error_code(std::errc::bad_file_descriptor);
+  if (ec == std::errc::operation_canceled)
+    return std::make_error_code(std::errc::bad_file_descriptor);
   if (ec) return ec;
   int error = 0;
   ::socklen_t size = sizeof error;

@@ -1,5 +1,3 @@
-#include <grove/net/unix.hpp>
-
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -7,8 +5,8 @@
 
 #include <cerrno>
 #include <cstring>
-
 #include <grove/detail/suspension.hpp>
+#include <grove/net/unix.hpp>
 
 namespace grove::net {
 namespace {
@@ -81,7 +79,8 @@ unix_listener unix_listener::bind(std::string_view path, const listen_options& o
       ::unlink(listener.path_.c_str());
     }
   }
-  if (::bind(listener.native_handle(), reinterpret_cast<const ::sockaddr*>(&address), length) != 0) {
+  if (::bind(listener.native_handle(), reinterpret_cast<const ::sockaddr*>(&address), length) !=
+      0) {
     throw net_error("grove::net: " + what, {errno, std::system_category()});
   }
   if (::listen(listener.native_handle(), options.backlog) != 0) {

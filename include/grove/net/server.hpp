@@ -30,13 +30,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <unordered_map>
-#include <utility>
-
 #include <grove/detail/wait_queue.hpp>
 #include <grove/fiber.hpp>
 #include <grove/net/tcp.hpp>
 #include <grove/net/unix.hpp>
+#include <unordered_map>
+#include <utility>
 
 namespace grove::net {
 
@@ -124,8 +123,8 @@ class server_core {
   spawn_options connection_spawn_{"connection", options_.stack_size};
   fiber<void> acceptor_;
   std::unordered_map<std::uint64_t, fiber<void>> connections_;
-  wait_queue slot_free_;  ///< the acceptor waits here at the limit
-  wait_queue changed_;    ///< stop() waits here: the acceptor left, a handler ended
+  wait_queue slot_free_;      ///< the acceptor waits here at the limit
+  wait_queue changed_;        ///< stop() waits here: the acceptor left, a handler ended
   wait_queue stopped_queue_;  ///< serve_forever() and concurrent stop() calls wait here
   std::chrono::milliseconds backoff_{0};
   bool accepting_ = false;
