@@ -54,13 +54,19 @@ class member {
   member(const member&) = delete;
   member& operator=(const member&) = delete;
 
-  /// Waits for the next message to send; false once the member was dropped.
+  /// Waits for the next message to send; false once the member was dropped, or finished and
+  /// everything queued was taken.
   bool next(message& out) {
-    while (queue_.empty() && !dropped_) ready_.wait();
-    if (dropped_) return false;
+    while (queue_.empty() && !dropped_ && !finishing_) ready_.wait();
+    if (dropped_ || queue_.empty()) return false;
     out = std::move(queue_.front());
     queue_.pop_front();
     return true;
+  }
+  /// The client sends no more: next() returns false once the queue is empty.
+  void finish() {
+    finishing_ = true;
+    ready_.notify_all();
   }
   /// The member's number in its room (1, 2, ...).
   std::uint64_t id() const noexcept { return id_; }
@@ -75,6 +81,7 @@ class member {
   grove::detail::wait_queue ready_;
   std::uint64_t id_ = 0;
   bool dropped_ = false;
+  bool finishing_ = false;
 };
 
 /// The members and the broadcast. Hub thread only.
@@ -164,6 +171,9 @@ void run_member(room& r, std::function<void()> disconnect, Send send, ReadLines 
       r.broadcast("[" + std::to_string(me.id()) + "] " + std::move(text));
       grove::this_fiber::yield();
     });
+    // The client closed its side (or sends no more): what is queued for it still goes out.
+    me.finish();
+    writer.join_for(1s);
   } catch (const grove::net::net_error&) {
   } catch (const boost::system::system_error&) {
   }

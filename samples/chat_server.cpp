@@ -14,7 +14,6 @@
 
 #include "chat_room.hpp"
 #include "net_sample.hpp"
-#include "sample_args.hpp"
 
 using namespace std::chrono_literals;
 namespace net = grove::net;
@@ -79,20 +78,11 @@ void serve(int argc, char** argv) {
   options.queue_limit = static_cast<std::size_t>(sample::option(argc, argv, "--queue-limit", 256));
   chat::chat_server server(static_cast<std::uint16_t>(sample::option(argc, argv, "--port", 7000)),
                            options);
-  sample::announce_port("chat_server", server.port());
-  sample::wait_for_stop_signal();
-  std::printf("chat_server: stopping\n");
-  server.stop();
+  sample::serve_until_signal("chat_server", server.port(), [&] { server.stop(); });
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  grove::run([&] {
-    if (sample::flag(argc, argv, "--tour")) {
-      tour();
-    } else {
-      serve(argc, argv);
-    }
-  });
+  return sample::run_sample(argc, argv, tour, [&] { serve(argc, argv); });
 }

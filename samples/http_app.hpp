@@ -10,7 +10,8 @@
 // a stalled request 408; each of those ends the connection.
 //
 // hello_app is the sample's router: `/` says hello, `/poll` is a long poll answered when a
-// message is published (`/publish?msg=x`, or a timer). get() is the matching little client.
+// message is published (`/publish?msg=x`, or a timer), `/stats` says how many polls wait.
+// get() is the matching little client.
 #pragma once
 
 #include <boost/beast/core/flat_buffer.hpp>
@@ -277,6 +278,12 @@ class hello_app {
       std::size_t woken = board_.publish(message);
       return text_response(http::status::ok,
                            "published to " + std::to_string(woken) + " waiting clients\n",
+                           req.version());
+    }
+    if (path == "/stats") {
+      return text_response(http::status::ok,
+                           "waiting " + std::to_string(board_.waiting()) + "\npublished " +
+                               std::to_string(board_.published()) + "\n",
                            req.version());
     }
     return text_response(http::status::not_found, "not found\n", req.version());

@@ -2,6 +2,7 @@
 //   GET /                  hello
 //   GET /poll              long poll: answers with the next published message (204 after 30 s)
 //   GET /publish?msg=x     publishes x to every waiting /poll (POST: the body is the message)
+//   GET /stats             how many polls wait, how many messages were published
 // Keep-alive; malformed requests get 400, oversized headers 431, big bodies 413, and a client
 // that stalls mid-request is cut after a timeout (408). Idle long polls cost a few KiB each, so
 // one thread holds 10k of them (see bench/RESULTS.md).
@@ -16,7 +17,6 @@
 
 #include "http_app.hpp"
 #include "net_sample.hpp"
-#include "sample_args.hpp"
 
 using namespace std::chrono_literals;
 namespace net = grove::net;
@@ -88,7 +88,7 @@ void serve(int argc, char** argv) {
   double publish_every = sample::option(argc, argv, "--publish-every", 0);
   auto max_connections = static_cast<std::size_t>(sample::option(argc, argv, "--max-connections", 20000));
   http_app::hello_server s(port, {}, max_connections);
-  sample::announce_port("http_server", s.port());
+
   grove::fiber<void> ticker;
   if (publish_every > 0) {
     ticker = grove::spawn([&s, publish_every] {
@@ -98,21 +98,16 @@ void serve(int argc, char** argv) {
       }
     });
   }
-  sample::wait_for_stop_signal();
-  if (ticker.valid()) ticker.kill();
-  std::printf("http_server: stopping (%llu requests served)\n",
-              static_cast<unsigned long long>(s.stats.requests));
-  s.stop();
+  sample::serve_until_signal("http_server", s.port(), [&] {
+    if (ticker.valid()) ticker.kill();
+    std::printf("http_server: %llu requests served\n",
+                static_cast<unsigned long long>(s.stats.requests));
+    s.stop();
+  });
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  grove::run([&] {
-    if (sample::flag(argc, argv, "--tour")) {
-      tour();
-    } else {
-      serve(argc, argv);
-    }
-  });
+  return sample::run_sample(argc, argv, tour, [&] { serve(argc, argv); });
 }

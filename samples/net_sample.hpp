@@ -1,5 +1,5 @@
-// What the network samples share (not part of grove's API): waiting for Ctrl-C in a fiber, and
-// announcing the port a server listens on.
+// What the network samples share (not part of grove's API): main() with --tour, and serving
+// until Ctrl-C.
 #pragma once
 
 #include <csignal>
@@ -11,6 +11,8 @@
 
 #include <grove/detail/completion.hpp>
 #include <grove/hub.hpp>
+
+#include "sample_args.hpp"
 
 namespace sample {
 
@@ -24,10 +26,28 @@ inline int wait_for_stop_signal() {
   return ec ? 0 : number;
 }
 
-/// Prints where a server listens, flushed at once (scripts read it to find a free port).
-inline void announce_port(const char* name, std::uint16_t port) {
+/// Prints where server `name` listens (flushed at once: scripts read it to learn a free port),
+/// waits for Ctrl-C or SIGTERM, then calls `stop()`.
+template <class Stop>
+void serve_until_signal(const char* name, std::uint16_t port, Stop stop) {
   std::printf("%s: listening on 127.0.0.1:%u (Ctrl-C stops it)\n", name, port);
   std::fflush(stdout);
+  wait_for_stop_signal();
+  std::printf("%s: stopping\n", name);
+  stop();
+}
+
+/// The main() of a network sample: in grove::run, `tour()` with --tour, else `serve()`.
+template <class Tour, class Serve>
+int run_sample(int argc, char** argv, Tour tour, Serve serve) {
+  grove::run([&] {
+    if (flag(argc, argv, "--tour")) {
+      tour();
+    } else {
+      serve();
+    }
+  });
+  return 0;
 }
 
 }  // namespace sample

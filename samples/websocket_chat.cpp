@@ -11,7 +11,6 @@
 #include <grove/grove.hpp>
 
 #include "net_sample.hpp"
-#include "sample_args.hpp"
 #include "websocket_chat.hpp"
 
 using namespace std::chrono_literals;
@@ -21,14 +20,8 @@ namespace websocket = beast::websocket;
 
 namespace {
 
-using ws_client = websocket::stream<net::tcp_stream>;
-
-ws_client connect_client(std::uint16_t port) {
-  ws_client ws(net::tcp_stream::connect("127.0.0.1", port));
-  ws.handshake("localhost", "/");
-  ws.text(true);
-  return ws;
-}
+using ws_client = chat::websocket_client;
+using chat::connect_client;
 
 void tour() {
   chat::chat_options options;
@@ -79,20 +72,11 @@ void serve(int argc, char** argv) {
   options.queue_limit = static_cast<std::size_t>(sample::option(argc, argv, "--queue-limit", 256));
   chat::chat_server server(static_cast<std::uint16_t>(sample::option(argc, argv, "--port", 8090)),
                            options, chat::serve_websocket_client);
-  sample::announce_port("websocket_chat", server.port());
-  sample::wait_for_stop_signal();
-  std::printf("websocket_chat: stopping\n");
-  server.stop();
+  sample::serve_until_signal("websocket_chat", server.port(), [&] { server.stop(); });
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  grove::run([&] {
-    if (sample::flag(argc, argv, "--tour")) {
-      tour();
-    } else {
-      serve(argc, argv);
-    }
-  });
+  return sample::run_sample(argc, argv, tour, [&] { serve(argc, argv); });
 }

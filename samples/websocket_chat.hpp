@@ -91,4 +91,15 @@ inline void serve_websocket_client(grove::net::tcp_stream conn, room& r) {
       });
 }
 
+/// The client side (tours and tests): a Beast websocket client connected to the chat.
+using websocket_client = websocket::stream<grove::net::tcp_stream>;
+
+/// Connects a text-mode websocket client to the chat on 127.0.0.1:`port`.
+inline websocket_client connect_client(std::uint16_t port) {
+  websocket_client ws(grove::net::tcp_stream::connect("127.0.0.1", port));
+  ws.handshake("localhost", "/");
+  ws.text(true);
+  return ws;
+}
+
 }  // namespace chat

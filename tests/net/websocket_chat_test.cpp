@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -22,14 +23,8 @@ namespace websocket = beast::websocket;
 
 namespace {
 
-using ws_client = websocket::stream<net::tcp_stream>;
-
-ws_client connect_client(std::uint16_t port) {
-  ws_client ws(net::tcp_stream::connect("127.0.0.1", port));
-  ws.handshake("localhost", "/chat");
-  ws.text(true);
-  return ws;
-}
+using ws_client = chat::websocket_client;
+using chat::connect_client;
 
 /// Reads messages until one equals `last`; join and leave notices skipped.
 std::vector<std::string> read_until_message(ws_client& ws, const std::string& last) {
@@ -75,28 +70,20 @@ TEST_CASE("a websocket client that never reads is dropped and never blocks the o
     chat::chat_options options;
     options.queue_limit = 64;  // the clients share the server's hub: see chat_server_test.cpp
     chat::chat_server server(0, options, chat::serve_websocket_client);
-    auto talker = connect_client(server.port());
-    auto listener = connect_client(server.port());
+    // Shared with the reading fibers, so that a failing check cannot destroy a stream under them.
+    auto talker = std::make_shared<ws_client>(connect_client(server.port()));
+    auto listener = std::make_shared<ws_client>(connect_client(server.port()));
     auto silent = connect_client(server.port());
     silent.next_layer().set_option(SOL_SOCKET, SO_RCVBUF, 4096);
     grove::timeout t(10s);
     server.chat_room().wait_for_members(3);
 
     constexpr int count = 1000;
-    auto receiving = grove::spawn([&] { return read_until_message(listener, "[1] end"); });
-    auto echoes = grove::spawn([&] { return read_until_message(talker, "[1] end"); });
-    struct stop_on_exit {  // the readers use the streams: they must end first, even on failure
-      grove::fiber<std::vector<std::string>> a, b;
-      ~stop_on_exit() {
-        for (auto* f : {&a, &b}) {
-          f->kill();
-          f->join();
-        }
-      }
-    } guard{receiving, echoes};
+    auto receiving = grove::spawn([listener] { return read_until_message(*listener, "[1] end"); });
+    auto echoes = grove::spawn([talker] { return read_until_message(*talker, "[1] end"); });
     std::string filler(400, '.');
-    for (int i = 0; i < count; ++i) talker.write(boost::asio::buffer(std::to_string(i) + filler));
-    talker.write(boost::asio::buffer(std::string("end")));
+    for (int i = 0; i < count; ++i) talker->write(boost::asio::buffer(std::to_string(i) + filler));
+    talker->write(boost::asio::buffer(std::string("end")));
     auto got = receiving.get();
     CHECK(echoes.get().size() == count + 2);
     CHECK(server.chat_room().dropped_count() == 1);
