@@ -9,7 +9,7 @@
 #    prints the median (min, max) of requests/s and of the 99th-percentile latency.
 # 2. Idle long polls: bench/longpoll_clients opens IDLE_N connections that each wait in
 #    GET /poll, reads the server's RSS once all wait, then publishes one message and times how
-#    long all IDLE_N answers take. Prints RSS per held connection.
+#    long all IDLE_N answers take. Prints RSS per held connection (grove, then Go).
 #
 # Environment: RUNS=3 SECONDS_PER_RUN=10 CONNECTIONS=100 IDLE_N=10000 SERVER_CPU=0 CLIENT_CPU=1
 #              PORT=18080 BUILD_DIR=build-bench
@@ -111,7 +111,15 @@ echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ)  $(uname -r)  $(nproc) cpus  RUNS=$RUNS" 
 throughput grove_http_server build-http-release/samples/http_server --port "$PORT"
 throughput go_net_http "$PEERS_BIN/go_http" "$PORT"
 
-start_server build-http-release/samples/http_server --port "$PORT" --max-connections $((IDLE_N + 100))
-echo "idle long polls ($IDLE_N):"
-taskset -c "$CLIENT_CPU" build-http-release/bench/longpoll_clients "$PORT" "$server_pid" "$IDLE_N"
-stop_server
+idle() {
+  local name=$1
+  shift
+  start_server "$@"
+  printf '%-22s ' "$name"
+  taskset -c "$CLIENT_CPU" build-http-release/bench/longpoll_clients "$PORT" "$server_pid" "$IDLE_N"
+  stop_server
+}
+echo "idle long polls ($IDLE_N connections):"
+idle grove_http_server build-http-release/samples/http_server --port "$PORT" \
+  --max-connections $((IDLE_N + 100))
+idle go_net_http "$PEERS_BIN/go_http" "$PORT"

@@ -82,7 +82,7 @@ const std::error_category& tls_category() noexcept {
 // ---------------------------------------------------------------------------------------------
 // tls_context
 
-tls_context::tls_context(tls_role role) : role_(role), verify_(role == tls_role::client) {
+tls_context::tls_context(tls_role role) : role_(role) {
   context_ = SSL_CTX_new(role == tls_role::client ? TLS_client_method() : TLS_server_method());
   if (!context_) fail_config("creating a context");
   SSL_CTX_set_min_proto_version(context_, TLS1_2_VERSION);
@@ -92,11 +92,11 @@ tls_context::tls_context(tls_role role) : role_(role), verify_(role == tls_role:
   if (role == tls_role::client) {
     if (SSL_CTX_set_default_verify_paths(context_) != 1) fail_config("loading the system's CAs");
   }
-  set_verify_peer(verify_);
+  set_verify_peer(role == tls_role::client);
 }
 
 tls_context::tls_context(const tls_context& other) noexcept
-    : context_(other.context_), role_(other.role_), verify_(other.verify_) {
+    : context_(other.context_), role_(other.role_) {
   SSL_CTX_up_ref(context_);
 }
 
@@ -106,7 +106,6 @@ tls_context& tls_context::operator=(const tls_context& other) noexcept {
     SSL_CTX_free(context_);
     context_ = other.context_;
     role_ = other.role_;
-    verify_ = other.verify_;
   }
   return *this;
 }
@@ -136,8 +135,11 @@ void tls_context::add_certificate_authority(std::string_view pem) {
   }
 }
 
+bool tls_context::verify_peer() const noexcept {
+  return (SSL_CTX_get_verify_mode(context_) & SSL_VERIFY_PEER) != 0;
+}
+
 void tls_context::set_verify_peer(bool on) {
-  verify_ = on;
   int mode = SSL_VERIFY_NONE;
   if (on) {
     mode = SSL_VERIFY_PEER;

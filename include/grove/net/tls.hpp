@@ -93,8 +93,8 @@ class tls_context {
   /// Client: verify the server (default on; off accepts any certificate, for tests only).
   /// Server: require a client certificate signed by a trusted CA (default off).
   void set_verify_peer(bool on);
-  /// True when peers are verified.
-  bool verify_peer() const noexcept { return verify_; }
+  /// True when peers are verified (a setting of the shared SSL_CTX: every copy sees it).
+  bool verify_peer() const noexcept;
 
   /// This side's certificate chain from a PEM file (leaf first).
   void use_certificate_chain_file(const std::string& path);
@@ -111,7 +111,6 @@ class tls_context {
  private:
   ssl_ctx_st* context_ = nullptr;
   tls_role role_;
-  bool verify_;
 };
 
 /// A TLS session over a tcp_stream. Movable while no fiber waits on it; hub thread only.
