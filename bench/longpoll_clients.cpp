@@ -8,11 +8,10 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
-#include <string>
-#include <vector>
-
 #include <grove/grove.hpp>
 #include <grove/net/tcp.hpp>
+#include <string>
+#include <vector>
 
 #include "../samples/http_app.hpp"
 #include "bench_util.hpp"
@@ -79,10 +78,11 @@ int main(int argc, char** argv) {
     }
     for (auto& c : clients) c.join();
     double wake_ms = bench::ns_since(start) / 1e6;
-    std::printf("connections=%zu server_rss_before_kib=%ld server_rss_held_kib=%ld "
-                "rss_bytes_per_connection=%.0f answered=%zu wake_all_ms=%.1f\n",
-                waiting, before_kib, held_kib,
-                (held_kib - before_kib) * 1024.0 / static_cast<double>(n), answered, wake_ms);
+    std::printf(
+        "connections=%zu server_rss_before_kib=%ld server_rss_held_kib=%ld "
+        "rss_bytes_per_connection=%.0f answered=%zu wake_all_ms=%.1f\n",
+        waiting, before_kib, held_kib, (held_kib - before_kib) * 1024.0 / static_cast<double>(n),
+        answered, wake_ms);
     return answered == n ? 0 : 1;
   });
 }

@@ -9,21 +9,19 @@
 // dropping messages silently would show it a conversation with holes.
 #pragma once
 
+#include <boost/system/system_error.hpp>
 #include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <memory>
-#include <string>
-#include <utility>
-#include <vector>
-
-#include <boost/system/system_error.hpp>
-
 #include <grove/detail/wait_queue.hpp>
 #include <grove/grove.hpp>
 #include <grove/net/server.hpp>
 #include <grove/net/tcp.hpp>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
 
 namespace chat {
 
@@ -31,11 +29,11 @@ using namespace std::chrono_literals;
 
 /// Limits of a chat room and its connections.
 struct chat_options {
-  std::size_t queue_limit = 256;     ///< undelivered messages a client may fall behind
-  std::size_t line_limit = 4096;     ///< longest line a client may send
-  std::size_t max_clients = 10000;   ///< further connections wait in the listen backlog
-  int send_buffer = 64 * 1024;       ///< SO_SNDBUF of each client socket (0: the kernel's
-                                     ///< autotuning, up to 4 MiB a client)
+  std::size_t queue_limit = 256;        ///< undelivered messages a client may fall behind
+  std::size_t line_limit = 4096;        ///< longest line a client may send
+  std::size_t max_clients = 10000;      ///< further connections wait in the listen backlog
+  int send_buffer = 64 * 1024;          ///< SO_SNDBUF of each client socket (0: the kernel's
+                                        ///< autotuning, up to 4 MiB a client)
   std::size_t stack_size = 128 * 1024;  ///< of each connection's fiber (Beast's websocket
                                         ///< frames its reads and writes on the stack)
 };
@@ -199,8 +197,8 @@ inline void serve_line_client(grove::net::tcp_stream conn, room& r) {
       [&](auto deliver) {
         for (;;) {
           std::string line = conn.read_until("\n", r.options().line_limit);
-          if (line.empty()) return;                // the client left
-          if (line.back() != '\n') line += '\n';   // a last line without newline
+          if (line.empty()) return;               // the client left
+          if (line.back() != '\n') line += '\n';  // a last line without newline
           deliver(std::move(line));
         }
       });
@@ -216,9 +214,10 @@ class chat_server {
   explicit chat_server(std::uint16_t port, const chat_options& options = {},
                        client_handler serve = serve_line_client)
       : room_(options),
-        server_(grove::net::tcp_listener::bind("127.0.0.1", port),
-                [this, serve](grove::net::tcp_stream conn) { serve(std::move(conn), room_); },
-                server_options(options)) {
+        server_(
+            grove::net::tcp_listener::bind("127.0.0.1", port),
+            [this, serve](grove::net::tcp_stream conn) { serve(std::move(conn), room_); },
+            server_options(options)) {
     server_.start();
   }
   /// The port it listens on.

@@ -8,9 +8,8 @@
 
 #include <chrono>
 #include <cstdio>
-#include <string>
-
 #include <grove/grove.hpp>
+#include <string>
 
 #include "chat_room.hpp"
 #include "net_sample.hpp"
@@ -67,7 +66,8 @@ void tour() {
     c->reader.get();
     std::printf("  %s got %d of 2000 flood lines\n", c->name, c->flood_lines);
   }
-  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   std::printf("the flood took %.0f ms; %llu slow client(s) dropped, nobody waited for dave\n", ms,
               static_cast<unsigned long long>(server.chat_room().dropped_count()));
   server.stop();

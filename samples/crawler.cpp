@@ -7,14 +7,13 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <grove/grove.hpp>
+#include <grove/pool.hpp>
+#include <grove/queue.hpp>
 #include <string>
 #include <string_view>
 #include <unordered_set>
 #include <vector>
-
-#include <grove/grove.hpp>
-#include <grove/pool.hpp>
-#include <grove/queue.hpp>
 
 #include "http_app.hpp"
 #include "sample_args.hpp"
@@ -31,7 +30,8 @@ http_app::response site_page(const http_app::request& req, int pages) {
   std::string_view target(req.target().data(), req.target().size());
   int n = -1;
   if (target.starts_with("/page/")) n = std::atoi(std::string(target.substr(6)).c_str());
-  if (n < 0 || n >= pages) return http_app::text_response(http::status::not_found, "no such page\n");
+  if (n < 0 || n >= pages)
+    return http_app::text_response(http::status::not_found, "no such page\n");
   if (n > 0 && n % 37 == 0) grove::this_fiber::sleep_for(1h);  // the crawler's timeout ends it
   if (n > 0 && n % 23 == 0) {
     return http_app::text_response(http::status::internal_server_error, "oops\n");
@@ -70,9 +70,9 @@ struct crawl_report {
 /// Crawls from /page/0 on 127.0.0.1:`port`, `concurrency` fetches at once, each within `limit`.
 crawl_report crawl(std::uint16_t port, std::size_t concurrency, std::chrono::milliseconds limit) {
   crawl_report report;
-  grove::queue<std::string> found;     // links waiting for a fetch
+  grove::queue<std::string> found;  // links waiting for a fetch
   std::unordered_set<std::string> seen{"/page/0"};
-  std::size_t unfinished = 1;          // links queued or being fetched; 0 ends the crawl
+  std::size_t unfinished = 1;  // links queued or being fetched; 0 ends the crawl
   std::size_t in_flight = 0;
   found.put("/page/0");
 
@@ -136,26 +136,30 @@ int main(int argc, char** argv) {
     net::server site(
         net::tcp_listener::bind("127.0.0.1", 0),
         [&](net::tcp_stream conn) {
-          http_app::serve_http(std::move(conn), options, stats,
-                               [pages](const http_app::request& req) { return site_page(req, pages); });
+          http_app::serve_http(
+              std::move(conn), options, stats,
+              [pages](const http_app::request& req) { return site_page(req, pages); });
         },
         server_options);
     site.start();
-    std::printf("site: %d pages on 127.0.0.1:%u (every 13th slow, every 23rd fails, every 37th "
-                "hangs)\n",
-                pages, site.listener().local_endpoint().port());
+    std::printf(
+        "site: %d pages on 127.0.0.1:%u (every 13th slow, every 23rd fails, every 37th "
+        "hangs)\n",
+        pages, site.listener().local_endpoint().port());
     std::printf("crawling with at most %zu fetches at once, %lld ms per fetch...\n", concurrency,
                 static_cast<long long>(limit.count()));
 
     auto start = std::chrono::steady_clock::now();
     crawl_report r = crawl(site.listener().local_endpoint().port(), concurrency, limit);
-    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
     std::printf("fetched %zu pages in %.2f s: %.0f pages/s\n", r.fetched, seconds,
                 static_cast<double>(r.fetched) / seconds);
-    std::printf("failures: %zu timed out, %zu HTTP errors, %zu network errors; at most %zu "
-                "fetches ran at once\n",
-                r.timeouts, r.http_errors, r.network_errors, r.peak_in_flight);
+    std::printf(
+        "failures: %zu timed out, %zu HTTP errors, %zu network errors; at most %zu "
+        "fetches ran at once\n",
+        r.timeouts, r.http_errors, r.network_errors, r.peak_in_flight);
     site.stop(0s);  // the hanging pages are still "thinking": kill them
   });
 }

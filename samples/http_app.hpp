@@ -19,13 +19,12 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <string>
-#include <string_view>
-
 #include <grove/detail/wait_queue.hpp>
 #include <grove/grove.hpp>
 #include <grove/net/server.hpp>
 #include <grove/net/tcp.hpp>
+#include <string>
+#include <string_view>
 
 namespace http_app {
 
@@ -36,8 +35,8 @@ using namespace std::chrono_literals;
 
 /// Limits of one connection.
 struct http_options {
-  std::uint32_t header_limit = 8 * 1024;            ///< request line + headers, bytes (431)
-  std::uint64_t body_limit = 64 * 1024;             ///< request body, bytes (413)
+  std::uint32_t header_limit = 8 * 1024;           ///< request line + headers, bytes (431)
+  std::uint64_t body_limit = 64 * 1024;            ///< request body, bytes (413)
   std::chrono::nanoseconds request_timeout = 10s;  ///< first byte to last of a request (408)
   std::chrono::nanoseconds idle_timeout = 120s;    ///< keep-alive wait for the next request
   std::chrono::nanoseconds write_timeout = 10s;    ///< one response to leave
@@ -45,12 +44,12 @@ struct http_options {
 
 /// What the connections of one server did (hub thread only, like everything here).
 struct http_stats {
-  std::uint64_t requests = 0;          ///< parsed and routed
-  std::uint64_t bad_requests = 0;      ///< 400
-  std::uint64_t headers_too_large = 0; ///< 431
-  std::uint64_t bodies_too_large = 0;  ///< 413
-  std::uint64_t stalled = 0;           ///< 408: cut mid-request
-  std::uint64_t idle_closed = 0;       ///< closed after idle_timeout between requests
+  std::uint64_t requests = 0;           ///< parsed and routed
+  std::uint64_t bad_requests = 0;       ///< 400
+  std::uint64_t headers_too_large = 0;  ///< 431
+  std::uint64_t bodies_too_large = 0;   ///< 413
+  std::uint64_t stalled = 0;            ///< 408: cut mid-request
+  std::uint64_t idle_closed = 0;        ///< closed after idle_timeout between requests
 };
 
 /// Turns a request into a response; may wait (a long poll does). Runs in the connection's fiber.
@@ -94,8 +93,8 @@ inline void refuse(grove::net::tcp_stream& conn, http::status status, const char
 
 /// Serves keep-alive requests on `conn` until the client closes, asks to close, misbehaves or
 /// idles too long. Never throws for the client's faults (kills still unwind it).
-inline void serve_http(grove::net::tcp_stream conn, const http_options& options,
-                       http_stats& stats, const router& route) {
+inline void serve_http(grove::net::tcp_stream conn, const http_options& options, http_stats& stats,
+                       const router& route) {
   boost::beast::flat_buffer buffer;
   try {
     for (;;) {
@@ -301,12 +300,13 @@ class hello_server {
  public:
   hello_server(std::uint16_t port, const http_options& options, std::size_t max_connections = 0)
       : options_(options),
-        server_(grove::net::tcp_listener::bind("127.0.0.1", port),
-                [this](grove::net::tcp_stream conn) {
-                  serve_http(std::move(conn), options_, stats,
-                             [this](const request& req) { return app.route(req); });
-                },
-                server_options(max_connections)) {
+        server_(
+            grove::net::tcp_listener::bind("127.0.0.1", port),
+            [this](grove::net::tcp_stream conn) {
+              serve_http(std::move(conn), options_, stats,
+                         [this](const request& req) { return app.route(req); });
+            },
+            server_options(max_connections)) {
     server_.start();
   }
   /// The port it listens on.

@@ -10,10 +10,9 @@
 //   http_server --tour      starts itself, sends itself a few requests from fibers, exits
 #include <chrono>
 #include <cstdio>
+#include <grove/grove.hpp>
 #include <string>
 #include <vector>
-
-#include <grove/grove.hpp>
 
 #include "http_app.hpp"
 #include "net_sample.hpp"
@@ -61,7 +60,8 @@ void tour() {
   std::printf("bad clients:\n");
   std::printf("  malformed request line   -> %s\n",
               first_line(http_app::raw_exchange(port, "HELLO THERE\r\n\r\n")).c_str());
-  std::string big_header = "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(16000, 'a') + "\r\n\r\n";
+  std::string big_header =
+      "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(16000, 'a') + "\r\n\r\n";
   std::printf("  16 KB header             -> %s\n",
               first_line(http_app::raw_exchange(port, big_header)).c_str());
   std::string big_body = "POST /publish HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\n";
@@ -69,16 +69,18 @@ void tour() {
               first_line(http_app::raw_exchange(port, big_body)).c_str());
   auto start = std::chrono::steady_clock::now();
   std::string stalled = http_app::raw_exchange(port, "GET / HTTP/1.1\r\nHost: loc");
-  std::printf("  stalls mid-request       -> %s after %.0f ms\n", first_line(stalled).c_str(),
-              std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+  std::printf(
+      "  stalls mid-request       -> %s after %.0f ms\n", first_line(stalled).c_str(),
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
 
-  std::printf("stats: %llu requests, %llu bad (400), %llu headers too large (431), "
-              "%llu bodies too large (413), %llu stalled (408)\n",
-              static_cast<unsigned long long>(s.stats.requests),
-              static_cast<unsigned long long>(s.stats.bad_requests),
-              static_cast<unsigned long long>(s.stats.headers_too_large),
-              static_cast<unsigned long long>(s.stats.bodies_too_large),
-              static_cast<unsigned long long>(s.stats.stalled));
+  std::printf(
+      "stats: %llu requests, %llu bad (400), %llu headers too large (431), "
+      "%llu bodies too large (413), %llu stalled (408)\n",
+      static_cast<unsigned long long>(s.stats.requests),
+      static_cast<unsigned long long>(s.stats.bad_requests),
+      static_cast<unsigned long long>(s.stats.headers_too_large),
+      static_cast<unsigned long long>(s.stats.bodies_too_large),
+      static_cast<unsigned long long>(s.stats.stalled));
   conn.close();
   s.stop();
 }
@@ -86,7 +88,8 @@ void tour() {
 void serve(int argc, char** argv) {
   auto port = static_cast<std::uint16_t>(sample::option(argc, argv, "--port", 8080));
   double publish_every = sample::option(argc, argv, "--publish-every", 0);
-  auto max_connections = static_cast<std::size_t>(sample::option(argc, argv, "--max-connections", 20000));
+  auto max_connections =
+      static_cast<std::size_t>(sample::option(argc, argv, "--max-connections", 20000));
   http_app::hello_server s(port, {}, max_connections);
 
   grove::fiber<void> ticker;

@@ -2,13 +2,11 @@
 // until Ctrl-C.
 #pragma once
 
+#include <boost/asio/signal_set.hpp>
+#include <boost/system/error_code.hpp>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
-
-#include <boost/asio/signal_set.hpp>
-#include <boost/system/error_code.hpp>
-
 #include <grove/detail/completion.hpp>
 #include <grove/hub.hpp>
 
@@ -21,8 +19,7 @@ namespace sample {
 inline int wait_for_stop_signal() {
   boost::asio::signal_set signals(grove::hub::current().io_context(), SIGINT, SIGTERM);
   auto [ec, number] = grove::detail::await_asio<boost::system::error_code, int>(
-      [&](auto handler) { signals.async_wait(std::move(handler)); },
-      [&] { signals.cancel(); });
+      [&](auto handler) { signals.async_wait(std::move(handler)); }, [&] { signals.cancel(); });
   return ec ? 0 : number;
 }
 

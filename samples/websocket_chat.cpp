@@ -4,14 +4,14 @@
 // for a minimal chat page.
 //   websocket_chat [--port N] [--queue-limit N]   until Ctrl-C
 //   websocket_chat --tour    three Beast websocket clients chat, a silent one is dropped; exits
+#include "websocket_chat.hpp"
+
 #include <chrono>
 #include <cstdio>
+#include <grove/grove.hpp>
 #include <string>
 
-#include <grove/grove.hpp>
-
 #include "net_sample.hpp"
-#include "websocket_chat.hpp"
 
 using namespace std::chrono_literals;
 namespace net = grove::net;

@@ -9,11 +9,10 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
-#include <string>
-
 #include <grove/grove.hpp>
 #include <grove/net/beast.hpp>
 #include <grove/net/server.hpp>
+#include <string>
 
 #include "chat_room.hpp"
 

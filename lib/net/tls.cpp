@@ -1,8 +1,6 @@
 // tls_context and tls_stream: OpenSSL over a memory BIO pair, the bytes moved by the
 // tcp_stream's own (fiber-aware) calls. OpenSSL is only ever called in non-blocking steps, so no
 // OpenSSL frame is on the stack while a fiber waits, and kills unwind through grove code only.
-#include <grove/net/tls.hpp>
-
 #include <arpa/inet.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -11,12 +9,12 @@
 
 #include <climits>
 #include <cstring>
-#include <string>
-#include <utility>
-
 #include <grove/detail/wait_queue.hpp>
 #include <grove/hub.hpp>
+#include <grove/net/tls.hpp>
 #include <grove/timeout.hpp>
+#include <string>
+#include <utility>
 
 namespace grove::net {
 namespace {

@@ -1,16 +1,15 @@
 // Promises of samples/chat_room.hpp, the chat_server sample's room and line protocol: a line
 // reaches every client; a client that never reads is dropped without delaying the others.
-#include "../../samples/chat_room.hpp"  // first: the header is self-contained
-
 #include <doctest/doctest.h>
 #include <sys/socket.h>
 
 #include <chrono>
+#include <grove/grove.hpp>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include <grove/grove.hpp>
+#include "../../samples/chat_room.hpp"  // first: the header is self-contained
 
 using namespace std::chrono_literals;
 namespace net = grove::net;
@@ -36,7 +35,8 @@ TEST_CASE("a line from one of three clients reaches all three") {
   grove::run([] {
     chat::chat_server server(0);
     std::vector<net::tcp_stream> clients;
-    for (int i = 0; i < 3; ++i) clients.push_back(net::tcp_stream::connect("127.0.0.1", server.port()));
+    for (int i = 0; i < 3; ++i)
+      clients.push_back(net::tcp_stream::connect("127.0.0.1", server.port()));
     grove::timeout t(5s);
     server.chat_room().wait_for_members(3);
     clients[1].write_all("hello from the middle\n");
@@ -57,8 +57,10 @@ TEST_CASE("a client that never reads is dropped and never blocks the others") {
     options.send_buffer = 64 * 1024;
     chat::chat_server server(0, options);
     // Shared with the reading fibers, so that a failing check cannot destroy a stream under them.
-    auto talker = std::make_shared<net::tcp_stream>(net::tcp_stream::connect("127.0.0.1", server.port()));
-    auto listener = std::make_shared<net::tcp_stream>(net::tcp_stream::connect("127.0.0.1", server.port()));
+    auto talker =
+        std::make_shared<net::tcp_stream>(net::tcp_stream::connect("127.0.0.1", server.port()));
+    auto listener =
+        std::make_shared<net::tcp_stream>(net::tcp_stream::connect("127.0.0.1", server.port()));
     auto silent = net::tcp_stream::connect("127.0.0.1", server.port());
     silent.set_option(SOL_SOCKET, SO_RCVBUF, 4096);
     grove::timeout t(10s);

@@ -1,17 +1,16 @@
 // Promises of samples/http_app.hpp, the http_server sample's server: keep-alive, long polls woken
 // by a publish (1k at once), and bad clients (malformed, oversized, stalling, idle) answered and
 // cut without harming the server.
-#include "../../samples/http_app.hpp"  // first: the header is self-contained
-
 #include <doctest/doctest.h>
 #include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
+#include <grove/grove.hpp>
 #include <string>
 #include <vector>
 
-#include <grove/grove.hpp>
+#include "../../samples/http_app.hpp"  // first: the header is self-contained
 
 using namespace std::chrono_literals;
 namespace net = grove::net;
@@ -58,8 +57,8 @@ TEST_CASE("bad requests get 400, 431, 413 or 408, and the server keeps serving")
        "HTTP/1.1 431 Request Header Fields Too Large"},
       {"10 MB body announced", "POST /publish HTTP/1.1\r\nContent-Length: 10000000\r\n\r\n",
        "HTTP/1.1 413 Payload Too Large"},
-      {"100 KB body sent", "POST /publish HTTP/1.1\r\nContent-Length: 100000\r\n\r\n" +
-                               std::string(100000, 'b'),
+      {"100 KB body sent",
+       "POST /publish HTTP/1.1\r\nContent-Length: 100000\r\n\r\n" + std::string(100000, 'b'),
        "HTTP/1.1 413 Payload Too Large"},
       {"stall in the header", "GET / HTTP/1.1\r\nHost: loc", "HTTP/1.1 408 Request Timeout"},
       {"stall in the body", "POST /publish HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc",

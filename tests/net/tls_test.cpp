@@ -2,8 +2,6 @@
 // test time (a CA and a leaf for localhost / 127.0.0.1), verification failures that say why and
 // leave the server running, kill and timeouts in TLS reads, truncation, full duplex, and Beast's
 // HTTP and websocket over tls_stream.
-#include <grove/net/tls.hpp>  // first: the header is self-contained
-
 #include <doctest/doctest.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -14,12 +12,12 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 #include <chrono>
+#include <grove/grove.hpp>
+#include <grove/net/server.hpp>
+#include <grove/net/tls.hpp>  // first: the header is self-contained
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <grove/grove.hpp>
-#include <grove/net/server.hpp>
 
 using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
@@ -200,7 +198,8 @@ TEST_CASE("a TLS client and server exchange data both ways after verifying the c
   });
 }
 
-TEST_CASE("a client trusting another CA fails the handshake with a clear error; the server goes on") {
+TEST_CASE(
+    "a client trusting another CA fails the handshake with a clear error; the server goes on") {
   grove::run([] {
     tls_test_server s([](net::tls_stream& conn) { conn.write_all("hello"); });
     try {

@@ -9,12 +9,11 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <grove/grove.hpp>
+#include <grove/offload.hpp>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <grove/grove.hpp>
-#include <grove/offload.hpp>
 
 using namespace std::chrono_literals;
 namespace net = grove::net;
@@ -88,7 +87,8 @@ TEST_CASE("a websocket client that never reads is dropped and never blocks the o
     CHECK(echoes.get().size() == count + 2);
     CHECK(server.chat_room().dropped_count() == 1);
     REQUIRE(got.size() == count + 2);  // every message, the notice about the silent one, "end"
-    CHECK(std::count(got.begin(), got.end(), "*** client 3 was too slow and was disconnected") == 1);
+    CHECK(std::count(got.begin(), got.end(), "*** client 3 was too slow and was disconnected") ==
+          1);
     server.stop();
   });
 }
@@ -119,7 +119,8 @@ TEST_CASE("Python's websockets client chats with the grove server") {
     std::string script =
         "import asyncio, sys, websockets\n"
         "async def main():\n"
-        "    async with websockets.connect('ws://127.0.0.1:" + std::to_string(server.port()) +
+        "    async with websockets.connect('ws://127.0.0.1:" +
+        std::to_string(server.port()) +
         "/') as ws:\n"
         "        await ws.send('hello from python')\n"
         "        while True:\n"
@@ -127,9 +128,8 @@ TEST_CASE("Python's websockets client chats with the grove server") {
         "            if m == '[1] hello back': return\n"
         "asyncio.run(main())\n";
     std::string command = "timeout 20 /usr/bin/python3 -c \"" + script + "\"";
-    auto python = grove::spawn([command] {
-      return grove::offload([command] { return std::system(command.c_str()); });
-    });
+    auto python = grove::spawn(
+        [command] { return grove::offload([command] { return std::system(command.c_str()); }); });
     grove::timeout t(20s);
     auto messages = read_until_message(beast_client, "[2] hello from python");
     CHECK(messages.size() == 1);

@@ -41,13 +41,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <grove/net/error.hpp>
+#include <grove/net/tcp.hpp>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <system_error>
-
-#include <grove/net/error.hpp>
-#include <grove/net/tcp.hpp>
 
 struct ssl_ctx_st;  // OpenSSL's SSL_CTX
 struct ssl_st;      // OpenSSL's SSL
@@ -142,8 +141,8 @@ class tls_stream {
 
   /// Reads at least one byte of plaintext; returns the count, 0 once the peer sent close_notify.
   template <class MutableBufferSequence>
-    requires boost::asio::is_mutable_buffer_sequence<MutableBufferSequence>::value
-  std::size_t read_some(const MutableBufferSequence& buffers) {
+  requires boost::asio::is_mutable_buffer_sequence<MutableBufferSequence>::value std::size_t
+  read_some(const MutableBufferSequence& buffers) {
     std::error_code ec;
     std::size_t n = receive(first_buffer(buffers), ec);
     if (ec) fail("read", ec);
@@ -151,8 +150,8 @@ class tls_stream {
   }
   /// Asio's SyncReadStream read_some: close_notify is boost::asio::error::eof.
   template <class MutableBufferSequence>
-    requires boost::asio::is_mutable_buffer_sequence<MutableBufferSequence>::value
-  std::size_t read_some(const MutableBufferSequence& buffers, boost::system::error_code& ec) {
+  requires boost::asio::is_mutable_buffer_sequence<MutableBufferSequence>::value std::size_t
+  read_some(const MutableBufferSequence& buffers, boost::system::error_code& ec) {
     auto buffer = first_buffer(buffers);
     std::error_code error;
     std::size_t n = receive(buffer, error);
@@ -163,8 +162,8 @@ class tls_stream {
   /// Fills `buffers` completely; throws net_error(net_errc::end_of_stream) if the peer ends
   /// the session first.
   template <class MutableBufferSequence>
-    requires boost::asio::is_mutable_buffer_sequence<MutableBufferSequence>::value
-  void read_exact(const MutableBufferSequence& buffers) {
+  requires boost::asio::is_mutable_buffer_sequence<MutableBufferSequence>::value void read_exact(
+      const MutableBufferSequence& buffers) {
     auto end = boost::asio::buffer_sequence_end(buffers);
     for (auto it = boost::asio::buffer_sequence_begin(buffers); it != end; ++it) {
       read_exact(boost::asio::mutable_buffer(*it));
@@ -174,8 +173,8 @@ class tls_stream {
   /// Encrypts and sends some of `buffers` (small buffers are gathered into one TLS record);
   /// returns how many plaintext bytes were taken.
   template <class ConstBufferSequence>
-    requires boost::asio::is_const_buffer_sequence<ConstBufferSequence>::value
-  std::size_t write_some(const ConstBufferSequence& buffers) {
+  requires boost::asio::is_const_buffer_sequence<ConstBufferSequence>::value std::size_t write_some(
+      const ConstBufferSequence& buffers) {
     std::error_code ec;
     std::size_t n = send_gathered(buffers, ec);
     if (ec) fail("write", ec);
@@ -183,8 +182,8 @@ class tls_stream {
   }
   /// Asio's SyncWriteStream write_some.
   template <class ConstBufferSequence>
-    requires boost::asio::is_const_buffer_sequence<ConstBufferSequence>::value
-  std::size_t write_some(const ConstBufferSequence& buffers, boost::system::error_code& ec) {
+  requires boost::asio::is_const_buffer_sequence<ConstBufferSequence>::value std::size_t write_some(
+      const ConstBufferSequence& buffers, boost::system::error_code& ec) {
     std::error_code error;
     std::size_t n = send_gathered(buffers, error);
     ec = detail::to_boost_error(error);
@@ -192,8 +191,8 @@ class tls_stream {
   }
   /// Sends all of `buffers`.
   template <class ConstBufferSequence>
-    requires boost::asio::is_const_buffer_sequence<ConstBufferSequence>::value
-  void write_all(const ConstBufferSequence& buffers) {
+  requires boost::asio::is_const_buffer_sequence<ConstBufferSequence>::value void write_all(
+      const ConstBufferSequence& buffers) {
     auto end = boost::asio::buffer_sequence_end(buffers);
     for (auto it = boost::asio::buffer_sequence_begin(buffers); it != end; ++it) {
       write_all(boost::asio::const_buffer(*it));
