@@ -120,10 +120,11 @@ for entry in "${servers[@]}"; do
   command=${entry#*|}
   file=${name//:/_}
   # shellcheck disable=SC2086  # the command line is meant to be split
-  taskset -c "$SERVER_CPU" ${command//PORT/$port} >"$RAW_DIR/net_$file.log" 2>&1 &
+  taskset -c "$SERVER_CPU" ${command//PORT/$port} >"$RAW_DIR/net_$file.server.log" 2>&1 &
   pid=$!
+  : >"$RAW_DIR/net_$file.log"
   if ! wait_for_port "$port"; then
-    echo "$name: the server did not start (see $RAW_DIR/net_$file.log)"
+    echo "$name: the server did not start (see $RAW_DIR/net_$file.server.log)"
     kill "$pid" 2>/dev/null || true
   else
     names+=("$name") pids+=("$pid") ports+=("$port")
@@ -142,11 +143,12 @@ for ((run = 1; run <= RUNS; run++)); do
     before=$(cpu_ticks "${pids[i]}")
     out=$(load "${ports[i]}" "$SECONDS_PER_RUN")
     after=$(cpu_ticks "${pids[i]}")
-    echo "run $run: $out" >>"$RAW_DIR/net_${names[i]//:/_}.log"
-    runs[$i]+=$(awk -v t=$((after - before)) -v hz="$hz" -v n="$(field round_trips "$out")" \
-      -v r="$(field round_trips_per_s "$out")" -v s="$SECONDS_PER_RUN" 'BEGIN {
-        printf "round_trips_per_s=%s server_cpu_us_per_rt=%.3f server_cpu_share=%.2f\n",
-          r, t / hz * 1e6 / n, t / hz / s }')$'\n'
+    line=$(awk -v t=$((after - before)) -v hz="$hz" -v n="$(field round_trips "$out")" \
+      -v r="$(field round_trips_per_s "$out")" -v s="$(field seconds "$out")" 'BEGIN {
+        printf "round_trips_per_s=%s server_cpu_us_per_rt=%.3f server_cpu_share=%.2f",
+          r, t / hz * 1e6 / n, t / hz / s }')
+    echo "run $run: $out $line load=$(cut -d' ' -f1 /proc/loadavg)" >>"$RAW_DIR/net_${names[i]//:/_}.log"
+    runs[$i]+=$line$'\n'
   done
 done
 
