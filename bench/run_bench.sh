@@ -11,6 +11,8 @@
 #   SPAWN_N=1000000          fibers/goroutines for the spawn and timer benchmarks
 #   IDLE_N=100000            goroutines for the idle-memory benchmark
 #   GROVE_BENCH=build-release/bench   where grove's own benchmark binaries are (see below)
+#   ROUND_TRIPS=5000000      channel ping-pong round trips (two messages each)
+#   MUTEX_FIBERS=1000 MUTEX_ROUNDS=1000   contending fibers and rounds of the mutex benchmark
 #
 # Nothing is pinned to a core. Every peer warms up before it times anything.
 #
@@ -26,6 +28,9 @@ BUILD_DIR=${BUILD_DIR:-build-bench}
 SPAWN_N=${SPAWN_N:-1000000}
 IDLE_N=${IDLE_N:-100000}
 GROVE_BENCH=${GROVE_BENCH:-build-release/bench}
+ROUND_TRIPS=${ROUND_TRIPS:-5000000}
+MUTEX_FIBERS=${MUTEX_FIBERS:-1000}
+MUTEX_ROUNDS=${MUTEX_ROUNDS:-1000}
 PEERS_SRC=bench/peers
 PEERS_BIN=$BUILD_DIR/peers
 RAW_DIR=$BUILD_DIR/raw
@@ -74,10 +79,11 @@ build_go_peer() {
 build_peers() {
   mkdir -p "$PEERS_BIN" "$RAW_DIR"
   local name
-  for name in raw_context_switch boost_fiber_switch boost_fiber_spawn; do
+  for name in raw_context_switch boost_fiber_switch boost_fiber_spawn boost_fiber_channel \
+    boost_fiber_mutex; do
     build_cxx_peer "$name"
   done
-  for name in go_switch go_spawn go_idle_memory go_timers; do
+  for name in go_switch go_spawn go_idle_memory go_timers go_channel; do
     build_go_peer "$name"
   done
 }
@@ -197,3 +203,12 @@ run_median go_timers             "$PEERS_BIN/go_timers" "$SPAWN_N"
 run_median grove_timers          "$GROVE_BENCH/timer_bench" "$SPAWN_N"
 # The hub's timer design: one heap + one Asio timer vs an Asio steady_timer per wait.
 run_median timer_strategy        "$GROVE_BENCH/timer_strategy_bench" "$SPAWN_N"
+
+# Synchronization (issue 3). Unbuffered channel ping-pong between two fibers/goroutines
+# (ns_per_message = time / messages, two per round trip) and a mutex handed over among
+# MUTEX_FIBERS contending fibers doing `lock; yield; unlock; yield` (ns_per_lock).
+run_median grove_channel_pingpong  "$GROVE_BENCH/sync_bench" channel "$ROUND_TRIPS"
+run_median go_channel_pingpong     "$PEERS_BIN/go_channel" "$ROUND_TRIPS"
+run_median boost_fiber_channel     "$PEERS_BIN/boost_fiber_channel" "$ROUND_TRIPS"
+run_median grove_mutex_handoff     "$GROVE_BENCH/sync_bench" mutex "$MUTEX_FIBERS" "$MUTEX_ROUNDS"
+run_median boost_fiber_mutex       "$PEERS_BIN/boost_fiber_mutex" "$MUTEX_FIBERS" "$MUTEX_ROUNDS"

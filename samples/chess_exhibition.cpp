@@ -1,11 +1,12 @@
 // The simultaneous chess exhibition: a master plays 24 opponents at once. She moves in 5 s, each
 // opponent thinks 55 s; a game is 30 move pairs. Played one game after another it takes 12 h;
 // played simultaneously she walks from board to board and it takes about 1 h. Each board is a
-// fiber; the master can make only one move at a time, so a board waits in a wait queue until
+// fiber; the master can make only one move at a time, so a board waits on a grove::mutex until
 // she is free. Time is scaled: 1 s of the story is --ms-per-s milliseconds.
 //   chess_exhibition [--ms-per-s N]   (default 1: the whole exhibition runs in ~3.6 s)
 #include <chrono>
 #include <cstdio>
+#include <mutex>
 #include <vector>
 
 #include <grove/grove.hpp>
@@ -32,17 +33,16 @@ int main(int argc, char** argv) {
 
   auto start = std::chrono::steady_clock::now();
   grove::run([&] {
-    // The master is one person: a board waits until she is free, she moves (5 s), then the
-    // opponent thinks (55 s) while she walks on to the next board.
-    bool master_busy = false;
-    grove::detail::wait_queue master_free;  // replaced by grove::mutex once issue 3 lands
+    // The master is one person: a board waits until she is free (boards are served in the
+    // order they became ready), she moves (5 s), then the opponent thinks (55 s) while she
+    // walks on to the next board.
+    grove::mutex master;
     auto board = [&](int) {
       for (int pair = 0; pair < move_pairs; ++pair) {
-        while (master_busy) master_free.wait();
-        master_busy = true;
-        grove::this_fiber::sleep_for(scaled(master_move_s));
-        master_busy = false;
-        master_free.notify_one();
+        {
+          std::lock_guard at_this_board(master);
+          grove::this_fiber::sleep_for(scaled(master_move_s));
+        }
         grove::this_fiber::sleep_for(scaled(opponent_move_s));
       }
     };

@@ -6,3 +6,17 @@
 #include <grove/hub.hpp>
 #include <grove/offload.hpp>
 #include <grove/timeout.hpp>
+
+// Synchronization (issue 3)
+#include <grove/channel.hpp>
+#include <grove/condition_variable.hpp>
+#include <grove/event.hpp>
+#include <grove/fiber_local.hpp>
+#include <grove/future.hpp>
+#include <grove/group.hpp>
+#include <grove/mutex.hpp>
+#include <grove/pool.hpp>
+#include <grove/queue.hpp>
+#include <grove/select.hpp>
+#include <grove/semaphore.hpp>
+#include <grove/wait.hpp>

@@ -55,6 +55,10 @@ struct fiber_base {
 
   /// Runs the user's function and stores its result (exceptions propagate to the caller).
   virtual void run_body() = 0;
+  /// Destroys the user's function without running it (the fiber was killed before it started).
+  virtual void discard_body() noexcept = 0;
+  /// Destroys the result and exception (a detached fiber ends: nobody can read them).
+  virtual void drop_result() noexcept { error = nullptr; }
 
   execution_context ctx;
   hub_impl* hub = nullptr;
@@ -80,6 +84,7 @@ struct fiber_base {
   } deadline;
   scoped_timeout* timeouts = nullptr;  ///< innermost active grove::timeout scope
   std::uint32_t expired_timeouts = 0;  ///< active scopes whose deadline passed
+  std::uint32_t shield_depth = 0;      ///< active grove::shield scopes
   fiber_local_slots* locals = nullptr;  ///< grove::fiber_local values (created on first use)
 };
 
@@ -105,16 +110,22 @@ void rethrow_if_failed(fiber_base* f);
 /// The fiber's result slot: T, or nothing for void.
 template <class T>
 struct fiber_result : fiber_base {
+  void drop_result() noexcept override {
+    value.reset();
+    error = nullptr;
+  }
   std::optional<T> value;
 };
 template <>
 struct fiber_result<void> : fiber_base {};
 
 /// A fiber running `Fn`, a nullary callable returning T. The callable is destroyed as soon as
-/// it returns, on the fiber's own stack, so captured resources do not outlive the fiber.
+/// it returns, on the fiber's own stack, so captured resources do not outlive the fiber (a fiber
+/// killed before it started drops it when it finishes, on the killer's or the hub's stack).
 template <class T, class Fn>
 struct fiber_impl final : fiber_result<T> {
   explicit fiber_impl(Fn&& fn) : fn(std::move(fn)) {}
+  void discard_body() noexcept override { fn.reset(); }
   void run_body() override {
     struct reset_on_exit {
       std::optional<Fn>& fn;

@@ -1,0 +1,92 @@
+// grove's synchronization benchmarks (issue 3). Same contract as the peers in bench/peers/:
+// a warm-up, then one line of `key=value` tokens, so bench/run_bench.sh can take medians.
+//
+//   sync_bench channel [round_trips]     unbuffered channel ping-pong between two fibers
+//                                        (default 5000000): ns_per_message=
+//   sync_bench mutex [fibers] [rounds]   mutex hand-off among contending fibers, each doing
+//                                        `lock; yield; unlock; yield` (default 1000, 1000):
+//                                        ns_per_lock=
+//
+// The workloads mirror bench/peers/{go_channel/main.go, boost_fiber_channel.cpp,
+// boost_fiber_mutex.cpp} line for line.
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <grove/grove.hpp>
+#include <mutex>
+#include <vector>
+
+namespace {
+
+using steady = std::chrono::steady_clock;
+
+// Both workloads run inside the caller's grove::run, so the timed run reuses the warm-up's
+// pooled stacks (a first page touch costs 11-16 us on these VMs).
+double channel_ping_pong(long round_trips) {
+  grove::channel<long> ping;
+  grove::channel<long> pong;
+  auto echo = grove::spawn([&] {
+    while (auto v = ping.receive()) pong.send(*v);
+  });
+  auto start = steady::now();
+  for (long i = 0; i < round_trips; ++i) {
+    ping.send(i);
+    pong.receive();
+  }
+  std::chrono::duration<double, std::nano> ns = steady::now() - start;
+  ping.close();
+  echo.join();
+  return ns.count() / (2.0 * static_cast<double>(round_trips));
+}
+
+double mutex_handoff(long fibers, long rounds) {
+  grove::mutex m;
+  long acquisitions = 0;
+  std::vector<grove::fiber<void>> workers;
+  workers.reserve(static_cast<std::size_t>(fibers));
+  auto start = steady::now();
+  for (long f = 0; f < fibers; ++f) {
+    workers.push_back(grove::spawn({.name = "", .stack_size = 16 * 1024}, [&] {
+      for (long r = 0; r < rounds; ++r) {
+        {
+          std::unique_lock lock(m);
+          ++acquisitions;
+          grove::this_fiber::yield();
+        }
+        grove::this_fiber::yield();
+      }
+    }));
+  }
+  for (auto& w : workers) w.join();
+  std::chrono::duration<double, std::nano> ns = steady::now() - start;
+  return ns.count() / static_cast<double>(acquisitions);
+}
+
+long arg(int argc, char** argv, int i, long fallback) {
+  long v = argc > i ? std::atol(argv[i]) : fallback;
+  return v < 1 ? 1 : v;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const char* what = argc > 1 ? argv[1] : "";
+  if (std::strcmp(what, "channel") == 0) {
+    long round_trips = arg(argc, argv, 2, 5'000'000);
+    grove::run([&] {
+      channel_ping_pong(round_trips / 10 + 1);  // warm-up
+      std::printf("ns_per_message=%.2f\n", channel_ping_pong(round_trips));
+    });
+  } else if (std::strcmp(what, "mutex") == 0) {
+    long fibers = arg(argc, argv, 2, 1000);
+    long rounds = arg(argc, argv, 3, 1000);
+    grove::run([&] {
+      mutex_handoff(fibers, rounds / 10 + 1);  // warm-up
+      std::printf("ns_per_lock=%.2f\n", mutex_handoff(fibers, rounds));
+    });
+  } else {
+    std::fprintf(stderr, "usage: sync_bench channel [round_trips] | mutex [fibers] [rounds]\n");
+    return 2;
+  }
+}

@@ -1,0 +1,225 @@
+// The engine shared by grove::queue (and its lifo / priority variants) and grove::channel: a
+// buffer of at most `capacity` items (0: rendezvous), waiting takers and waiting givers.
+//
+// Invariants: takers wait only while the buffer is empty and no giver waits; givers wait only
+// while the buffer is full (always, for a rendezvous) and no taker waits. So a give first
+// serves the oldest taker directly, and a take that empties a slot refills it at once from the
+// oldest giver: both sides are FIFO and nobody barges past a waiter.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include <grove/detail/deadline.hpp>
+#include <grove/detail/handoff.hpp>
+#include <grove/detail/wait_queue.hpp>
+
+namespace grove::detail {
+
+/// First in, first out.
+template <class T>
+struct fifo_order {
+  std::deque<T> items;
+  void push(T&& item) { items.push_back(std::move(item)); }
+  T pop() {
+    T item(std::move(items.front()));
+    items.pop_front();
+    return item;
+  }
+  std::size_t size() const noexcept { return items.size(); }
+};
+
+/// Last in, first out.
+template <class T>
+struct lifo_order {
+  std::vector<T> items;
+  void push(T&& item) { items.push_back(std::move(item)); }
+  T pop() {
+    T item(std::move(items.back()));
+    items.pop_back();
+    return item;
+  }
+  std::size_t size() const noexcept { return items.size(); }
+};
+
+/// Greatest first under `Compare`, like std::priority_queue (std::greater: smallest first).
+template <class T, class Compare>
+struct priority_order {
+  std::vector<T> items;
+  Compare less{};
+  void push(T&& item) {
+    items.push_back(std::move(item));
+    std::push_heap(items.begin(), items.end(), std::ref(less));
+  }
+  T pop() {
+    std::pop_heap(items.begin(), items.end(), std::ref(less));
+    T item(std::move(items.back()));
+    items.pop_back();
+    return item;
+  }
+  std::size_t size() const noexcept { return items.size(); }
+};
+
+/// The part of an exchange that does not depend on the item type (lib/sync/exchange.cpp).
+class exchange_base {
+ public:
+  /// What an operation came to.
+  enum class outcome : std::uint8_t { done, blocked, closed };
+
+  explicit exchange_base(std::size_t capacity) noexcept : capacity_(capacity) {}
+  exchange_base(const exchange_base&) = delete;
+  exchange_base& operator=(const exchange_base&) = delete;
+
+  /// Refuses new items and wakes every waiter with `closed`; false if already closed.
+  bool close() noexcept;
+  bool closed() const noexcept { return closed_; }
+  std::size_t capacity() const noexcept { return capacity_; }
+
+  /// Marks one accepted item as processed (queue::task_done); throws if none is outstanding.
+  void task_done();
+  /// Waits until every accepted item has been marked done; false if `deadline` came first.
+  bool join_until(time_point deadline);
+  /// Items accepted and not yet marked done.
+  std::size_t unfinished() const noexcept { return unfinished_; }
+
+  /// Turns a served or woken node into an outcome (pending / retry: blocked).
+  static outcome outcome_from(const wait_node& node) noexcept;
+
+ protected:
+  /// Suspends with `node` (already queued) until served or `deadline`; throws on kill / timeout.
+  /// Returns the node's outcome, or `retry` when the deadline passed first.
+  static handoff await(wait_node& node, time_point deadline);
+  /// Called when an item has been accepted (for task_done / join).
+  void accepted() noexcept { ++unfinished_; }
+
+  wait_queue takers_;
+  wait_queue givers_;
+  std::size_t capacity_;
+  bool closed_ = false;
+
+ private:
+  std::size_t unfinished_ = 0;
+  wait_queue joiners_;
+};
+
+/// Buffer + hand-off queues for items of type T, ordered by `Order`.
+template <class T, class Order>
+class exchange : public exchange_base {
+ public:
+  using exchange_base::exchange_base;
+
+  /// Gives `item`: to the oldest waiting taker, else into the buffer if it has room, else waits
+  /// as a giver until taken, closed or `deadline` (no_wait: never waits).
+  outcome give(offer<T> item, time_point deadline) {
+    for (;;) {
+      outcome now = try_give(item);
+      if (now != outcome::blocked || deadline_passed(deadline)) return now;
+      wait_node node;
+      enqueue_giver(node, item);
+      handoff why = await(node, deadline);
+      if (why == handoff::done) return outcome::done;
+      if (why == handoff::closed) return outcome::closed;
+      if (deadline_passed(deadline)) return outcome::blocked;  // retry: go round again
+    }
+  }
+
+  /// Takes the next item into `out`: from the buffer (refilled from the oldest giver), else
+  /// straight from the oldest giver, else waits until one comes, closed or `deadline`.
+  outcome take(std::optional<T>& out, time_point deadline) {
+    for (;;) {
+      outcome now = try_take(out);
+      if (now != outcome::blocked || deadline_passed(deadline)) return now;
+      wait_node node;
+      enqueue_taker(node, out);
+      handoff why = await(node, deadline);
+      if (why == handoff::done) return outcome::done;
+      if (why == handoff::closed) return outcome::closed;
+      if (deadline_passed(deadline)) return outcome::blocked;
+    }
+  }
+
+  /// give() without waiting.
+  outcome try_give(offer<T>& item) {
+    if (closed_) return outcome::closed;
+    if (wait_node* taker = takers_.pop_waiting()) {
+      try {
+        static_cast<std::optional<T>*>(taker->payload)->emplace(item.take());
+      } catch (...) {
+        hand_off(*taker, handoff::retry);  // the taker queues again; the giver sees the error
+        throw;
+      }
+      accepted();
+      hand_off(*taker, handoff::done);
+      return outcome::done;
+    }
+    if (buffer_.size() < capacity_) {
+      buffer_.push(item.take());
+      accepted();
+      return outcome::done;
+    }
+    return outcome::blocked;
+  }
+
+  /// take() without waiting.
+  outcome try_take(std::optional<T>& out) {
+    if (buffer_.size() > 0) {
+      out.emplace(buffer_.pop());
+      refill();
+      return outcome::done;
+    }
+    if (wait_node* giver = givers_.pop_waiting()) {
+      try {
+        out.emplace(static_cast<offer<T>*>(giver->payload)->take());
+      } catch (...) {
+        hand_off(*giver, handoff::retry);
+        throw;
+      }
+      accepted();
+      hand_off(*giver, handoff::done);
+      return outcome::done;
+    }
+    return closed_ ? outcome::closed : outcome::blocked;
+  }
+
+  /// Queues `node` as a giver of `item` (for select: the caller suspends).
+  void enqueue_giver(wait_node& node, offer<T>& item) noexcept {
+    node.payload = &item;
+    node.status = 0;
+    givers_.push_back(node);
+  }
+  /// Queues `node` as a taker into `out` (for select: the caller suspends).
+  void enqueue_taker(wait_node& node, std::optional<T>& out) noexcept {
+    node.payload = &out;
+    node.status = 0;
+    takers_.push_back(node);
+  }
+
+  /// Items in the buffer.
+  std::size_t size() const noexcept { return buffer_.size(); }
+
+ private:
+  /// A taker emptied a buffer slot: move the oldest waiting giver's item in.
+  void refill() noexcept {
+    if (wait_node* giver = givers_.pop_waiting()) {
+      try {
+        buffer_.push(static_cast<offer<T>*>(giver->payload)->take());
+      } catch (...) {
+        // The taker got its item; the giver copies its own item again and sees the error.
+        hand_off(*giver, handoff::retry);
+        return;
+      }
+      accepted();
+      hand_off(*giver, handoff::done);
+    }
+  }
+
+  Order buffer_;
+};
+
+}  // namespace grove::detail

@@ -1,0 +1,67 @@
+// grove::mutex: mutual exclusion between fibers of one hub, for std::lock_guard and
+// std::unique_lock (and grove::condition_variable).
+//
+// Example:
+//   grove::mutex m;
+//   std::vector<int> shared;
+//   grove::spawn([&] {
+//     std::lock_guard lock(m);     // waits while another fiber holds it
+//     shared.push_back(1);
+//     grove::this_fiber::yield();  // other fibers run; those that want m wait
+//   });
+//
+// Only needed when a fiber suspends while the data is inconsistent: fibers of one hub never
+// run in parallel. unlock() hands the mutex straight to the oldest waiter (FIFO, no barging).
+// Waits honour kill() and grove::timeout; a waiter that was already handed the mutex keeps it
+// (the kill is raised at its next suspension, so its lock_guard unlocks it on the way out).
+// Locking it again from the owning fiber, or unlocking it from another, throws grove::error.
+// Not copyable or movable.
+#pragma once
+
+#include <chrono>
+
+#include <grove/detail/deadline.hpp>
+#include <grove/detail/wait_queue.hpp>
+
+namespace grove {
+
+class condition_variable;
+
+/// A non-recursive mutex owned by a fiber.
+class mutex {
+ public:
+  mutex() noexcept = default;
+  mutex(const mutex&) = delete;
+  mutex& operator=(const mutex&) = delete;
+
+  /// Locks, waiting while another fiber holds the mutex.
+  void lock() { lock_until(detail::no_deadline); }
+  /// Locks if the mutex is free now; false otherwise.
+  bool try_lock();
+  /// Locks, waiting at most `d`; false if it stayed held.
+  template <class Rep, class Period>
+  bool try_lock_for(std::chrono::duration<Rep, Period> d) {
+    return lock_until(detail::deadline_after(d));
+  }
+  /// Locks, waiting until `t` at the latest; false if it stayed held.
+  template <class Clock, class Duration>
+  bool try_lock_until(std::chrono::time_point<Clock, Duration> t) {
+    return lock_until(detail::deadline_at(t));
+  }
+  /// Unlocks, handing the mutex to the oldest waiter if there is one.
+  void unlock();
+
+  /// True while some fiber holds the mutex.
+  bool locked() const noexcept { return owner_ != nullptr; }
+
+ private:
+  friend class condition_variable;
+  bool lock_until(detail::time_point deadline);
+  /// Locks without honouring kill or timeout (they stay pending): condition_variable's relock.
+  void lock_uninterruptible();
+
+  detail::fiber_base* owner_ = nullptr;
+  detail::wait_queue waiters_;
+};
+
+}  // namespace grove

@@ -1,0 +1,227 @@
+// grove::select: wait on several channel operations at once (Go's select), with an optional
+// timeout and/or default case. Returns the index of the case taken, after running its handler.
+//
+// Example:
+//   std::size_t taken = grove::select(
+//       grove::on_receive(results, [&](int v) { total += v; }),      // 0
+//       grove::on_receive(done),                                      // 1: fires when closed
+//       grove::on_send(requests, next_request, [&] { ++sent; }),      // 2
+//       grove::after(100ms, [] { std::puts("nothing for 100 ms"); })); // 3
+//
+// Rules:
+// - If cases are ready when select starts, the first ready one in argument order is taken
+//   (unlike Go, which picks at random: put a case that must not starve first). Otherwise
+//   on_default, if present, is taken at once; otherwise select waits for the first case to
+//   become ready, or the earliest after() to pass.
+// - Exactly one case happens: one wait_node per channel case is queued in one suspension and
+//   the first wake wins, so no other channel gives or takes anything on this select's behalf.
+//   A kill or grove::timeout during the wait throws and no case happens.
+// - A receive case on a closed, drained channel is ready. Its handler then decides: one taking
+//   std::optional<T> (or `auto`) gets nullopt; one taking no argument just runs (Go's
+//   `case <-done:`); one taking T cannot express "closed", so select throws channel_closed.
+// - A send case on a closed channel throws channel_closed, as send() does.
+// - Handlers run after the operation completed, outside the wait: they may block, and an
+//   exception from a handler propagates out of select.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <functional>
+#include <optional>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include <grove/channel.hpp>
+#include <grove/detail/deadline.hpp>
+#include <grove/detail/wait_queue.hpp>
+
+namespace grove {
+
+namespace detail {
+
+/// The handler of a case given without one: does nothing, accepts anything.
+struct no_handler {
+  template <class... Args>
+  void operator()(Args&&...) const noexcept {}
+};
+
+enum class case_kind { channel, timer, otherwise };
+
+[[noreturn]] void throw_select_receive_closed();
+
+/// on_receive(ch, fn).
+template <class T, class Fn>
+struct receive_case {
+  static constexpr case_kind kind = case_kind::channel;
+  channel<T>* ch;
+  Fn fn;
+  std::optional<T> value{};
+  bool closed = false;
+
+  bool poll() { return settle(channel_access::core(*ch).try_take(value)); }
+  void arm(wait_node& node) noexcept { channel_access::core(*ch).enqueue_taker(node, value); }
+  bool served(const wait_node& node) noexcept { return settle(exchange_base::outcome_from(node)); }
+  void run() {
+    if constexpr (std::is_invocable_v<Fn&, std::optional<T>&&>) {
+      std::invoke(fn, std::move(value));
+    } else if constexpr (std::is_invocable_v<Fn&, T&&>) {
+      if (closed) throw_select_receive_closed();
+      std::invoke(fn, std::move(*value));
+    } else {
+      static_assert(std::is_invocable_v<Fn&>,
+                    "an on_receive handler takes T, std::optional<T> or nothing");
+      std::invoke(fn);
+    }
+  }
+  bool settle(exchange_base::outcome result) noexcept {
+    closed = result == exchange_base::outcome::closed;
+    return result != exchange_base::outcome::blocked;
+  }
+};
+
+/// on_send(ch, value, fn).
+template <class T, class Fn>
+struct send_case {
+  static constexpr case_kind kind = case_kind::channel;
+  channel<T>* ch;
+  T value;
+  Fn fn;
+  std::optional<offer<T>> offered{};
+  bool closed = false;
+
+  bool poll() {
+    auto item = offer<T>::move_of(value);
+    return settle(channel_access::core(*ch).try_give(item));
+  }
+  void arm(wait_node& node) noexcept {
+    offered.emplace(offer<T>::move_of(value));
+    channel_access::core(*ch).enqueue_giver(node, *offered);
+  }
+  bool served(const wait_node& node) noexcept { return settle(exchange_base::outcome_from(node)); }
+  void run() {
+    if (closed) throw_channel_closed();
+    std::invoke(fn);
+  }
+  bool settle(exchange_base::outcome result) noexcept {
+    closed = result == exchange_base::outcome::closed;
+    return result != exchange_base::outcome::blocked;
+  }
+};
+
+/// after(d, fn).
+template <class Fn>
+struct timer_case {
+  static constexpr case_kind kind = case_kind::timer;
+  time_point deadline;
+  Fn fn;
+  void run() { std::invoke(fn); }
+};
+
+/// on_default(fn).
+template <class Fn>
+struct default_case {
+  static constexpr case_kind kind = case_kind::otherwise;
+  Fn fn;
+  void run() { std::invoke(fn); }
+};
+
+template <class Case>
+constexpr case_kind kind_of = std::remove_cvref_t<Case>::kind;
+
+template <class Tuple, std::size_t... I>
+std::size_t run_select(Tuple& cases, std::index_sequence<I...>) {
+  constexpr std::size_t none = sizeof...(I);
+  constexpr std::array<case_kind, sizeof...(I)> kind{kind_of<std::tuple_element_t<I, Tuple>>...};
+
+  std::size_t chosen = none;
+  for (;;) {
+    // 1. A channel case that can complete now, in argument order.
+    auto poll = [&](auto& c, std::size_t i) {
+      if constexpr (kind_of<decltype(c)> == case_kind::channel) {
+        if (chosen == none && c.poll()) chosen = i;
+      }
+    };
+    (poll(std::get<I>(cases), I), ...);
+    if (chosen != none) break;
+    // 2. The default case.
+    ((chosen = chosen == none && kind[I] == case_kind::otherwise ? I : chosen), ...);
+    if (chosen != none) break;
+    // 3. The earliest timer.
+    time_point deadline = no_deadline;
+    std::size_t timer = none;
+    auto earliest = [&](auto& c, std::size_t i) {
+      if constexpr (kind_of<decltype(c)> == case_kind::timer) {
+        if (c.deadline < deadline) {
+          deadline = c.deadline;
+          timer = i;
+        }
+      }
+    };
+    (earliest(std::get<I>(cases), I), ...);
+    if (timer != none && deadline_passed(deadline)) {
+      chosen = timer;
+      break;
+    }
+    // 4. One wait_node per channel case, one suspension: the first wake wins.
+    std::array<wait_node, sizeof...(I)> nodes;
+    auto arm = [&](auto& c, std::size_t i) {
+      if constexpr (kind_of<decltype(c)> == case_kind::channel) c.arm(nodes[i]);
+    };
+    (arm(std::get<I>(cases), I), ...);
+    if (suspend(deadline) != wake_reason::notified) {
+      chosen = timer;
+      break;
+    }
+    auto served = [&](auto& c, std::size_t i) {
+      if constexpr (kind_of<decltype(c)> == case_kind::channel) {
+        if (chosen == none && c.served(nodes[i])) chosen = i;
+      }
+    };
+    (served(std::get<I>(cases), I), ...);
+    if (chosen != none) break;
+    // A hand-off failed (a throwing copy in the other fiber): poll and queue again.
+  }
+  ((I == chosen ? std::get<I>(cases).run() : void()), ...);
+  return chosen;
+}
+
+}  // namespace detail
+
+/// A case receiving from `ch`; `fn` takes T, std::optional<T> (nullopt: closed) or nothing.
+template <class T, class Fn = detail::no_handler>
+detail::receive_case<T, std::decay_t<Fn>> on_receive(channel<T>& ch, Fn&& fn = {}) {
+  return {&ch, std::forward<Fn>(fn)};
+}
+
+/// A case sending `value` (copied or moved into the case) to `ch`; `fn()` runs once sent.
+template <class T, class U, class Fn = detail::no_handler>
+  requires std::is_constructible_v<T, U&&>
+detail::send_case<T, std::decay_t<Fn>> on_send(channel<T>& ch, U&& value, Fn&& fn = {}) {
+  return {&ch, T(std::forward<U>(value)), std::forward<Fn>(fn)};
+}
+
+/// A case taken if no other became ready within `d`; `fn()` runs then.
+template <class Rep, class Period, class Fn = detail::no_handler>
+detail::timer_case<std::decay_t<Fn>> after(std::chrono::duration<Rep, Period> d, Fn&& fn = {}) {
+  return {detail::deadline_after(d), std::forward<Fn>(fn)};
+}
+
+/// A case taken at once if no channel case is ready (Go's `default:`); `fn()` runs then.
+template <class Fn = detail::no_handler>
+detail::default_case<std::decay_t<Fn>> on_default(Fn&& fn = {}) {
+  return {std::forward<Fn>(fn)};
+}
+
+/// Waits until one of `cases` can proceed, performs it, runs its handler and returns its index
+/// (see the rules at the top of <grove/select.hpp>).
+template <class... Cases>
+std::size_t select(Cases&&... cases) {
+  static_assert(sizeof...(Cases) > 0, "grove::select needs at least one case");
+  static_assert(((detail::kind_of<Cases> == detail::case_kind::otherwise ? 1 : 0) + ...) <= 1,
+                "grove::select takes at most one on_default case");
+  auto all = std::forward_as_tuple(cases...);
+  return detail::run_select(all, std::make_index_sequence<sizeof...(Cases)>{});
+}
+
+}  // namespace grove

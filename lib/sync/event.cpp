@@ -1,0 +1,17 @@
+#include <grove/event.hpp>
+
+namespace grove {
+
+void event::set() noexcept {
+  set_ = true;
+  waiters_.notify_all();
+}
+
+bool event::wait_until_deadline(detail::time_point deadline) {
+  if (set_) return true;
+  if (detail::deadline_passed(deadline)) return false;
+  // Only set() notifies this queue, so a notified waiter saw the flag set.
+  return waiters_.wait(deadline) || set_;
+}
+
+}  // namespace grove

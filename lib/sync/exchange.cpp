@@ -1,0 +1,49 @@
+#include <grove/detail/exchange.hpp>
+
+#include <grove/error.hpp>
+
+namespace grove::detail {
+
+bool exchange_base::close() noexcept {
+  if (closed_) return false;
+  closed_ = true;
+  // Takers wait only on an empty buffer, so every one of them is told "closed" now; givers
+  // can never be served any more.
+  while (wait_node* node = takers_.pop_waiting()) hand_off(*node, handoff::closed);
+  while (wait_node* node = givers_.pop_waiting()) hand_off(*node, handoff::closed);
+  return true;
+}
+
+void exchange_base::task_done() {
+  if (unfinished_ == 0) {
+    throw error("grove::queue::task_done: called more times than items were put");
+  }
+  if (--unfinished_ == 0) joiners_.notify_all();
+}
+
+bool exchange_base::join_until(time_point deadline) {
+  while (unfinished_ > 0) {
+    if (deadline_passed(deadline)) return false;
+    if (!joiners_.wait(deadline)) return unfinished_ == 0;
+  }
+  return true;
+}
+
+exchange_base::outcome exchange_base::outcome_from(const wait_node& node) noexcept {
+  switch (outcome_of(node)) {
+    case handoff::done:
+      return outcome::done;
+    case handoff::closed:
+      return outcome::closed;
+    default:
+      return outcome::blocked;
+  }
+}
+
+handoff exchange_base::await(wait_node& node, time_point deadline) {
+  if (suspend(deadline) != wake_reason::notified) return handoff::retry;
+  handoff why = outcome_of(node);
+  return why == handoff::pending ? handoff::retry : why;
+}
+
+}  // namespace grove::detail

@@ -1,0 +1,78 @@
+#include <grove/group.hpp>
+
+#include <grove/detail/handoff.hpp>
+
+namespace grove::detail {
+
+group_core::~group_core() {
+  for (group_member* member = head_; member; member = member->next) member->group = nullptr;
+}
+
+group_member* group_core::enter() {
+  if (limit_ != unlimited) slots_.acquire();  // a kill or timeout here takes no slot
+  group_member* member;
+  try {
+    member = new group_member;
+  } catch (...) {
+    if (limit_ != unlimited) slots_.release();
+    throw;
+  }
+  member->group = this;
+  member->next = head_;
+  if (head_) head_->prev = member;
+  head_ = member;
+  ++size_;
+  return member;
+}
+
+void group_core::leave(group_member* member) noexcept {
+  if (group_core* group = member->group) {
+    if (member->prev) {
+      member->prev->next = member->next;
+    } else {
+      group->head_ = member->next;
+    }
+    if (member->next) member->next->prev = member->prev;
+    --group->size_;
+    if (group->limit_ != unlimited) group->slots_.release();  // hands the slot to a waiter
+    std::uint64_t id = member->fiber ? member->fiber->id : 0;
+    while (wait_node* waiter = group->exits_.pop_waiting()) {
+      if (waiter->payload) *static_cast<std::uint64_t*>(waiter->payload) = id;
+      hand_off(*waiter, handoff::done);
+    }
+  }
+  delete member;
+}
+
+bool group_core::join_until(time_point deadline) {
+  while (size_ > 0) {
+    if (deadline_passed(deadline)) return false;
+    if (!exits_.wait(deadline)) return size_ == 0;
+  }
+  return true;
+}
+
+void group_core::kill() {
+  for (group_member* member = head_; member;) {
+    group_member* next = member->next;  // killing an unstarted fiber may free `member`
+    if (member->fiber) detail::kill(member->fiber);
+    member = next;
+  }
+  join_until(no_deadline);
+}
+
+std::uint64_t group_core::wait_any_until(time_point deadline) {
+  if (size_ == 0 || deadline_passed(deadline)) return 0;
+  std::uint64_t id = 0;
+  wait_node node;
+  node.payload = &id;
+  exits_.push_back(node);
+  suspend(deadline);
+  return id;
+}
+
+std::size_t group_core::free_slots() const noexcept {
+  return limit_ == unlimited ? unlimited : slots_.available();
+}
+
+}  // namespace grove::detail

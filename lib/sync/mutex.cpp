@@ -1,0 +1,55 @@
+#include <grove/mutex.hpp>
+
+#include <grove/detail/handoff.hpp>
+#include <grove/error.hpp>
+
+namespace grove {
+namespace {
+
+detail::fiber_base* calling_fiber() {
+  detail::fiber_base* self = detail::current_fiber();
+  if (!self) {
+    throw error("grove::mutex: lock from a fiber (not from a hub callback, nor outside grove::run)");
+  }
+  return self;
+}
+
+}  // namespace
+
+bool mutex::try_lock() {
+  detail::fiber_base* self = calling_fiber();
+  if (owner_ == self) throw error("grove::mutex: the calling fiber already holds it (not recursive)");
+  if (owner_) return false;
+  owner_ = self;
+  return true;
+}
+
+bool mutex::lock_until(detail::time_point deadline) {
+  if (try_lock()) return true;
+  if (detail::deadline_passed(deadline)) return false;
+  // unlock() makes us the owner before it wakes us.
+  return waiters_.wait(deadline);
+}
+
+void mutex::lock_uninterruptible() {
+  if (try_lock()) return;
+  detail::wait_node node;
+  waiters_.push_back(node);
+  while (detail::suspend_uninterruptible() != detail::wake_reason::notified) {
+  }
+}
+
+void mutex::unlock() {
+  if (!owner_) throw error("grove::mutex: unlock of a mutex that is not locked");
+  if (owner_ != detail::current_fiber()) {
+    throw error("grove::mutex: unlock from a fiber that does not hold it");
+  }
+  if (detail::wait_node* next = waiters_.pop_waiting()) {
+    owner_ = next->fiber;
+    detail::hand_off(*next, detail::handoff::done);
+  } else {
+    owner_ = nullptr;
+  }
+}
+
+}  // namespace grove

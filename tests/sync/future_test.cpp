@@ -1,0 +1,110 @@
+// Promises of <grove/future.hpp>.
+#include <grove/future.hpp>  // first: the header is self-contained
+
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <grove/grove.hpp>
+
+using namespace std::chrono_literals;
+
+TEST_CASE("every fiber waiting in get receives the value") {
+  grove::run([] {
+    grove::promise<std::string> p;
+    std::vector<grove::fiber<std::string>> readers;
+    for (int i = 0; i < 4; ++i) {
+      readers.push_back(grove::spawn([f = p.get_future()] { return f.get(); }));
+    }
+    grove::this_fiber::yield();
+    for (auto& r : readers) CHECK_FALSE(r.ready());
+    p.set_value("hello");
+    for (auto& r : readers) CHECK(r.get() == "hello");
+    auto f = p.get_future();
+    CHECK(f.ready());
+    CHECK(f.get() == "hello");
+    CHECK(f.get() == "hello");  // as often as asked
+  });
+}
+
+TEST_CASE("an exception set on the promise is rethrown by every get") {
+  grove::run([] {
+    grove::promise<int> p;
+    auto f = p.get_future();
+    p.set_exception(std::make_exception_ptr(std::logic_error("nope")));
+    CHECK(f.has_exception());
+    CHECK_THROWS_WITH_AS(f.get(), "nope", std::logic_error);
+    CHECK_THROWS_AS(f.get(), std::logic_error);
+  });
+}
+
+TEST_CASE("setting a result twice is an error and keeps the first") {
+  grove::run([] {
+    grove::promise<int> p;
+    p.set_value(1);
+    CHECK_THROWS_AS(p.set_value(2), grove::error);
+    CHECK_THROWS_AS(p.set_exception(std::make_exception_ptr(std::runtime_error("x"))), grove::error);
+    CHECK(p.get_future().get() == 1);
+  });
+}
+
+TEST_CASE("a promise destroyed unset breaks its futures instead of leaving them waiting") {
+  grove::run([] {
+    grove::future<int> f;
+    {
+      grove::promise<int> p;
+      f = p.get_future();
+      grove::spawn([p = std::move(p)]() mutable { grove::this_fiber::yield(); });
+    }
+    CHECK_THROWS_AS(f.get(), grove::broken_promise);
+  });
+}
+
+TEST_CASE("future<void> and move-only values") {
+  grove::run([] {
+    grove::promise<void> done;
+    auto waiter = grove::spawn([f = done.get_future()] { f.get(); return 1; });
+    grove::this_fiber::yield();
+    done.set_value();
+    CHECK(waiter.get() == 1);
+
+    grove::promise<std::unique_ptr<int>> boxed;
+    boxed.set_value(std::make_unique<int>(7));
+    CHECK(*boxed.get_future().get() == 7);
+  });
+}
+
+TEST_CASE("wait_for times out on an unset future and succeeds once set from a callback") {
+  grove::run([] {
+    grove::promise<int> p;
+    auto f = p.get_future();
+    CHECK_FALSE(f.wait_for(5ms));
+    CHECK_FALSE(f.wait_until(std::chrono::steady_clock::now() + 5ms));
+    grove::call_later(5ms, [&] { p.set_value(3); });
+    CHECK(f.wait_for(10s));
+    CHECK(f.get() == 3);
+  });
+}
+
+TEST_CASE("kill and scoped timeouts interrupt get, and the result still reaches other readers") {
+  grove::run([] {
+    grove::promise<int> p;
+    auto f = p.get_future();
+    auto victim = grove::spawn([f] { return f.get(); });
+    auto reader = grove::spawn([f] { return f.get(); });
+    grove::this_fiber::yield();
+    victim.kill();
+    victim.join();
+    CHECK_THROWS_AS(victim.get(), grove::killed_error);
+    {
+      grove::timeout t(5ms);
+      CHECK_THROWS_AS(f.get(), grove::timeout_error);
+    }
+    p.set_value(9);
+    CHECK(reader.get() == 9);
+  });
+}

@@ -1,0 +1,119 @@
+// Promises of <grove/group.hpp>.
+#include <grove/group.hpp>  // first: the header is self-contained
+
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <memory>
+#include <stdexcept>
+#include <vector>
+
+#include <grove/grove.hpp>
+
+using namespace std::chrono_literals;
+
+TEST_CASE("spawn into a group returns handles, size counts running members, join waits for all") {
+  grove::run([] {
+    grove::group g;
+    CHECK(g.empty());
+    auto a = g.spawn([](int x) { return x * 2; }, 21);
+    auto b = g.spawn({.name = "b", .stack_size = 64 * 1024}, [] { grove::this_fiber::sleep_for(2ms); });
+    CHECK(g.size() == 2);
+    CHECK(b.name() == "b");
+    g.join();
+    CHECK(g.empty());
+    CHECK(a.get() == 42);
+    CHECK(b.ready());
+  });
+}
+
+TEST_CASE("a member leaves the group when it finishes, however it finishes") {
+  grove::run([] {
+    grove::group g;
+    auto returns = g.spawn([] {});
+    auto throws = g.spawn([] { throw std::runtime_error("member failed"); });
+    auto sleeps = g.spawn([] { grove::this_fiber::sleep_for(10s); });
+    auto never_runs = g.spawn([] {});
+    never_runs.kill();  // killed before it started: it leaves when the hub drops it
+    CHECK(g.size() == 4);
+    grove::this_fiber::yield();
+    CHECK(g.size() == 1);
+    CHECK_THROWS_AS(throws.get(), std::runtime_error);
+    sleeps.kill();
+    g.join();
+    CHECK(g.empty());
+  });
+}
+
+TEST_CASE("kill kills every member and waits until they are gone") {
+  grove::run([] {
+    grove::group g;
+    int unwound = 0;
+    struct count_on_exit {
+      int& n;
+      ~count_on_exit() { ++n; }
+    };
+    for (int i = 0; i < 5; ++i) {
+      g.spawn([&] {
+        count_on_exit guard{unwound};
+        grove::this_fiber::sleep_for(10s);
+      });
+    }
+    grove::this_fiber::yield();
+    g.spawn([] { grove::this_fiber::sleep_for(10s); });  // not started yet
+    auto start = std::chrono::steady_clock::now();
+    g.kill();
+    CHECK(g.empty());
+    CHECK(unwound == 5);
+    CHECK(std::chrono::steady_clock::now() - start < 5s);
+  });
+}
+
+TEST_CASE("wait_any returns the id of the next member to finish") {
+  grove::run([] {
+    grove::group g;
+    CHECK(g.wait_any() == 0);  // empty
+    auto slow = g.spawn([] { grove::this_fiber::sleep_for(50ms); });
+    auto fast = g.spawn([] { grove::this_fiber::sleep_for(1ms); });
+    CHECK(g.wait_any() == fast.id());
+    CHECK_FALSE(g.wait_any_for(1ms).has_value());
+    CHECK(g.wait_any_for(10s) == slow.id());
+    CHECK_FALSE(g.wait_any_for(10s).has_value());  // empty again
+  });
+}
+
+TEST_CASE("join_for times out while members run; kill and timeouts interrupt join") {
+  grove::run([] {
+    grove::group g;
+    g.spawn([] { grove::this_fiber::sleep_for(10s); });
+    CHECK_FALSE(g.join_for(2ms));
+    {
+      grove::timeout t(2ms);
+      CHECK_THROWS_AS(g.join(), grove::timeout_error);
+    }
+    auto joiner = grove::spawn([&] { g.join(); });
+    grove::this_fiber::yield();
+    joiner.kill();
+    joiner.join();
+    CHECK(g.size() == 1);
+    g.kill();
+  });
+}
+
+TEST_CASE("a destroyed group leaves its members running, detached") {
+  grove::run([] {
+    grove::event go;
+    bool finished = false;
+    grove::fiber<void> member;
+    {
+      grove::group g;
+      member = g.spawn([&] {
+        go.wait();
+        finished = true;
+      });
+    }
+    go.set();
+    member.join();
+    CHECK(finished);
+  });
+}

@@ -1,0 +1,136 @@
+// Promises of <grove/mutex.hpp>.
+#include <grove/mutex.hpp>  // first: the header is self-contained
+
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <mutex>
+#include <vector>
+
+#include <grove/grove.hpp>
+
+using namespace std::chrono_literals;
+
+TEST_CASE("a mutex keeps fibers that yield inside the critical section apart") {
+  grove::run([] {
+    grove::mutex m;
+    int inside = 0;
+    int most_inside = 0;
+    std::vector<grove::fiber<void>> fibers;
+    for (int i = 0; i < 10; ++i) {
+      fibers.push_back(grove::spawn([&] {
+        for (int round = 0; round < 5; ++round) {
+          std::lock_guard lock(m);
+          ++inside;
+          most_inside = std::max(most_inside, inside);
+          grove::this_fiber::yield();
+          --inside;
+        }
+      }));
+    }
+    for (auto& f : fibers) f.join();
+    CHECK(most_inside == 1);
+    CHECK_FALSE(m.locked());
+  });
+}
+
+TEST_CASE("unlock hands the mutex to the oldest waiter: FIFO, no barging") {
+  grove::run([] {
+    grove::mutex m;
+    std::vector<int> order;
+    m.lock();
+    std::vector<grove::fiber<void>> waiters;
+    for (int i = 0; i < 3; ++i) {
+      waiters.push_back(grove::spawn([&, i] {
+        std::unique_lock lock(m);
+        order.push_back(i);
+      }));
+    }
+    grove::this_fiber::yield();
+    m.unlock();
+    CHECK(m.locked());  // already waiter 0's
+    CHECK_FALSE(m.try_lock());
+    for (auto& w : waiters) w.join();
+    CHECK(order == std::vector<int>{0, 1, 2});
+  });
+}
+
+TEST_CASE("try_lock_for gives up after its timeout; a killed waiter never gets the mutex") {
+  grove::run([] {
+    grove::mutex m;
+    auto holder = grove::spawn([&] {
+      std::lock_guard lock(m);
+      grove::this_fiber::sleep_for(30ms);
+    });
+    grove::this_fiber::yield();
+    CHECK_FALSE(m.try_lock_for(5ms));
+    CHECK_FALSE(m.try_lock_until(std::chrono::steady_clock::now() + 1ms));
+    bool victim_got = false;
+    auto victim = grove::spawn([&] {
+      m.lock();
+      victim_got = true;
+      m.unlock();
+    });
+    grove::this_fiber::yield();
+    victim.kill();
+    victim.join();
+    CHECK(m.try_lock_for(10s));  // after the holder, not the victim
+    CHECK_FALSE(victim_got);
+    m.unlock();
+    holder.join();
+  });
+}
+
+TEST_CASE("a waiter handed the mutex and then killed unlocks it on the way out") {
+  grove::run([] {
+    grove::mutex m;
+    m.lock();
+    bool locked_once = false;
+    auto waiter = grove::spawn([&] {
+      std::lock_guard lock(m);
+      locked_once = true;
+      grove::this_fiber::yield();  // the kill lands here
+    });
+    grove::this_fiber::yield();
+    m.unlock();
+    waiter.kill();
+    waiter.join();
+    CHECK(locked_once);
+    CHECK_FALSE(m.locked());
+  });
+}
+
+TEST_CASE("misuse is a clear error: relocking, unlocking unlocked, unlocking another's") {
+  grove::run([] {
+    grove::mutex m;
+    CHECK_THROWS_AS(m.unlock(), grove::error);
+    m.lock();
+    CHECK_THROWS_AS(m.lock(), grove::error);
+    CHECK_THROWS_AS(m.try_lock(), grove::error);
+    auto other = grove::spawn([&] { CHECK_THROWS_AS(m.unlock(), grove::error); });
+    other.join();
+    m.unlock();
+    {
+      std::unique_lock lock(m, std::try_to_lock);
+      CHECK(lock.owns_lock());
+    }
+    CHECK_FALSE(m.locked());
+  });
+}
+
+TEST_CASE("a scoped timeout interrupts lock") {
+  grove::run([] {
+    grove::mutex m;
+    auto holder = grove::spawn([&] {
+      std::lock_guard lock(m);
+      grove::this_fiber::sleep_for(20ms);
+    });
+    grove::this_fiber::yield();
+    {
+      grove::timeout t(2ms);
+      CHECK_THROWS_AS(m.lock(), grove::timeout_error);
+    }
+    holder.join();
+    CHECK_FALSE(m.locked());
+  });
+}
