@@ -92,8 +92,8 @@ wait_for_port() {
   return 1
 }
 
-# load SECONDS: runs the client once; prints its key=value line.
-load() { taskset -c "$CLIENT_CPU" "$PEERS_BIN/echo_load" "$PORT" "$CONNECTIONS" "$1" "$SIZE"; }
+# load PORT SECONDS: runs the client once; prints its key=value line.
+load() { taskset -c "$CLIENT_CPU" "$PEERS_BIN/echo_load" "$1" "$CONNECTIONS" "$2" "$SIZE"; }
 
 # medians: reads key=value lines, prints "key=median" for each key in first-seen order.
 medians() {
@@ -106,55 +106,66 @@ medians() {
              print "" }'
 }
 
-hz=$(getconf CLK_TCK)
-echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ)  $(uname -r)  $(nproc) cpus  RUNS=$RUNS" \
-  "connections=$CONNECTIONS size=$SIZE seconds=$SECONDS_PER_RUN server_cpu=$SERVER_CPU" \
-  "client_cpu=$CLIENT_CPU"
+field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"; }
+
+# All servers run at once (idle ones cost nothing), each on its own port, and the runs go
+# round-robin over them, so that drift on a shared machine touches every server alike.
+names=() pids=() ports=()
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
+trap cleanup EXIT
+port=$PORT
 for entry in "${servers[@]}"; do
   name=${entry%%|*}
   selected "$name" || continue
   command=${entry#*|}
   file=${name//:/_}
-  log=$RAW_DIR/net_$file.log
-  : >"$log"
   # shellcheck disable=SC2086  # the command line is meant to be split
-  taskset -c "$SERVER_CPU" ${command//PORT/$PORT} >>"$log" 2>&1 &
+  taskset -c "$SERVER_CPU" ${command//PORT/$port} >"$RAW_DIR/net_$file.server.log" 2>&1 &
   pid=$!
-  if ! wait_for_port "$PORT"; then
-    echo "$name: the server did not start (see $log)"
+  : >"$RAW_DIR/net_$file.log"
+  if ! wait_for_port "$port"; then
+    echo "$name: the server did not start (see $RAW_DIR/net_$file.server.log)"
     kill "$pid" 2>/dev/null || true
-    continue
+  else
+    names+=("$name") pids+=("$pid") ports+=("$port")
+    load "$port" 1 >/dev/null  # warm-up
   fi
-  load 1 >/dev/null  # warm-up
-  runs=""
-  for ((run = 1; run <= RUNS; run++)); do
-    before=$(cpu_ticks "$pid")
-    out=$(load "$SECONDS_PER_RUN")
-    after=$(cpu_ticks "$pid")
-    echo "$out" >>"$log"
-    rts=$(sed -n 's/.*round_trips=\([0-9]*\).*/\1/p' <<<"$out")
-    rate=$(sed -n 's/.*round_trips_per_s=\([0-9]*\).*/\1/p' <<<"$out")
-    cpu=$(awk -v t=$((after - before)) -v hz="$hz" -v n="$rts" \
-      'BEGIN { printf "%.3f", t / hz * 1e6 / n }')
-    runs+="round_trips_per_s=$rate server_cpu_us_per_rt=$cpu server_cpu_share=$(awk -v t=$((after - before)) \
-      -v hz="$hz" -v s="$SECONDS_PER_RUN" 'BEGIN { printf "%.2f", t / hz / s }')"$'\n'
+  port=$((port + 1))
+done
+
+hz=$(getconf CLK_TCK)
+echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ)  $(uname -r)  $(nproc) cpus  RUNS=$RUNS" \
+  "connections=$CONNECTIONS size=$SIZE seconds=$SECONDS_PER_RUN server_cpu=$SERVER_CPU" \
+  "client_cpu=$CLIENT_CPU  load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+declare -A runs
+for ((run = 1; run <= RUNS; run++)); do
+  for i in "${!names[@]}"; do
+    before=$(cpu_ticks "${pids[i]}")
+    out=$(load "${ports[i]}" "$SECONDS_PER_RUN")
+    after=$(cpu_ticks "${pids[i]}")
+    line=$(awk -v t=$((after - before)) -v hz="$hz" -v n="$(field round_trips "$out")" \
+      -v r="$(field round_trips_per_s "$out")" -v s="$(field seconds "$out")" 'BEGIN {
+        printf "round_trips_per_s=%s server_cpu_us_per_rt=%.3f server_cpu_share=%.2f",
+          r, t / hz * 1e6 / n, t / hz / s }')
+    echo "run $run: $out $line load=$(cut -d' ' -f1 /proc/loadavg)" >>"$RAW_DIR/net_${names[i]//:/_}.log"
+    runs[$i]+=$line$'\n'
   done
+done
+
+for i in "${!names[@]}"; do
   # Syscalls per round trip: one more run with strace attached to every thread of the server.
-  strace -c -f -p "$pid" -o "$RAW_DIR/net_${file}_strace.txt" 2>/dev/null &
+  trace=$RAW_DIR/net_${names[i]//:/_}_strace.txt
+  strace -c -f -p "${pids[i]}" -o "$trace" 2>/dev/null &
   strace_pid=$!
   sleep 0.5
-  out=$(load "$STRACE_SECONDS")
+  out=$(load "${ports[i]}" "$STRACE_SECONDS")
   kill -INT "$strace_pid"
   wait "$strace_pid" 2>/dev/null || true
-  rts=$(sed -n 's/.*round_trips=\([0-9]*\).*/\1/p' <<<"$out")
-  syscalls=$(awk -v n="$rts" '
+  syscalls=$(awk -v n="$(field round_trips "$out")" '
     $NF == "total" { total = $4 }
     $1 ~ /^[0-9.]+$/ && $NF != "total" && ($NF ~ /^(read|recvfrom|recvmsg|readv|write|sendto|sendmsg|writev|epoll_wait|epoll_pwait|epoll_ctl|futex|nanosleep|timerfd_settime|sched_yield)$/) {
       name = $NF; sub(/^epoll_pwait$/, "epoll_wait", name); calls[name] += $4 }
     END { printf "sys_total=%.2f", total / n
-          for (k in calls) printf " sys_%s=%.3f", k, calls[k] / n }' "$RAW_DIR/net_${file}_strace.txt")
-  kill "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-  printf '%-20s %s %s\n' "$name" "$(medians <<<"$runs")" "$syscalls"
-  sleep 1  # let the port's connections leave TIME_WAIT pressure behind
+          for (k in calls) printf " sys_%s=%.3f", k, calls[k] / n }' "$trace")
+  printf '%-20s %s %s\n' "${names[i]}" "$(medians <<<"${runs[$i]}")" "$syscalls"
 done

@@ -23,6 +23,7 @@
 #include <type_traits>
 #include <utility>
 
+#include <grove/detail/deadline.hpp>
 #include <grove/detail/fiber_base.hpp>
 #include <grove/error.hpp>
 
@@ -58,18 +59,21 @@ class fiber {
 
   /// True if the handle refers to a fiber.
   bool valid() const noexcept { return block_ != nullptr; }
-  /// True once the fiber has finished (returned, thrown or been killed).
-  bool ready() const noexcept { return block_->state == detail::fiber_state::finished; }
+  /// True once the fiber has finished (returned, thrown or been killed); false if empty.
+  bool ready() const noexcept {
+    return block_ && block_->state == detail::fiber_state::finished;
+  }
   /// Waits until the fiber finishes; never throws the fiber's own exception.
-  void join() const { detail::join(block_); }
+  void join() const { detail::join(checked()); }
   /// Waits at most `d`; true if the fiber finished.
   template <class Rep, class Period>
   bool join_for(std::chrono::duration<Rep, Period> d) const {
-    return detail::join_until(block_, detail::clock::now() + d);
+    return detail::join_until(checked(), detail::deadline_after(d));
   }
   /// Waits, then returns the value (a copy if T is copyable, else moved out: call once) or
   /// rethrows the fiber's exception; throws killed_error if the fiber was killed.
   T get() const {
+    checked();
     join();
     detail::rethrow_if_failed(block_);
     if constexpr (!std::is_void_v<T>) {
@@ -83,14 +87,18 @@ class fiber {
   /// Raises grove::fiber_killed in the fiber at its current or next suspension point (a fiber
   /// that has not started never runs). Does not wait: join() afterwards. No-op once finished.
   void kill() const noexcept { detail::kill(block_); }
-  /// Unique id of the fiber (process-wide).
-  std::uint64_t id() const noexcept { return block_->id; }
+  /// Unique id of the fiber (process-wide); 0 for an empty handle.
+  std::uint64_t id() const noexcept { return block_ ? block_->id : 0; }
   /// The name given in spawn_options (may be empty).
-  std::string_view name() const noexcept { return block_->name; }
+  std::string_view name() const noexcept { return block_ ? block_->name : std::string_view(); }
   /// The control block, for grove's own multi-waits and groups (detail API; may be nullptr).
   detail::fiber_base* control_block() const noexcept { return block_; }
 
  private:
+  detail::fiber_result<T>* checked() const {
+    if (!block_) throw error("grove: this fiber handle is empty");
+    return block_;
+  }
   detail::fiber_result<T>* block_ = nullptr;
 };
 
@@ -131,9 +139,18 @@ auto spawn(const spawn_options& options, Fn&& fn, Args&&... args) {
 
 /// Starts `fn(args...)` in a new fiber once `delay` has passed.
 template <class Rep, class Period, class Fn, class... Args>
+  requires(!detail::is_spawn_options_v<Fn>)
 auto spawn_later(std::chrono::duration<Rep, Period> delay, Fn&& fn, Args&&... args) {
   static const spawn_options defaults{};
-  return detail::make_fiber(defaults, detail::clock::now() + delay, std::forward<Fn>(fn),
+  return detail::make_fiber(defaults, detail::deadline_after(delay), std::forward<Fn>(fn),
+                            std::forward<Args>(args)...);
+}
+
+/// Starts `fn(args...)` in a new fiber with a name and/or stack size once `delay` has passed.
+template <class Rep, class Period, class Fn, class... Args>
+auto spawn_later(std::chrono::duration<Rep, Period> delay, const spawn_options& options, Fn&& fn,
+                 Args&&... args) {
+  return detail::make_fiber(options, detail::deadline_after(delay), std::forward<Fn>(fn),
                             std::forward<Args>(args)...);
 }
 
@@ -161,8 +178,30 @@ void sleep_for(std::chrono::duration<Rep, Period> d) {
     detail::yield();
     return;
   }
-  sleep_until(detail::clock::now() + std::chrono::ceil<detail::clock::duration>(d));
+  detail::time_point deadline = detail::deadline_after(d);
+  while (detail::suspend(deadline) != detail::wake_reason::deadline) {
+  }
 }
+
+/// While alive, kills and scoped timeouts do not interrupt the calling fiber's waits: they stay
+/// pending and are raised at the first wait after the last shield ends. Put one around waits in
+/// destructors (a join guard, a graceful close), where an exception would terminate the program.
+/// A fiber that is unwinding is shielded anyway.
+class shield {
+ public:
+  /// Shields the calling fiber (no effect outside a fiber).
+  shield() noexcept : fiber_(detail::current_fiber()) {
+    if (fiber_) ++fiber_->shield_depth;
+  }
+  ~shield() {
+    if (fiber_) --fiber_->shield_depth;
+  }
+  shield(const shield&) = delete;
+  shield& operator=(const shield&) = delete;
+
+ private:
+  detail::fiber_base* fiber_;
+};
 
 /// Id of the calling fiber (0 outside a fiber).
 std::uint64_t id() noexcept;

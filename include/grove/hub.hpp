@@ -22,6 +22,7 @@
 #include <type_traits>
 #include <utility>
 
+#include <grove/detail/deadline.hpp>
 #include <grove/detail/suspension.hpp>
 #include <grove/fiber.hpp>
 
@@ -85,7 +86,7 @@ callback_handle call_soon(std::function<void()> fn);
 /// Runs `fn` on the hub after `delay`; see hub::call_later.
 template <class Rep, class Period>
 callback_handle call_later(std::chrono::duration<Rep, Period> delay, std::function<void()> fn) {
-  return hub::current().call_later(std::chrono::ceil<std::chrono::nanoseconds>(delay),
+  return hub::current().call_later(detail::saturating_ticks(delay),
                                    std::move(fn));
 }
 

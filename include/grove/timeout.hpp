@@ -19,6 +19,7 @@
 #include <type_traits>
 #include <utility>
 
+#include <grove/detail/deadline.hpp>
 #include <grove/detail/suspension.hpp>
 #include <grove/detail/timer_node.hpp>
 #include <grove/error.hpp>
@@ -31,7 +32,8 @@ namespace detail {
 /// The state of one grove::timeout scope, linked into its fiber's list of active scopes.
 struct scoped_timeout : timer_node {
   fiber_base* owner = nullptr;
-  scoped_timeout* outer = nullptr;
+  scoped_timeout* outer = nullptr;  ///< doubly linked: scopes may end out of order (optional<>)
+  scoped_timeout* inner = nullptr;
   std::uint64_t serial = 0;
   std::chrono::nanoseconds duration{};
   bool expired = false;
@@ -56,7 +58,7 @@ class timeout {
   /// Starts a timeout of `d` for the calling fiber (throws grove::error outside a fiber).
   template <class Rep, class Period>
   explicit timeout(std::chrono::duration<Rep, Period> d)
-      : timeout(std::chrono::ceil<std::chrono::nanoseconds>(d), 0) {}
+      : timeout(detail::saturating_ticks(d), 0) {}
   timeout(const timeout&) = delete;
   timeout& operator=(const timeout&) = delete;
   /// Ends the scope and cancels its timer.

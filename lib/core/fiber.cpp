@@ -9,15 +9,26 @@ namespace grove::detail {
 fiber_base::fiber_base() noexcept = default;
 fiber_base::~fiber_base() = default;
 
+namespace {
+// Keeps a control block alive while someone waits on it: another fiber may drop the last handle.
+struct block_ref {
+  explicit block_ref(fiber_base* f) noexcept : f(f) { retain(f); }
+  ~block_ref() { release(f); }
+  fiber_base* f;
+};
+}  // namespace
+
 void join(fiber_base* f) {
   if (f->state == fiber_state::finished) return;
   if (f == current_fiber()) throw error("grove: a fiber cannot join itself");
+  block_ref keep(f);
   while (f->state != fiber_state::finished) f->joiners.wait();
 }
 
 bool join_until(fiber_base* f, time_point deadline) {
   if (f->state == fiber_state::finished) return true;
   if (f == current_fiber()) throw error("grove: a fiber cannot join itself");
+  block_ref keep(f);
   while (f->state != fiber_state::finished) {
     if (!f->joiners.wait(deadline)) return f->state == fiber_state::finished;
   }

@@ -23,15 +23,11 @@ namespace grove::detail {
 
 thread_local hub_impl* t_hub = nullptr;
 
-namespace {
-
-std::atomic<std::uint64_t> g_next_fiber_id{0};
-
-}  // namespace
-
 void callback_timer_fired(timer_node* t) noexcept;
 
 namespace {
+
+std::atomic<std::uint64_t> g_next_fiber_id{0};
 
 void deadline_fired(timer_node* node) noexcept {
   auto* owner = static_cast<fiber_base::deadline_timer*>(node)->owner;
@@ -86,6 +82,17 @@ timeout_error make_timeout_error(fiber_base* self) {
   return timeout_error(text, outermost->serial);
 }
 
+/// Every fiber waits, nothing can wake them, and the main fiber waits where it cannot throw
+/// (unwinding, shielded): it can never continue. A clear message beats a silent hang.
+[[noreturn]] void deadlock_in_shielded_wait(const fiber_base* self) noexcept {
+  std::fprintf(stderr,
+               "grove: deadlock: every fiber is waiting and nothing can wake them, and fiber %llu "
+               "'%s' waits where it cannot throw (unwinding, grove::shield or an "
+               "uninterruptible wait); aborting\n",
+               static_cast<unsigned long long>(self->id), self->name.c_str());
+  std::abort();
+}
+
 /// Throws if a kill or an expired timeout is pending for `self`.
 void raise_pending(fiber_base* self) {
   if (self->kill_pending) throw fiber_killed{};
@@ -112,11 +119,12 @@ wake_reason suspend(time_point deadline) {
   hub_impl* h = t_hub;
   fiber_base* self = h ? h->running() : nullptr;
   if (!self) throw error(outside_fiber_message);
-  bool interruptible = h->uncaught_exceptions() == 0;
+  bool interruptible = h->uncaught_exceptions() == 0 && self->shield_depth == 0;
   if (interruptible) raise_pending(self);
   self->interruptible = interruptible;
   wake_reason reason = h->suspend_current(deadline);
   self->interruptible = true;
+  if (reason == wake_reason::deadlock && !interruptible) deadlock_in_shielded_wait(self);
   if (reason >= wake_reason::killed) raise_for(reason);
   return reason;
 }
@@ -138,6 +146,7 @@ wake_reason suspend_uninterruptible(time_point deadline) noexcept {
   self->interruptible = false;  // kill() and expiring timeouts only mark themselves pending
   wake_reason reason = h->suspend_current(deadline);
   self->interruptible = true;
+  if (reason == wake_reason::deadlock) deadlock_in_shielded_wait(self);
   return reason;
 }
 
@@ -145,7 +154,7 @@ void yield() {
   hub_impl* h = t_hub;
   fiber_base* self = h ? h->running() : nullptr;
   if (!self) throw error(outside_fiber_message);
-  bool interruptible = h->uncaught_exceptions() == 0;
+  bool interruptible = h->uncaught_exceptions() == 0 && self->shield_depth == 0;
   if (interruptible) raise_pending(self);
   self->state = fiber_state::ready;
   h->push_ready(self);
@@ -251,6 +260,11 @@ void hub_impl::run(fiber_base* main) {
 }
 
 void run_hub(fiber_base* main) {
+  if (t_hub) {
+    throw error(
+        "grove::run: a hub is already running on this thread (grove::run cannot be nested; "
+        "spawn a fiber instead)");
+  }
   hub_impl hub;
   hub.run(main);
 }
@@ -286,20 +300,24 @@ void hub_impl::loop() {
 void hub_impl::on_deadlock() {
   if (!shutting_down_ && wake(main_, wake_reason::deadlock)) return;
   // Shutting down, and the remaining fibers wait for something that can never happen. Their
-  // frames cannot be unwound: free their stacks and say so rather than hang forever.
+  // frames cannot be unwound. Say so rather than hang, and leak them: their stacks and blocks
+  // may still be linked from wait queues and timers elsewhere, so nothing of theirs is freed
+  // and nobody is woken.
   std::fprintf(stderr,
                "grove: %zu fiber(s) still waiting when grove::run ended could not be unwound "
-               "(nothing can wake them); their stacks are freed without running destructors\n",
+               "(nothing can wake them); they are abandoned, their destructors never run:\n",
                live_count_);
-  std::vector<fiber_base*> stuck;
-  for (fiber_base* f = live_head_; f; f = f->next_live) stuck.push_back(f);
-  for (fiber_base* f : stuck) {
+  while (fiber_base* f = live_head_) {
     std::fprintf(stderr, "grove:   fiber %llu '%s'\n", static_cast<unsigned long long>(f->id),
                  f->name.c_str());
     if (f->deadline.armed()) disarm(f->deadline);
+    f->state = fiber_state::finished;
     f->killed = true;
-    mark_finished(f);
-    retire(f);
+    live_head_ = f->next_live;
+    if (live_head_) live_head_->prev_live = nullptr;
+    f->prev_live = f->next_live = nullptr;
+    --live_count_;
+    // The hub's reference and the stack mapping are deliberately leaked.
   }
 }
 
@@ -351,7 +369,10 @@ void hub_impl::launch(fiber_base* f, const spawn_options& options, time_point st
   if (live_head_) live_head_->prev_live = f;
   live_head_ = f;
   ++live_count_;
-  if (shutting_down_) f->kill_pending = true;
+  if (shutting_down_) {
+    f->kill_pending = true;
+    start_at = no_deadline;  // it will never run its function: don't keep run() waiting for it
+  }
   if (start_at == no_deadline) {
     f->state = fiber_state::ready;
     push_ready(f);
@@ -363,10 +384,8 @@ void hub_impl::launch(fiber_base* f, const spawn_options& options, time_point st
 }
 
 bool hub_impl::prepare_to_start(fiber_base* f) noexcept {
-  if (f->kill_pending) {
-    finish_unstarted(f, nullptr, true);
-    return false;
-  }
+  // A fiber killed before it started still gets a stack: its callable (and everything it
+  // captured) is destroyed there, in fiber context, where a destructor may wait.
   try {
     f->stack = stacks_.allocate(f->stack_size);
   } catch (...) {
@@ -402,13 +421,33 @@ void hub_impl::fiber_entry(ctx::transfer_t t) noexcept {
   fiber_base* self = h->current_;
   h->after_switch(t, self->ctx);
   try {
-    self->run_body();
+    if (self->kill_pending) {  // killed before it started: never run the function
+      self->killed = true;
+      ++self->shield_depth;  // its captures' destructors may wait; the kill is already done
+      self->discard_body();
+      --self->shield_depth;
+    } else {
+      self->run_body();
+    }
   } catch (const fiber_killed&) {
     self->killed = true;
   } catch (...) {
     self->error = std::current_exception();
   }
+  // What the fiber leaves behind is destroyed here, shielded: destructors may wait, and a kill
+  // or timeout must not throw out of them.
+  ++self->shield_depth;
   if (self->locals) destroy_fiber_locals(self);
+  if (self->refs == 1) {
+    // Detached: nobody can ever get() the result, so report and destroy it here, on the
+    // fiber's own stack, rather than in whichever context retires the block.
+    if (self->error) {
+      report_unhandled(self);
+      self->error_observed = true;
+    }
+    self->drop_result();
+  }
+  --self->shield_depth;
   h->finish_current(self);
 }
 
@@ -462,9 +501,10 @@ void hub_impl::retire(fiber_base* f) noexcept {
 
 void hub_impl::kill(fiber_base* f) noexcept {
   f->kill_pending = true;
-  if (f->state == fiber_state::created) {  // spawn_later, not started: it never will
+  if (f->state == fiber_state::created) {  // spawn_later, not started: start now, to end at once
     disarm(f->deadline);
-    finish_unstarted(f, nullptr, true);
+    f->state = fiber_state::ready;
+    push_ready(f);
   } else if (f->state == fiber_state::suspended && f->interruptible) {
     wake(f, wake_reason::killed);
   }
@@ -517,6 +557,7 @@ void hub_impl::heap_remove(timer_node& node) noexcept {
 
 void hub_impl::arm(timer_node& node) {
   if (node.armed()) heap_remove(node);
+  if (node.when == no_deadline) return;  // "forever": nothing to fire
   node.sequence = ++timer_sequence_;
   heap_.push_back(&node);
   heap_up(static_cast<std::uint32_t>(heap_.size() - 1));
@@ -596,11 +637,13 @@ callback_handle hub_impl::call_later(std::chrono::nanoseconds delay, std::functi
   auto* node = new callback_node;
   node->fn = std::move(fn);
   node->hub = this;
-  node->refs = 1;  // the heap's
   node->fire = &callback_timer_fired;
-  node->when = clock::now() + delay;
+  node->when = deadline_after(delay);
   callback_handle handle(node);
-  arm(*node);
+  if (node->when != no_deadline) {  // a callback "forever" away lives only in its handles
+    ++node->refs;                   // the heap's
+    arm(*node);
+  }
   return handle;
 }
 

@@ -51,7 +51,16 @@ void chain(const struct sigaction& previous, int sig, siginfo_t* info, void* uc)
   signal(sig, SIG_DFL);
 }
 
+// Set while this thread is inside on_fault: a handler installed later that chains back to us
+// (we chain to it in turn) must not loop forever.
+thread_local bool t_in_fault = false;
+
 void on_fault(int sig, siginfo_t* info, void* uc) {
+  if (t_in_fault) {
+    signal(sig, SIG_DFL);  // the chain came back around: let the fault take its default course
+    return;
+  }
+  t_in_fault = true;
   hub_impl* hub = hub_impl::current();
   fiber_base* f = hub ? hub->running() : nullptr;
   if (f && f->stack.base) {
@@ -72,6 +81,7 @@ void on_fault(int sig, siginfo_t* info, void* uc) {
     }
   }
   chain(sig == SIGBUS ? g_previous_bus : g_previous_segv, sig, info, uc);
+  t_in_fault = false;
 }
 
 // Checked at every grove::run, not once: test frameworks and crash reporters install their own

@@ -51,6 +51,7 @@ stack_pool::~stack_pool() {
 
 std::size_t stack_pool::round(std::size_t usable) const noexcept {
   if (usable < 4 * page_) usable = 4 * page_;
+  if (usable > (std::size_t{1} << 60)) return std::size_t{1} << 60;  // fails to map, clearly
   return (usable + page_ - 1) / page_ * page_;
 }
 

@@ -14,7 +14,8 @@ class stack_pool {
   /// Bytes of PROT_NONE below every stack. Address space only, no memory: a large guard also
   /// catches frames that would jump a single page (big local arrays).
   static constexpr std::size_t guard_bytes = 64 * 1024;
-  /// Released stacks kept per size; beyond that they are unmapped.
+  /// Released stacks kept warm per size; beyond that their pages are given back to the kernel
+  /// (the mapping stays pooled for reuse).
   static constexpr std::size_t max_pooled_per_size = 1024;
 
   stack_pool();

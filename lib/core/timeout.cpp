@@ -23,10 +23,11 @@ timeout::timeout(std::chrono::nanoseconds d, int) {
   state_.owner = f;
   state_.serial = f->hub->next_timeout_serial();
   state_.duration = d;
-  state_.when = detail::clock::now() + d;
+  state_.when = detail::deadline_after(d);
   state_.fire = &scoped_timeout_fired;
-  f->hub->arm(state_);
+  f->hub->arm(state_);  // a "forever" deadline is not armed
   state_.outer = f->timeouts;
+  if (state_.outer) state_.outer->inner = &state_;
   f->timeouts = &state_;
 }
 
@@ -34,7 +35,12 @@ timeout::~timeout() {
   detail::fiber_base* f = state_.owner;
   if (state_.armed()) f->hub->disarm(state_);
   if (state_.expired) --f->expired_timeouts;
-  f->timeouts = state_.outer;
+  if (state_.inner) {
+    state_.inner->outer = state_.outer;
+  } else {
+    f->timeouts = state_.outer;
+  }
+  if (state_.outer) state_.outer->inner = state_.inner;
 }
 
 }  // namespace grove

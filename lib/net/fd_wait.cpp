@@ -59,6 +59,7 @@ struct fd_waiter {
 /// an event still queued for a closed descriptor lands on a valid (perhaps recycled) state and
 /// merely causes one spurious attempt.
 struct fd_state {
+  void* owner = nullptr;  ///< its poller; nullptr once the hub has ended (an orphan)
   int fd = -1;
   bool ready[2] = {true, true};  ///< an attempt may succeed without waiting
   bool hangup = false;           ///< end of stream or error pending: reads never wait again
@@ -105,7 +106,14 @@ class poller final : public boost::asio::execution_context::service {
 
   ~poller() override {
     ::close(epoll_fd_);
-    for (fd_state* s : all_) delete s;
+    // A socket that outlives its hub keeps its state, orphaned: the registration deletes it.
+    for (fd_state* s : all_) {
+      if (s->fd >= 0) {
+        s->owner = nullptr;
+      } else {
+        delete s;
+      }
+    }
   }
 
   void shutdown() override {
@@ -124,6 +132,7 @@ class poller final : public boost::asio::execution_context::service {
       all_.push_back(s);
     }
     *s = fd_state{};
+    s->owner = this;
     s->fd = fd;
     ::epoll_event ev{};
     ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
@@ -243,19 +252,14 @@ void harvest_op::do_complete(void* owner, boost::asio::detail::operation* base,
   static_cast<harvest_op*>(base)->owner->harvest_completed();
 }
 
-poller& poller_of(void* p) { return *static_cast<poller*>(p); }
-
 }  // namespace
 
 fd_registration::fd_registration(fd_registration&& other) noexcept
-    : poller_(std::exchange(other.poller_, nullptr)),
-      state_(std::exchange(other.state_, nullptr)),
-      fd_(std::exchange(other.fd_, -1)) {}
+    : state_(std::exchange(other.state_, nullptr)), fd_(std::exchange(other.fd_, -1)) {}
 
 fd_registration& fd_registration::operator=(fd_registration&& other) noexcept {
   if (this != &other) {
     release();
-    poller_ = std::exchange(other.poller_, nullptr);
     state_ = std::exchange(other.state_, nullptr);
     fd_ = std::exchange(other.fd_, -1);
   }
@@ -266,16 +270,18 @@ std::error_code fd_registration::open(int fd) {
   release();
   auto& p = boost::asio::use_service<poller>(hub::current().io_context());
   if (std::error_code ec = p.add(fd, state_)) return ec;
-  poller_ = &p;
   fd_ = fd;
   return {};
 }
 
 void fd_registration::release(bool closing) noexcept {
   if (!state_) return;
-  poller_of(poller_).remove(state_, closing);
+  if (auto* p = static_cast<poller*>(state_->owner)) {
+    p->remove(state_, closing);
+  } else {
+    delete state_;  // its hub has ended
+  }
   state_ = nullptr;
-  poller_ = nullptr;
   fd_ = -1;
 }
 
@@ -315,7 +321,11 @@ std::error_code fd_registration::wait(io_direction dir, time_point deadline) {
   }
   int d = static_cast<int>(dir);
   fd_state* s = state_;
-  poller& p = poller_of(poller_);
+  auto* p_ptr = static_cast<poller*>(s->owner);
+  if (!p_ptr || &p_ptr->context() != &hub::current().io_context()) {
+    throw error("grove: a descriptor can only wait in the hub (thread) that registered it");
+  }
+  poller& p = *p_ptr;
   fd_waiter w;
   p.wait(s, d, w);
   bool completed = await_completion(w.done, deadline, [&] {

@@ -169,7 +169,7 @@ detail::io_result socket::perform(detail::io_direction dir, detail::io_attempt a
                                   void* context) {
   if (!is_open()) return {std::make_error_code(std::errc::bad_file_descriptor), 0};
   detail::io_result r = registration_.perform(dir, attempt, context, call_deadline());
-  if (r.ec == std::errc::operation_canceled) {
+  if (r.ec && r.ec == std::errc::operation_canceled) {  // test first: comparing costs calls
     r.ec = std::make_error_code(std::errc::bad_file_descriptor);  // closed while we waited
   }
   return r;

@@ -127,19 +127,25 @@ TEST_CASE("sleep_until wakes at the time point and sleeps wake in deadline order
 }
 
 TEST_CASE("sleep_for(0) and yield let every other ready fiber run first") {
-  grove::run([] {
-    std::vector<int> order;
-    std::vector<grove::fiber<void>> fibers;
-    for (int i = 0; i < 3; ++i) {
-      fibers.push_back(grove::spawn([&order, i] {
-        order.push_back(i);
-        grove::this_fiber::sleep_for(0ms);
-        order.push_back(10 + i);
-      }));
-    }
-    for (auto& f : fibers) f.join();
-    CHECK(order == std::vector<int>{0, 1, 2, 10, 11, 12});
-  });
+  for (bool use_yield : {false, true}) {
+    grove::run([use_yield] {
+      std::vector<int> order;
+      std::vector<grove::fiber<void>> fibers;
+      for (int i = 0; i < 3; ++i) {
+        fibers.push_back(grove::spawn([&order, i, use_yield] {
+          order.push_back(i);
+          if (use_yield) {
+            grove::this_fiber::yield();
+          } else {
+            grove::this_fiber::sleep_for(0ms);
+          }
+          order.push_back(10 + i);
+        }));
+      }
+      for (auto& f : fibers) f.join();
+      CHECK(order == std::vector<int>{0, 1, 2, 10, 11, 12});
+    });
+  }
 }
 
 TEST_CASE("kill of a sleeping fiber unwinds it with RAII and join returns") {
@@ -171,10 +177,12 @@ TEST_CASE("kill of a fiber that has not started means it never runs") {
     f.kill();
     f.join();
     CHECK_FALSE(ran);
-    auto later = grove::spawn_later(50ms, [&] { ran = true; });
+    auto start = clock_type::now();
+    auto later = grove::spawn_later(5s, [&] { ran = true; });
     later.kill();
+    later.join();  // ends at its next turn, not after the delay
     CHECK(later.ready());
-    grove::this_fiber::sleep_for(80ms);
+    CHECK(ms_since(start) < 1000);
     CHECK_FALSE(ran);
   });
 }
@@ -351,5 +359,152 @@ TEST_CASE("a fiber killed before it starts releases what its function captured a
     f.join();  // the handle is still held: the block lives, its callable must not
     CHECK(watch.expired());
     CHECK_THROWS_AS(f.get(), grove::killed_error);
+  });
+}
+
+namespace {
+// A capture whose destructor waits: legal only in fiber context.
+struct waits_on_destroy {
+  std::uint64_t* destroyed_in;
+  waits_on_destroy(std::uint64_t* where) : destroyed_in(where) {}
+  waits_on_destroy(waits_on_destroy&& other) noexcept : destroyed_in(other.destroyed_in) {
+    other.destroyed_in = nullptr;
+  }
+  ~waits_on_destroy() {
+    if (!destroyed_in) return;
+    grove::this_fiber::sleep_for(1ms);
+    *destroyed_in = grove::this_fiber::id();
+  }
+};
+}  // namespace
+
+TEST_CASE("a fiber killed before it starts destroys its captures on its own stack") {
+  grove::run([] {
+    std::uint64_t destroyed_in = 0;
+    std::uint64_t id = 0;
+    {
+      auto f = grove::spawn([w = waits_on_destroy(&destroyed_in)] {});
+      id = f.id();
+      f.kill();
+      f.join();
+    }
+    CHECK(destroyed_in == id);
+  });
+}
+
+TEST_CASE("a detached fiber's result is destroyed on its own stack") {
+  grove::run([] {
+    std::uint64_t destroyed_in = 0;
+    std::uint64_t id = 0;
+    {
+      auto f = grove::spawn([&] { return waits_on_destroy(&destroyed_in); });
+      id = f.id();
+    }  // detached before it runs
+    grove::this_fiber::sleep_for(20ms);
+    CHECK(destroyed_in == id);
+  });
+}
+
+TEST_CASE("a shield defers a kill until the shielded wait is done") {
+  grove::run([] {
+    bool cleanup_finished = false;
+    struct join_guard {
+      bool* done;
+      ~join_guard() {
+        grove::this_fiber::shield s;  // a kill landing here must not throw out of a destructor
+        grove::this_fiber::sleep_for(30ms);
+        *done = true;
+      }
+    };
+    auto f = grove::spawn([&] {
+      { join_guard g{&cleanup_finished}; }
+      grove::this_fiber::sleep_for(10s);  // the deferred kill lands here
+    });
+    grove::this_fiber::sleep_for(5ms);  // f is inside ~join_guard's wait
+    f.kill();
+    f.join();
+    CHECK(cleanup_finished);
+    CHECK_THROWS_AS(f.get(), grove::killed_error);
+  });
+}
+
+TEST_CASE("spawn_later during shutdown does not hold grove::run for its delay") {
+  auto start = clock_type::now();
+  grove::run([] {
+    struct spawns_on_exit {
+      ~spawns_on_exit() { grove::spawn_later(3s, [] {}); }
+    };
+    grove::spawn([] {
+      spawns_on_exit s;
+      grove::this_fiber::sleep_for(10s);
+    });
+    grove::this_fiber::yield();
+  });
+  CHECK(ms_since(start) < 1000);
+}
+
+TEST_CASE("fibers stuck while unwinding at the end of run are abandoned, not freed") {
+  // The wait queue outlives run(): a freed stack would be written through when it is destroyed.
+  grove::detail::wait_queue never_notified;
+  std::uint64_t stuck_id = 0;
+  auto start = clock_type::now();
+  grove::run([&] {
+    struct waits_forever {
+      grove::detail::wait_queue* q;
+      ~waits_forever() { q->wait(); }  // unwinding: shielded, and nothing ever notifies
+    };
+    auto f = grove::spawn({.name = "stuck"}, [&] {
+      waits_forever w{&never_notified};
+      grove::this_fiber::sleep_for(10s);
+    });
+    stuck_id = f.id();
+    grove::this_fiber::yield();
+  });
+  CHECK(stuck_id != 0);
+  CHECK(ms_since(start) < 1000);
+}
+
+TEST_CASE("forever durations stay forever instead of overflowing") {
+  grove::run([] {
+    auto sleeper = grove::spawn([] { grove::this_fiber::sleep_for(std::chrono::hours::max()); });
+    bool fired = false;
+    auto h = grove::call_later(std::chrono::nanoseconds::max(), [&] { fired = true; });
+    {
+      grove::timeout t(std::chrono::hours::max());
+      grove::this_fiber::sleep_for(20ms);
+      CHECK_FALSE(t.expired());
+    }
+    CHECK_FALSE(sleeper.join_for(std::chrono::milliseconds(10)));
+    CHECK_FALSE(fired);
+    CHECK(h.pending());
+    sleeper.kill();
+    sleeper.join();
+  });
+}
+
+TEST_CASE("a handle dropped by another fiber while someone joins it keeps the block alive") {
+  grove::run([] {
+    auto shared = std::make_shared<grove::fiber<int>>(grove::spawn([] {
+      grove::this_fiber::sleep_for(20ms);
+      return 5;
+    }));
+    auto joiner = grove::spawn([shared] {
+      shared->join();
+      return shared->ready();
+    });
+    grove::this_fiber::yield();  // joiner waits inside join()
+    shared->operator=({});       // drop the handle the joiner is using
+    CHECK(joiner.get() == false);  // it was reset: ready() on an empty handle is false
+  });
+}
+
+TEST_CASE("an empty handle is a clear error, not a crash") {
+  grove::run([] {
+    grove::fiber<int> empty;
+    CHECK_FALSE(empty.valid());
+    CHECK_FALSE(empty.ready());
+    CHECK(empty.id() == 0);
+    CHECK_THROWS_AS(empty.join(), grove::error);
+    CHECK_THROWS_AS(empty.get(), grove::error);
   });
 }

@@ -4,6 +4,11 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <thread>
+
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -161,4 +166,57 @@ TEST_CASE("hub::current outside grove::run is an error; running() says so") {
   CHECK_FALSE(grove::hub::running());
   CHECK_THROWS_AS(grove::hub::current(), grove::error);
   grove::run([] { CHECK(grove::hub::running()); });
+}
+
+TEST_CASE("a callback that throws is reported and the hub goes on") {
+  stderr_capture capture;
+  bool later_ran = false;
+  grove::run([&] {
+    grove::call_soon([] { throw std::runtime_error("callback boom"); });
+    grove::call_soon([&] { later_ran = true; });
+    grove::this_fiber::sleep_for(1ms);
+  });
+  CHECK(later_ran);
+  CHECK(capture.finish().find("callback threw") != std::string::npos);
+}
+
+TEST_CASE("call_soon callbacks run after the fibers that were ready") {
+  grove::run([] {
+    std::vector<std::string> order;
+    auto f = grove::spawn([&] { order.push_back("fiber"); });
+    grove::call_soon([&] { order.push_back("callback"); });
+    f.join();
+    grove::this_fiber::sleep_for(1ms);
+    CHECK(order == std::vector<std::string>{"fiber", "callback"});
+  });
+}
+
+TEST_CASE("a thread wakes a fiber through the hub's io_context while it holds a work guard") {
+  grove::run([] {
+    grove::detail::wait_queue q;
+    bool woken = false;
+    auto& io = grove::hub::current().io_context();
+    // The guard tells the hub that a wake-up may still come from outside: no false deadlock.
+    auto guard = boost::asio::make_work_guard(io);
+    std::thread waker([&io, &q, &woken] {
+      std::this_thread::sleep_for(30ms);
+      boost::asio::post(io, [&q, &woken] {
+        woken = true;
+        q.notify_one();
+      });
+    });
+    q.wait();
+    guard.reset();
+    waker.join();
+    CHECK(woken);
+  });
+}
+
+TEST_CASE("callbacks still pending when the hub ends never run; their handles stay usable") {
+  bool ran = false;
+  grove::callback_handle h;
+  grove::run([&] { h = grove::call_later(10s, [&] { ran = true; }); });
+  CHECK_FALSE(h.pending());
+  CHECK_FALSE(h.cancel());
+  CHECK_FALSE(ran);
 }

@@ -2,6 +2,7 @@
 #include <grove/fiber.hpp>
 
 #include <doctest/doctest.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -27,6 +28,9 @@ child_result run_in_child(Fn body) {
   pid_t pid = ::fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
+    // The child's stdout (doctest's own crash report) is noise for the parent's log.
+    int devnull = ::open("/dev/null", O_WRONLY);
+    ::dup2(devnull, 1);
     ::dup2(pipefd[1], 2);
     ::close(pipefd[0]);
     body();
@@ -106,4 +110,42 @@ TEST_CASE("when stacks cannot be mapped the fiber fails with advice, and spawn t
   CHECK(r.err.find("vm.max_map_count") != std::string::npos);
   CHECK(r.err.find("spawn threw stack_error") != std::string::npos);
   CHECK(r.err.find("small stack ok") != std::string::npos);
+}
+
+namespace {
+struct sigaction g_chained_previous;
+// A crash reporter installed between two runs that chains to whatever it replaced (grove's).
+void chaining_reporter(int sig, siginfo_t* info, void* uc) {
+  if (g_chained_previous.sa_flags & SA_SIGINFO) g_chained_previous.sa_sigaction(sig, info, uc);
+}
+}  // namespace
+
+TEST_CASE("a fault handler that chains back to grove's does not loop forever") {
+  auto r = run_in_child([] {
+    ::alarm(10);  // a loop would end here, as SIGALRM
+    grove::run([] {});
+    struct sigaction reporter {};
+    reporter.sa_sigaction = &chaining_reporter;
+    reporter.sa_flags = SA_SIGINFO;
+    sigaction(SIGSEGV, &reporter, &g_chained_previous);
+    grove::run([] {});  // grove re-installs its handler on top, chaining to the reporter
+    volatile int* nowhere = nullptr;
+    *nowhere = 1;
+  });
+  CHECK_FALSE((WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGALRM));
+  CHECK((WIFSIGNALED(r.status) || (WIFEXITED(r.status) && WEXITSTATUS(r.status) != 0)));
+}
+
+TEST_CASE("a deadlock while the main fiber waits shielded aborts with a message, not a hang") {
+  auto r = run_in_child([] {
+    ::alarm(10);
+    grove::run([] {
+      grove::this_fiber::shield s;
+      grove::detail::wait_queue nobody;
+      nobody.wait();
+    });
+  });
+  CHECK(WIFSIGNALED(r.status));
+  CHECK(WTERMSIG(r.status) == SIGABRT);
+  CHECK(r.err.find("deadlock") != std::string::npos);
 }

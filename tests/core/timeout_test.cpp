@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <optional>
 
 #include <grove/grove.hpp>
 
@@ -156,4 +157,31 @@ TEST_CASE("a timeout in one fiber does not disturb another") {
 
 TEST_CASE("a timeout outside a fiber is a clear error") {
   CHECK_THROWS_AS(grove::timeout(1s), grove::error);
+}
+
+TEST_CASE("timeout scopes may end out of order (an optional<timeout> reset early)") {
+  grove::run([] {
+    std::optional<grove::timeout> outer;
+    outer.emplace(5s);
+    grove::timeout step(20ms);
+    outer.reset();  // ends before the inner scope
+    try {
+      grove::this_fiber::sleep_for(5s);
+      FAIL("the step timeout should have fired");
+    } catch (const grove::timeout_error& e) {
+      CHECK(e.from(step));
+    }
+  });
+}
+
+TEST_CASE("a timeout that expires while its fiber is ready lands at the next wait") {
+  grove::run([] {
+    grove::timeout t(10ms);
+    auto until = clock_type::now() + 30ms;
+    while (clock_type::now() < until) {
+    }  // busy: the timer cannot fire while this fiber holds the thread
+    CHECK_FALSE(t.expired());
+    CHECK_THROWS_AS(grove::this_fiber::sleep_for(5s), grove::timeout_error);
+    CHECK(t.expired());
+  });
 }

@@ -373,3 +373,19 @@ TEST_CASE("a short read never hides an end of stream or a reset that arrived wit
     }
   });
 }
+
+TEST_CASE("a socket that outlives its hub can still be closed; another hub cannot wait on it") {
+  net::tcp_listener survivor;
+  grove::run([&] { survivor = net::tcp_listener::bind("127.0.0.1", 0); });
+  CHECK(survivor.is_open());
+  grove::run([&] {
+    try {
+      survivor.accept();
+      FAIL("accepted in another hub");
+    } catch (const grove::error& e) {
+      CHECK(std::string(e.what()).find("hub") != std::string::npos);
+    }
+  });
+  survivor.close();
+  CHECK_FALSE(survivor.is_open());
+}

@@ -1,4 +1,5 @@
-// Deadlines from durations and time points, for the timed waits of the sync primitives.
+// Deadlines from durations and time points, for every timed wait: saturating, so "forever"
+// (hours::max()) stays forever instead of overflowing into the past.
 #pragma once
 
 #include <chrono>
@@ -7,6 +8,15 @@
 #include <grove/detail/suspension.hpp>
 
 namespace grove::detail {
+
+/// `d` in clock ticks (rounded up), saturating at the largest duration instead of overflowing.
+template <class Rep, class Period>
+constexpr clock::duration saturating_ticks(std::chrono::duration<Rep, Period> d) noexcept {
+  using wide = std::chrono::duration<long double>;
+  if (wide(d) >= wide(clock::duration::max())) return clock::duration::max();
+  if (wide(d) <= wide(clock::duration::min())) return clock::duration::min();
+  return std::chrono::ceil<clock::duration>(d);
+}
 
 /// A deadline that never happens: a "try" operation gives up instead of waiting.
 inline constexpr time_point no_wait = time_point::min();

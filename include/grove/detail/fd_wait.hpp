@@ -87,8 +87,7 @@ class fd_registration {
  private:
   std::error_code wait(io_direction dir, time_point deadline);
 
-  void* poller_ = nullptr;     ///< the hub's descriptor set (lib/net/fd_wait.cpp)
-  fd_state* state_ = nullptr;  ///< this descriptor's readiness and waiters
+  fd_state* state_ = nullptr;  ///< readiness, waiters and hub (lib/net/fd_wait.cpp)
   int fd_ = -1;
 };
 

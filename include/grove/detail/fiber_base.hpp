@@ -57,6 +57,8 @@ struct fiber_base {
   virtual void run_body() = 0;
   /// Destroys the user's function without running it (the fiber was killed before it started).
   virtual void discard_body() noexcept = 0;
+  /// Destroys the result and exception (a detached fiber ends: nobody can read them).
+  virtual void drop_result() noexcept { error = nullptr; }
 
   execution_context ctx;
   hub_impl* hub = nullptr;
@@ -82,6 +84,7 @@ struct fiber_base {
   } deadline;
   scoped_timeout* timeouts = nullptr;  ///< innermost active grove::timeout scope
   std::uint32_t expired_timeouts = 0;  ///< active scopes whose deadline passed
+  std::uint32_t shield_depth = 0;      ///< active grove::shield scopes
   fiber_local_slots* locals = nullptr;  ///< grove::fiber_local values (created on first use)
 };
 
@@ -107,6 +110,10 @@ void rethrow_if_failed(fiber_base* f);
 /// The fiber's result slot: T, or nothing for void.
 template <class T>
 struct fiber_result : fiber_base {
+  void drop_result() noexcept override {
+    value.reset();
+    error = nullptr;
+  }
   std::optional<T> value;
 };
 template <>

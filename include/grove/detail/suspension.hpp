@@ -18,6 +18,7 @@ using clock = std::chrono::steady_clock;
 using time_point = clock::time_point;
 inline constexpr time_point no_deadline = time_point::max();
 
+
 struct fiber_base;
 class hub_impl;
 
