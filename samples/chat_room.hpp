@@ -164,6 +164,13 @@ void run_member(room& r, std::function<void()> disconnect, Send send, ReadLines 
     }
     disconnect();  // the reader's next read then ends
   });
+  struct stop_writer {  // on every exit, a kill of this fiber included: the writer uses our frame
+    grove::fiber<void>& writer;
+    ~stop_writer() {
+      writer.kill();
+      writer.join();
+    }
+  } guard{writer};
   try {
     read_lines([&](std::string text) {
       r.broadcast("[" + std::to_string(me.id()) + "] " + std::move(text));
@@ -176,7 +183,7 @@ void run_member(room& r, std::function<void()> disconnect, Send send, ReadLines 
   } catch (const boost::system::system_error&) {
   }
   writer.kill();
-  writer.join();
+  writer.join();  // now, so that it does not send the notice below to its own client
   if (!me.dropped()) r.broadcast("*** client " + std::to_string(me.id()) + " left\n");
 }
 

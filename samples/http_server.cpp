@@ -4,7 +4,7 @@
 //   GET /publish?msg=x     publishes x to every waiting /poll (POST: the body is the message)
 //   GET /stats             how many polls wait, how many messages were published
 // Keep-alive; malformed requests get 400, oversized headers 431, big bodies 413, and a client
-// that stalls mid-request is cut after a timeout (408). Idle long polls cost a few KiB each, so
+// that stalls mid-request is cut after a timeout (408). Idle long polls cost ≈9 KB each, so
 // one thread holds 10k of them (see bench/RESULTS.md).
 //   http_server [--port N] [--publish-every S] [--max-connections N]   until Ctrl-C
 //   http_server --tour      starts itself, sends itself a few requests from fibers, exits
