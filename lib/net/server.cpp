@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <grove/detail/deadline.hpp>
 #include <grove/net/server.hpp>
 #include <vector>
 
@@ -86,8 +87,10 @@ void server_core::stop(std::chrono::nanoseconds grace,
   // 2. Let the handlers finish. A handler calling stop() is not waited for (nor killed).
   std::uint64_t self = this_fiber::id();
   std::size_t own = connections_.count(self);
-  auto deadline = clock::now() + std::chrono::ceil<clock::duration>(std::max(grace, grace.zero()));
-  while (connections_.size() > own && handler_ended_.wait(deadline)) {
+  if (grace > grace.zero()) {
+    auto deadline = deadline_after(grace);
+    while (connections_.size() > own && handler_ended_.wait(deadline)) {
+    }
   }
 
   // 3. Kill the rest and wait for them. A fiber killed before it started never runs its
