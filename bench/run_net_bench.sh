@@ -9,6 +9,8 @@
 # For each server it prints the median over RUNS runs (after a 1 s warm-up) of
 #   round_trips_per_s     what the client saw
 #   server_cpu_us_per_rt  the server's utime+stime (/proc/<pid>/stat) over the run / round trips
+#   server_user_us_per_rt the utime part alone (what the implementations add above the kernel;
+#                         10 ms clock ticks: coarse, read it over several runs)
 # and, from one more run under `strace -c -f -p <pid>`, syscalls per round trip (sys_total and
 # the main calls). strace slows the server down, which changes how many connections each
 # epoll_wait returns: read the epoll_wait share as an upper bound.
@@ -81,7 +83,7 @@ selected() {
   return 1
 }
 
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+cpu_ticks() { awk '{ print $14 + $15, $14 }' "/proc/$1/stat"; }  # utime+stime, utime
 
 wait_for_port() {
   local i
@@ -140,13 +142,15 @@ echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ)  $(uname -r)  $(nproc) cpus  RUNS=$RUNS" 
 declare -A runs
 for ((run = 1; run <= RUNS; run++)); do
   for i in "${!names[@]}"; do
-    before=$(cpu_ticks "${pids[i]}")
+    read -r before before_user < <(cpu_ticks "${pids[i]}")
     out=$(load "${ports[i]}" "$SECONDS_PER_RUN")
-    after=$(cpu_ticks "${pids[i]}")
-    line=$(awk -v t=$((after - before)) -v hz="$hz" -v n="$(field round_trips "$out")" \
-      -v r="$(field round_trips_per_s "$out")" -v s="$(field seconds "$out")" 'BEGIN {
-        printf "round_trips_per_s=%s server_cpu_us_per_rt=%.3f server_cpu_share=%.2f",
-          r, t / hz * 1e6 / n, t / hz / s }')
+    read -r after after_user < <(cpu_ticks "${pids[i]}")
+    line=$(awk -v t=$((after - before)) -v u=$((after_user - before_user)) -v hz="$hz" \
+      -v n="$(field round_trips "$out")" -v r="$(field round_trips_per_s "$out")" \
+      -v s="$(field seconds "$out")" 'BEGIN {
+        printf "round_trips_per_s=%s server_cpu_us_per_rt=%.3f server_user_us_per_rt=%.3f",
+          r, t / hz * 1e6 / n, u / hz * 1e6 / n
+        printf " server_cpu_share=%.2f", t / hz / s }')
     echo "run $run: $out $line load=$(cut -d' ' -f1 /proc/loadavg)" >>"$RAW_DIR/net_${names[i]//:/_}.log"
     runs[$i]+=$line$'\n'
   done

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <grove/detail/deadline.hpp>
 #include <grove/fiber.hpp>
 #include <grove/hub.hpp>
 #include <grove/net/socket.hpp>
@@ -150,7 +151,7 @@ int socket::get_option(int level, int name) const {
 
 detail::time_point socket::call_deadline() const noexcept {
   if (timeout_ <= timeout_.zero()) return detail::no_deadline;
-  return detail::clock::now() + std::chrono::ceil<detail::clock::duration>(timeout_);
+  return detail::deadline_after(timeout_);  // saturates: a huge limit never overflows
 }
 
 void socket::check_open(const char* what) const {

@@ -5,7 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
-#include <grove/detail/suspension.hpp>
+#include <grove/detail/deadline.hpp>
 #include <grove/net/unix.hpp>
 
 namespace grove::net {
@@ -43,9 +43,7 @@ unix_stream unix_stream::connect(std::string_view path, std::chrono::nanoseconds
   ::sockaddr_un address;
   ::socklen_t length = make_address(path, address);
   unix_stream stream(open_unix_socket(what));
-  auto deadline = limit > limit.zero()
-                      ? detail::clock::now() + std::chrono::ceil<detail::clock::duration>(limit)
-                      : detail::no_deadline;
+  auto deadline = limit > limit.zero() ? detail::deadline_after(limit) : detail::no_deadline;
   if (std::error_code ec =
           stream.connect_to(reinterpret_cast<const ::sockaddr*>(&address), length, deadline)) {
     throw net_error("grove::net: " + what, ec);
