@@ -4,6 +4,7 @@
 #include <grove/error.hpp>
 #include <grove/fiber.hpp>
 #include <grove/hub.hpp>
+#include <grove/offload.hpp>
 #include <grove/timeout.hpp>
 
 // Synchronization (issue 3)

@@ -40,7 +40,7 @@ struct offload_job {
   offload_job* next = nullptr;  ///< the pool's queue
   void* waiter = nullptr;       ///< the waiting fiber's completion (hub thread only)
   enum class state : unsigned char { queued, running, finished } status = state::queued;
-  bool orphaned = false;        ///< the caller stopped waiting: the pool deletes the job
+  bool orphaned = false;  ///< the caller stopped waiting: the pool deletes the job
   std::exception_ptr error;
 };
 
@@ -72,7 +72,8 @@ void run_offloaded(std::unique_ptr<offload_job>& job);
 /// Runs `fn(args...)` on the current hub's thread pool and returns its value (or rethrows its
 /// exception) while other fibers run. Throws grove::error outside a fiber.
 template <class Fn, class... Args>
-auto offload(Fn&& fn, Args&&... args) -> std::invoke_result_t<std::decay_t<Fn>, std::decay_t<Args>...> {
+auto offload(Fn&& fn, Args&&... args)
+    -> std::invoke_result_t<std::decay_t<Fn>, std::decay_t<Args>...> {
   using T = std::invoke_result_t<std::decay_t<Fn>, std::decay_t<Args>...>;
   auto bound = [fn = std::forward<Fn>(fn), ... args = std::forward<Args>(args)]() mutable -> T {
     return std::invoke(std::move(fn), std::move(args)...);

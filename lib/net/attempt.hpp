@@ -5,9 +5,8 @@
 
 #include <cerrno>
 #include <cstddef>
-#include <system_error>
-
 #include <grove/detail/fd_wait.hpp>
+#include <system_error>
 
 namespace grove::detail {
 

@@ -1,13 +1,11 @@
-#include <grove/net/resolve.hpp>
-
 #include <netdb.h>
 
 #include <cerrno>
 #include <cstring>
+#include <grove/net/resolve.hpp>
+#include <grove/offload.hpp>
 #include <memory>
 #include <string>
-
-#include <grove/offload.hpp>
 
 namespace grove::net {
 namespace {
@@ -63,8 +61,8 @@ std::vector<tcp_endpoint> resolve(std::string_view host, std::string_view servic
       },
       std::string(host), std::string(service), options);
   if (a.ec) {
-    throw net_error("grove::net: resolve '" + std::string(host) + "' '" + std::string(service) + "'",
-                    a.ec);
+    throw net_error(
+        "grove::net: resolve '" + std::string(host) + "' '" + std::string(service) + "'", a.ec);
   }
   if (a.endpoints.empty()) {
     throw net_error("grove::net: resolve '" + std::string(host) + "'",

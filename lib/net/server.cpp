@@ -1,7 +1,8 @@
-#include <grove/net/server.hpp>
-
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <grove/detail/deadline.hpp>
+#include <grove/net/server.hpp>
 #include <vector>
 
 namespace grove::detail {
@@ -9,16 +10,6 @@ namespace {
 
 constexpr std::chrono::milliseconds first_backoff{10};
 constexpr std::chrono::milliseconds max_backoff{1000};
-
-/// Waits on `queue`, not interruptible by kill or timeout, until `done()` or `deadline`.
-template <class Done>
-void wait_uninterruptibly(wait_queue& queue, Done done, time_point deadline = no_deadline) {
-  while (!done() && clock::now() < deadline) {
-    wait_node node;
-    queue.push_back(node);
-    suspend_uninterruptible(deadline);
-  }
-}
 
 /// Errors of a connection that died before accept() returned it: accept again at once
 /// (accept(2): "treat them like EAGAIN").
@@ -77,42 +68,40 @@ void server_core::add(fiber<void> connection) {
 void server_core::remove(std::uint64_t id) noexcept {
   connections_.erase(id);
   slot_free_.notify_one();
-  changed_.notify_all();
+  handler_ended_.notify_all();
 }
 
 void server_core::stop(std::chrono::nanoseconds grace,
                        const std::function<void()>& close_listener) noexcept {
-  if (stopping_) {  // another fiber is stopping it: wait for that to finish
-    wait_uninterruptibly(stopped_queue_, [this] { return stopped_; });
+  this_fiber::shield shielded;  // a kill or timeout of the caller waits until we are done
+  if (stopping_) {              // another fiber is stopping it: wait for that to finish
+    while (!stopped_) stopped_queue_.wait();
     return;
   }
   stopping_ = true;
   // 1. Stop accepting; connections not accepted yet are refused when the listener closes.
   acceptor_.kill();
-  wait_uninterruptibly(changed_, [this] { return !accepting_; });
+  acceptor_.join();
   close_listener();
 
   // 2. Let the handlers finish. A handler calling stop() is not waited for (nor killed).
   std::uint64_t self = this_fiber::id();
   std::size_t own = connections_.count(self);
-  auto deadline = grace > grace.zero()
-                      ? clock::now() + std::chrono::ceil<clock::duration>(grace)
-                      : clock::now();
-  wait_uninterruptibly(changed_, [&] { return connections_.size() <= own; }, deadline);
-
-  // 3. Kill the rest. A fiber killed before it started never runs its handler (nor the scope
-  // that deregisters it): after a turn of the hub, when every such fiber has been discarded,
-  // drop their entries here; the others deregister themselves as they unwind.
-  if (connections_.size() > own) {
-    std::vector<fiber<void>> victims;
-    for (auto& [id, f] : connections_) {
-      if (id != self) victims.push_back(f);
+  if (grace > grace.zero()) {
+    auto deadline = deadline_after(grace);
+    while (connections_.size() > own && handler_ended_.wait(deadline)) {
     }
-    for (auto& f : victims) f.kill();
-    suspend_uninterruptible(clock::now());  // every fiber queued before us runs or is discarded
-    std::erase_if(connections_, [](const auto& entry) { return entry.second.ready(); });
-    wait_uninterruptibly(changed_, [&] { return connections_.size() <= own; });
   }
+
+  // 3. Kill the rest and wait for them. A fiber killed before it started never runs its
+  // handler, nor the scope that deregisters it: drop those entries here.
+  std::vector<fiber<void>> victims;
+  for (auto& [id, f] : connections_) {
+    if (id != self) victims.push_back(f);
+  }
+  for (auto& f : victims) f.kill();
+  for (auto& f : victims) f.join();
+  std::erase_if(connections_, [](const auto& entry) { return entry.second.ready(); });
   stopped_ = true;
   stopped_queue_.notify_all();
 }

@@ -1,6 +1,4 @@
 // socket and stream_socket: the syscalls, as attempts for detail::fd_registration::perform.
-#include <grove/net/socket.hpp>
-
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -8,10 +6,11 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <string>
-
-#include <grove/hub.hpp>
+#include <grove/detail/deadline.hpp>
 #include <grove/fiber.hpp>
+#include <grove/hub.hpp>
+#include <grove/net/socket.hpp>
+#include <string>
 
 #include "net/attempt.hpp"
 
@@ -152,7 +151,7 @@ int socket::get_option(int level, int name) const {
 
 detail::time_point socket::call_deadline() const noexcept {
   if (timeout_ <= timeout_.zero()) return detail::no_deadline;
-  return detail::clock::now() + std::chrono::ceil<detail::clock::duration>(timeout_);
+  return detail::deadline_after(timeout_);  // saturates: a huge limit never overflows
 }
 
 void socket::check_open(const char* what) const {
@@ -171,7 +170,7 @@ detail::io_result socket::perform(detail::io_direction dir, detail::io_attempt a
                                   void* context) {
   if (!is_open()) return {std::make_error_code(std::errc::bad_file_descriptor), 0};
   detail::io_result r = registration_.perform(dir, attempt, context, call_deadline());
-  if (r.ec == std::errc::operation_canceled) {
+  if (r.ec && r.ec == std::errc::operation_canceled) {  // test first: comparing costs calls
     r.ec = std::make_error_code(std::errc::bad_file_descriptor);  // closed while we waited
   }
   return r;
@@ -193,7 +192,8 @@ std::error_code socket::connect_to(const ::sockaddr* address, ::socklen_t length
     return last_error();
   }
   std::error_code ec = registration_.wait_ready(detail::io_direction::write, deadline);
-  if (ec == std::errc::operation_canceled) return std::make_error_code(std::errc::bad_file_descriptor);
+  if (ec == std::errc::operation_canceled)
+    return std::make_error_code(std::errc::bad_file_descriptor);
   if (ec) return ec;
   int error = 0;
   ::socklen_t size = sizeof error;

@@ -4,9 +4,8 @@
 #include <sys/socket.h>
 
 #include <cerrno>
-#include <system_error>
-
 #include <grove/net/error.hpp>
+#include <system_error>
 
 namespace grove::net {
 

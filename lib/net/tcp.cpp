@@ -1,15 +1,13 @@
-#include <grove/net/tcp.hpp>
-
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <grove/net/resolve.hpp>
+#include <grove/net/tcp.hpp>
+#include <grove/timeout.hpp>
 #include <string>
 #include <vector>
-
-#include <grove/net/resolve.hpp>
-#include <grove/timeout.hpp>
 
 #include "net/socket_name.hpp"
 
@@ -78,7 +76,6 @@ tcp_stream tcp_stream::connect(std::string_view host, std::uint16_t port,
 tcp_stream tcp_stream::connect(const tcp_endpoint& endpoint, std::chrono::nanoseconds limit) {
   return connect(endpoint.address().to_string(), endpoint.port(), limit);
 }
-
 
 tcp_endpoint tcp_stream::local_endpoint() const {
   check_open("local_endpoint");

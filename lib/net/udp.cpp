@@ -1,11 +1,9 @@
-#include <grove/net/udp.hpp>
-
 #include <sys/socket.h>
 
 #include <cerrno>
-#include <string>
-
 #include <grove/net/resolve.hpp>
+#include <grove/net/udp.hpp>
+#include <string>
 
 #include "net/attempt.hpp"
 #include "net/socket_name.hpp"
@@ -28,8 +26,8 @@ detail::io_status try_send_to(void* context, int fd, std::error_code& ec,
                               std::size_t& bytes) noexcept {
   auto& args = *static_cast<datagram_args*>(context);
   // A datagram goes whole or not at all: never "drained".
-  return detail::attempt_syscall([&] { return ::sendmsg(fd, &args.msg, MSG_NOSIGNAL); }, ec,
-                                 bytes, 0);
+  return detail::attempt_syscall([&] { return ::sendmsg(fd, &args.msg, MSG_NOSIGNAL); }, ec, bytes,
+                                 0);
 }
 
 detail::io_status try_receive_from(void* context, int fd, std::error_code& ec,

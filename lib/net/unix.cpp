@@ -1,5 +1,3 @@
-#include <grove/net/unix.hpp>
-
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -7,8 +5,8 @@
 
 #include <cerrno>
 #include <cstring>
-
-#include <grove/detail/suspension.hpp>
+#include <grove/detail/deadline.hpp>
+#include <grove/net/unix.hpp>
 
 namespace grove::net {
 namespace {
@@ -45,9 +43,7 @@ unix_stream unix_stream::connect(std::string_view path, std::chrono::nanoseconds
   ::sockaddr_un address;
   ::socklen_t length = make_address(path, address);
   unix_stream stream(open_unix_socket(what));
-  auto deadline = limit > limit.zero()
-                      ? detail::clock::now() + std::chrono::ceil<detail::clock::duration>(limit)
-                      : detail::no_deadline;
+  auto deadline = limit > limit.zero() ? detail::deadline_after(limit) : detail::no_deadline;
   if (std::error_code ec =
           stream.connect_to(reinterpret_cast<const ::sockaddr*>(&address), length, deadline)) {
     throw net_error("grove::net: " + what, ec);
@@ -81,7 +77,8 @@ unix_listener unix_listener::bind(std::string_view path, const listen_options& o
       ::unlink(listener.path_.c_str());
     }
   }
-  if (::bind(listener.native_handle(), reinterpret_cast<const ::sockaddr*>(&address), length) != 0) {
+  if (::bind(listener.native_handle(), reinterpret_cast<const ::sockaddr*>(&address), length) !=
+      0) {
     throw net_error("grove::net: " + what, {errno, std::system_category()});
   }
   if (::listen(listener.native_handle(), options.backlog) != 0) {

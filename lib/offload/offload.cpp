@@ -6,8 +6,6 @@
 // back with boost::asio::post (thread-safe, and it wakes a hub blocked in epoll). While a fiber
 // waits, the service holds an executor work guard: the hub's loop then blocks for the result
 // instead of reporting a deadlock.
-#include <grove/offload.hpp>
-
 #include <pthread.h>
 #include <signal.h>
 
@@ -15,14 +13,14 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <condition_variable>
+#include <grove/detail/completion.hpp>
+#include <grove/error.hpp>
+#include <grove/hub.hpp>
+#include <grove/offload.hpp>
 #include <mutex>
 #include <optional>
 #include <system_error>
 #include <thread>
-
-#include <grove/detail/completion.hpp>
-#include <grove/error.hpp>
-#include <grove/hub.hpp>
 
 namespace grove::detail {
 namespace {

@@ -1,11 +1,9 @@
 // Promises of <grove/detail/suspension.hpp> beyond what fiber/timeout tests show: the
 // uninterruptible suspension that waits for a cancelled operation's completion.
-#include <grove/detail/suspension.hpp>  // first: the header is self-contained
-
 #include <doctest/doctest.h>
 
 #include <chrono>
-
+#include <grove/detail/suspension.hpp>  // first: the header is self-contained
 #include <grove/grove.hpp>
 
 using namespace std::chrono_literals;

@@ -1,16 +1,14 @@
 // Promises of <grove/net/beast.hpp>: Beast's synchronous HTTP and websocket code runs unchanged
 // on grove streams inside fibers.
-#include <grove/net/beast.hpp>  // first: the header is self-contained
-
 #include <doctest/doctest.h>
 
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
-#include <string>
-
 #include <grove/grove.hpp>
+#include <grove/net/beast.hpp>  // first: the header is self-contained
 #include <grove/net/tcp.hpp>
+#include <string>
 
 namespace beast = boost::beast;
 namespace http = beast::http;

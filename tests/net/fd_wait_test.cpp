@@ -1,8 +1,6 @@
 // Promises of <grove/detail/fd_wait.hpp> and <grove/detail/completion.hpp>: the one wait on
 // outside work, on any descriptor (a pipe here, as the shims will use it) and on any Asio
 // operation; kill, scoped timeouts, deadlines and release all end it cleanly.
-#include <grove/detail/fd_wait.hpp>  // first: the header is self-contained
-
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -10,10 +8,10 @@
 #include <boost/asio/steady_timer.hpp>
 #include <cerrno>
 #include <chrono>
-#include <string>
-
 #include <grove/detail/completion.hpp>
+#include <grove/detail/fd_wait.hpp>  // first: the header is self-contained
 #include <grove/grove.hpp>
+#include <string>
 
 using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
@@ -86,21 +84,18 @@ TEST_CASE("perform: deadline, kill, scoped timeout and release each end the wait
     char buf[16];
     read_args args{buf, sizeof buf};
 
-    auto r = reg.perform(detail::io_direction::read, &try_read, &args,
-                         detail::clock::now() + 10ms);
+    auto r = reg.perform(detail::io_direction::read, &try_read, &args, detail::clock::now() + 10ms);
     CHECK(r.ec == std::errc::timed_out);
 
     CHECK_THROWS_AS(grove::with_timeout(10ms,
                                         [&] {
-                                          return reg.perform(detail::io_direction::read,
-                                                             &try_read, &args,
-                                                             detail::no_deadline);
+                                          return reg.perform(detail::io_direction::read, &try_read,
+                                                             &args, detail::no_deadline);
                                         }),
                     grove::timeout_error);
 
-    auto killed = grove::spawn([&] {
-      reg.perform(detail::io_direction::read, &try_read, &args, detail::no_deadline);
-    });
+    auto killed = grove::spawn(
+        [&] { reg.perform(detail::io_direction::read, &try_read, &args, detail::no_deadline); });
     grove::this_fiber::sleep_for(5ms);
     killed.kill();
     killed.join();

@@ -2,8 +2,6 @@
 // clients in a child process with its own hub (each side needs one descriptor a connection).
 // Scaled down, with a message, when RLIMIT_NOFILE is too low (test.sh raises it to the hard
 // limit first).
-#include <grove/net/server.hpp>  // first: the header is self-contained
-
 #include <doctest/doctest.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -11,12 +9,12 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <string>
-#include <vector>
-
 #include <grove/detail/wait_queue.hpp>
 #include <grove/grove.hpp>
+#include <grove/net/server.hpp>  // first: the header is self-contained
 #include <grove/offload.hpp>
+#include <string>
+#include <vector>
 
 using namespace std::chrono_literals;
 namespace net = grove::net;

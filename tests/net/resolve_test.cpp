@@ -1,11 +1,9 @@
 // Promises of <grove/net/resolve.hpp>: getaddrinfo on the offload pool, local names only.
-#include <grove/net/resolve.hpp>  // first: the header is self-contained
-
 #include <doctest/doctest.h>
 
 #include <chrono>
-
 #include <grove/grove.hpp>
+#include <grove/net/resolve.hpp>  // first: the header is self-contained
 
 using namespace std::chrono_literals;
 namespace net = grove::net;

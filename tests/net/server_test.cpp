@@ -1,7 +1,5 @@
 // Promises of <grove/net/server.hpp>: a fiber per connection, the connection limit (excess
 // connections wait in the backlog), graceful stop, serve(), and the back-off on EMFILE.
-#include <grove/net/server.hpp>  // first: the header is self-contained
-
 #include <dirent.h>
 #include <doctest/doctest.h>
 #include <fcntl.h>
@@ -10,10 +8,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <grove/grove.hpp>
+#include <grove/net/server.hpp>  // first: the header is self-contained
 #include <string>
 #include <vector>
-
-#include <grove/grove.hpp>
 
 using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
@@ -40,7 +38,8 @@ TEST_CASE("a server runs each connection in its own fiber") {
     net::server s(net::tcp_listener::bind("127.0.0.1", 0), echo_lines);
     s.start();
     std::vector<net::tcp_stream> clients;
-    for (int i = 0; i < 5; ++i) clients.push_back(net::tcp_stream::connect("127.0.0.1", port_of(s)));
+    for (int i = 0; i < 5; ++i)
+      clients.push_back(net::tcp_stream::connect("127.0.0.1", port_of(s)));
     for (int i = 0; i < 5; ++i) {
       clients[i].write_all("hello " + std::to_string(i) + "\n");
       CHECK(clients[i].read_until("\n") == "hello " + std::to_string(i) + "\n");
@@ -70,7 +69,8 @@ TEST_CASE("max_connections: excess connections wait in the backlog and are serve
         options);
     s.start();
     std::vector<net::tcp_stream> clients;
-    for (int i = 0; i < 5; ++i) clients.push_back(net::tcp_stream::connect("127.0.0.1", port_of(s)));
+    for (int i = 0; i < 5; ++i)
+      clients.push_back(net::tcp_stream::connect("127.0.0.1", port_of(s)));
     // Two are served; three wait, connected, in the listener's backlog.
     CHECK(clients[0].read_until("\n") == "welcome\n");
     CHECK(clients[1].read_until("\n") == "welcome\n");
@@ -87,7 +87,8 @@ TEST_CASE("max_connections: excess connections wait in the backlog and are serve
   });
 }
 
-TEST_CASE("graceful stop: no new connections, handlers finish within the grace, the rest are killed") {
+TEST_CASE(
+    "graceful stop: no new connections, handlers finish within the grace, the rest are killed") {
   grove::run([] {
     bool quick_finished = false, slow_killed = false;
     net::server s(net::tcp_listener::bind("127.0.0.1", 0), [&](net::tcp_stream conn) {
@@ -166,7 +167,8 @@ TEST_CASE("a handler may stop its own server") {
   });
 }
 
-TEST_CASE("EMFILE: the server backs off instead of spinning, and recovers when descriptors return") {
+TEST_CASE(
+    "EMFILE: the server backs off instead of spinning, and recovers when descriptors return") {
   grove::run([] {
     net::server_options options;
     options.log_errors = false;
@@ -196,7 +198,8 @@ TEST_CASE("EMFILE: the server backs off instead of spinning, and recovers when d
     ::getrusage(RUSAGE_SELF, &after);
     CHECK(s.connection_count() == 0);
     auto cpu_us = [](const ::rusage& r) {
-      return (r.ru_utime.tv_sec + r.ru_stime.tv_sec) * 1e6 + r.ru_utime.tv_usec + r.ru_stime.tv_usec;
+      return (r.ru_utime.tv_sec + r.ru_stime.tv_sec) * 1e6 + r.ru_utime.tv_usec +
+             r.ru_stime.tv_usec;
     };
     CHECK(cpu_us(after) - cpu_us(before) < 100e3);  // far from a busy loop over 300 ms
 

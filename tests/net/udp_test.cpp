@@ -1,12 +1,10 @@
 // Promises of <grove/net/udp.hpp>: datagram round trips, truncation, timeouts, close.
-#include <grove/net/udp.hpp>  // first: the header is self-contained
-
 #include <doctest/doctest.h>
 
 #include <chrono>
-#include <string>
-
 #include <grove/grove.hpp>
+#include <grove/net/udp.hpp>  // first: the header is self-contained
+#include <string>
 
 using namespace std::chrono_literals;
 namespace net = grove::net;
@@ -62,8 +60,9 @@ TEST_CASE("receive_from honours the socket timeout, scoped timeouts and close fr
       CHECK(e.code() == std::errc::timed_out);
     }
     s.set_timeout(0ns);
-    CHECK_THROWS_AS(grove::with_timeout(20ms, [&] { return s.receive_from(boost::asio::buffer(buf)); }),
-                    grove::timeout_error);
+    CHECK_THROWS_AS(
+        grove::with_timeout(20ms, [&] { return s.receive_from(boost::asio::buffer(buf)); }),
+        grove::timeout_error);
     auto waiter = grove::spawn([&] {
       try {
         s.receive_from(boost::asio::buffer(buf));

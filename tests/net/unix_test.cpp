@@ -1,16 +1,14 @@
 // Promises of <grove/net/unix.hpp>: Unix-domain listeners and streams, socketpairs, abstract
 // names, stale socket files.
-#include <grove/net/unix.hpp>  // first: the header is self-contained
-
 #include <doctest/doctest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
-#include <string>
-
 #include <grove/grove.hpp>
+#include <grove/net/unix.hpp>  // first: the header is self-contained
+#include <string>
 
 namespace net = grove::net;
 

@@ -1,19 +1,17 @@
 // Promises of <grove/offload.hpp>: values and exceptions come back, other fibers keep running,
 // kill and timeouts stop the wait at once, the pool is bounded, and no deadlock is reported.
-#include <grove/offload.hpp>  // first: the header is self-contained
-
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <grove/grove.hpp>
+#include <grove/offload.hpp>  // first: the header is self-contained
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <grove/grove.hpp>
 
 using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
@@ -46,7 +44,8 @@ TEST_CASE("offload returns the function's value while other fibers keep running"
     auto on_thread = grove::offload(
         [](std::string s, int n) {
           std::this_thread::sleep_for(100ms);
-          return s + std::to_string(n) + (std::this_thread::get_id() == std::thread::id() ? "" : "!");
+          return s + std::to_string(n) +
+                 (std::this_thread::get_id() == std::thread::id() ? "" : "!");
         },
         std::string("grove"), 4);
     CHECK(on_thread == "grove4!");
@@ -119,7 +118,8 @@ TEST_CASE("a scoped timeout stops the wait with timeout_error") {
                                         }),
                     grove::timeout_error);
     CHECK(ms_since(start) < 200);
-    CHECK(grove::with_timeout(50ms, [] { return grove::offload([] { return 5; }); }, -1) == 5);
+    CHECK(grove::with_timeout(
+              50ms, [] { return grove::offload([] { return 5; }); }, -1) == 5);
   });
 }
 

@@ -17,15 +17,13 @@
 // timeout stays pending and is raised at the fiber's next suspension, so no data is lost.
 #pragma once
 
+#include <boost/asio/error.hpp>
+#include <boost/system/error_code.hpp>
+#include <grove/detail/suspension.hpp>
 #include <optional>
 #include <tuple>
 #include <type_traits>
 #include <utility>
-
-#include <boost/asio/error.hpp>
-#include <boost/system/error_code.hpp>
-
-#include <grove/detail/suspension.hpp>
 
 namespace grove::detail {
 

@@ -1,7 +1,6 @@
 // Descriptor I/O for fibers: the wait every grove socket (and later every shimmed libc call)
-// makes. A descriptor is registered with the hub's reactor (Asio's edge-triggered epoll) once for
-// its lifetime; each call is a non-blocking attempt, and a fiber waits only when the attempt
-// would block.
+// makes. A descriptor is registered with the hub once for its lifetime (epoll_ctl ADD); each call
+// is a non-blocking attempt, and a fiber waits only when the attempt would block.
 //
 // Example (one read; grove::net's sockets wrap exactly this):
 //   detail::fd_registration reg;
@@ -9,25 +8,28 @@
 //   auto r = reg.perform(detail::io_direction::read, &try_recv, &args, detail::no_deadline);
 //   // r.ec / r.bytes: whatever try_recv reported once the descriptor was ready
 //
-// How it waits: the fiber attempts the call itself; only on EAGAIN does it queue an Asio reactor
-// operation (on its own stack) whose perform() is the same attempt, which the reactor runs when
-// epoll reports the descriptor ready. That avoids what Asio's async_wait costs (an
-// epoll_ctl(MOD) to re-arm the descriptor on every wait). See bench/RESULTS.md for the syscall
-// counts per round trip.
+// How it waits (lib/net/fd_wait.cpp has the details): each hub keeps its own edge-triggered
+// epoll set, nested in Asio's, and a readiness flag per descriptor and direction. A call is
+// attempted at once when the flag says it may succeed; EAGAIN, or a short read with no end of
+// stream pending, clears the flag, and the next call waits for an event before it tries. So a
+// ping-pong round trip costs one recv and one send plus a share of epoll_wait, as in a
+// hand-written epoll loop: no recv that is known to fail. bench/RESULTS.md has the measurements
+// (this against Asio's async_wait and async_read_some).
 //
-// Waiting follows detail::await_completion: a killed or timed-out fiber cancels its operation and
-// waits for the cancellation before unwinding. release() (before close) wakes every waiter with
+// Waiting follows detail::await_completion: a killed or timed-out fiber leaves the descriptor's
+// wait list before it unwinds. release() (before close) wakes every waiter with
 // errc::operation_canceled.
 #pragma once
 
 #include <cstddef>
-#include <system_error>
-
 #include <grove/detail/suspension.hpp>
+#include <system_error>
 
 namespace grove::detail {
 
-/// Which readiness an operation needs (values match Asio's reactor op types).
+struct fd_state;
+
+/// Which readiness an operation needs.
 enum class io_direction : unsigned char { read = 0, write = 1 };
 
 /// What one non-blocking attempt of an I/O call achieved.
@@ -49,8 +51,8 @@ struct io_result {
   std::size_t bytes = 0;
 };
 
-/// A descriptor registered with the current hub's reactor. Owns the registration, not the
-/// descriptor. Movable while no fiber waits on it; one hub (thread) only.
+/// A descriptor registered with the current hub's descriptor set. Owns the registration, not
+/// the descriptor. Movable while no fiber waits on it; one hub (thread) only.
 class fd_registration {
  public:
   fd_registration() noexcept = default;
@@ -60,34 +62,32 @@ class fd_registration {
   fd_registration& operator=(const fd_registration&) = delete;
   ~fd_registration() { release(); }
 
-  /// Registers `fd` (non-blocking already) with the current hub's reactor. Returns the error of
-  /// epoll_ctl; throws grove::error outside grove::run.
+  /// Registers `fd` (non-blocking already) with the current hub's descriptor set. Returns the
+  /// error of epoll_ctl (EPERM for a regular file); throws grove::error outside grove::run.
   std::error_code open(int fd);
   /// Wakes every waiter with errc::operation_canceled and forgets the descriptor (call it
-  /// before closing the descriptor). `closing`: the caller closes the descriptor next and no
-  /// other descriptor shares its open file (no dup, no fork), so the kernel drops it from epoll
-  /// by itself and the epoll_ctl(DEL) is saved, as Asio does for its own sockets. No-op when
-  /// not registered.
+  /// before closing the descriptor). `closing`: the caller closes the descriptor right after,
+  /// so the epoll_ctl(DEL) is saved, as Asio does for its own sockets (the kernel drops a closed
+  /// descriptor from epoll; should a dup or a forked child keep the file open, its late events
+  /// land on a recycled registration and cost one spurious attempt). No-op when not registered.
   void release(bool closing = false) noexcept;
   /// True between open() and release().
   bool registered() const noexcept { return state_ != nullptr; }
   /// The descriptor, or -1.
   int fd() const noexcept { return fd_; }
 
-  /// Runs `attempt` until it stops reporting would_block: at once, then (after would_block) each
-  /// time the reactor sees the descriptor ready. Throws fiber_killed / timeout_error after
-  /// cancelling the wait.
+  /// Runs `attempt` until it stops reporting would_block: at once if the descriptor may be
+  /// ready, else (and after would_block) once an event says it is. Throws fiber_killed /
+  /// timeout_error after leaving the wait list.
   io_result perform(io_direction dir, io_attempt attempt, void* context, time_point deadline);
-  /// Waits until the descriptor is ready for `dir` (e.g. a non-blocking connect finishing).
-  /// Costs an epoll_ctl(MOD): use perform() for calls that can simply be attempted.
+  /// Waits for the next event reporting the descriptor ready for `dir`, ignoring what is known
+  /// so far: for a call that has just reported EINPROGRESS (a connect) or EAGAIN by itself.
   std::error_code wait_ready(io_direction dir, time_point deadline);
 
  private:
-  io_result wait(io_direction dir, io_attempt attempt, void* context, bool skip_first_try,
-                 bool speculative, time_point deadline);
+  std::error_code wait(io_direction dir, time_point deadline);
 
-  void* reactor_ = nullptr;  ///< boost::asio::detail::epoll_reactor*
-  void* state_ = nullptr;    ///< the reactor's per-descriptor data
+  fd_state* state_ = nullptr;  ///< readiness, waiters and hub (lib/net/fd_wait.cpp)
   int fd_ = -1;
 };
 

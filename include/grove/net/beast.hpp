@@ -18,7 +18,6 @@
 
 #include <boost/beast/core/role.hpp>
 #include <boost/system/error_code.hpp>
-
 #include <grove/net/tcp.hpp>
 #include <grove/net/unix.hpp>
 
@@ -26,7 +25,7 @@ namespace grove::detail {
 /// Beast's teardown for sockets: the server shuts its sending side first, both drain the
 /// peer's data to end of stream, the client shuts down last, then the socket closes.
 inline void beast_teardown(boost::beast::role_type role, net::stream_socket& stream,
-                     boost::system::error_code& ec) {
+                           boost::system::error_code& ec) {
   if (role == boost::beast::role_type::server) {
     ::shutdown(stream.native_handle(), SHUT_WR);
   }

@@ -15,10 +15,9 @@
 // an error for read_some(): it returns 0.
 #pragma once
 
+#include <grove/error.hpp>
 #include <string>
 #include <system_error>
-
-#include <grove/error.hpp>
 
 namespace grove::net {
 

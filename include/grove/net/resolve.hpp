@@ -9,11 +9,10 @@
 
 #include <sys/socket.h>
 
+#include <grove/net/tcp.hpp>
 #include <string_view>
 #include <system_error>
 #include <vector>
-
-#include <grove/net/tcp.hpp>
 
 namespace grove::net {
 

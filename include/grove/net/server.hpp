@@ -30,13 +30,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <unordered_map>
-#include <utility>
-
 #include <grove/detail/wait_queue.hpp>
 #include <grove/fiber.hpp>
 #include <grove/net/tcp.hpp>
 #include <grove/net/unix.hpp>
+#include <unordered_map>
+#include <utility>
 
 namespace grove::net {
 
@@ -102,21 +101,6 @@ class server_core {
     server_core& core_;
   };
 
-  /// Lives on the acceptor's stack while it accepts, so stop() knows when it has left.
-  class acceptor_scope {
-   public:
-    explicit acceptor_scope(server_core& core) noexcept : core_(core) { core_.accepting_ = true; }
-    ~acceptor_scope() {
-      core_.accepting_ = false;
-      core_.changed_.notify_all();
-    }
-    acceptor_scope(const acceptor_scope&) = delete;
-    acceptor_scope& operator=(const acceptor_scope&) = delete;
-
-   private:
-    server_core& core_;
-  };
-
  private:
   void remove(std::uint64_t id) noexcept;
 
@@ -124,11 +108,10 @@ class server_core {
   spawn_options connection_spawn_{"connection", options_.stack_size};
   fiber<void> acceptor_;
   std::unordered_map<std::uint64_t, fiber<void>> connections_;
-  wait_queue slot_free_;  ///< the acceptor waits here at the limit
-  wait_queue changed_;    ///< stop() waits here: the acceptor left, a handler ended
+  wait_queue slot_free_;      ///< the acceptor waits here at the limit
+  wait_queue handler_ended_;  ///< stop() waits here during the grace period
   wait_queue stopped_queue_;  ///< serve_forever() and concurrent stop() calls wait here
   std::chrono::milliseconds backoff_{0};
-  bool accepting_ = false;
   bool stopping_ = false;
   bool stopped_ = false;
 };
@@ -185,7 +168,6 @@ class basic_server {
 
  private:
   void accept_loop() {
-    detail::server_core::acceptor_scope scope(core_);
     for (;;) {
       core_.wait_for_slot();
       stream_type conn;

@@ -29,12 +29,11 @@
 #include <boost/system/error_code.hpp>
 #include <chrono>
 #include <cstddef>
+#include <grove/detail/fd_wait.hpp>
+#include <grove/net/error.hpp>
 #include <string>
 #include <string_view>
 #include <system_error>
-
-#include <grove/detail/fd_wait.hpp>
-#include <grove/net/error.hpp>
 
 namespace grove::detail {
 
@@ -69,9 +68,9 @@ namespace grove::net {
 
 /// Options for the listeners' bind().
 struct listen_options {
-  int backlog = SOMAXCONN;     ///< pending connections the kernel queues (capped by somaxconn)
-  bool reuse_address = true;   ///< SO_REUSEADDR: rebind while old connections are in TIME_WAIT
-  bool reuse_port = false;     ///< SO_REUSEPORT: several listeners share the port (load spread)
+  int backlog = SOMAXCONN;    ///< pending connections the kernel queues (capped by somaxconn)
+  bool reuse_address = true;  ///< SO_REUSEADDR: rebind while old connections are in TIME_WAIT
+  bool reuse_port = false;    ///< SO_REUSEPORT: several listeners share the port (load spread)
 };
 
 /// Which directions shutdown() ends.
@@ -134,8 +133,8 @@ class stream_socket : public socket {
   /// Reads at least one byte into `buffers` (waiting if none is available); returns the count,
   /// 0 at end of stream. Throws net_error (peer reset: connection_reset).
   template <class MutableBufferSequence>
-    requires boost::asio::is_mutable_buffer_sequence<MutableBufferSequence>::value
-  std::size_t read_some(const MutableBufferSequence& buffers) {
+  requires boost::asio::is_mutable_buffer_sequence<MutableBufferSequence>::value std::size_t
+  read_some(const MutableBufferSequence& buffers) {
     auto iov = detail::to_iovecs(buffers);
     std::error_code ec;
     std::size_t n = receive(iov, ec);
@@ -144,8 +143,8 @@ class stream_socket : public socket {
   }
   /// Asio's SyncReadStream read_some: end of stream is boost::asio::error::eof.
   template <class MutableBufferSequence>
-    requires boost::asio::is_mutable_buffer_sequence<MutableBufferSequence>::value
-  std::size_t read_some(const MutableBufferSequence& buffers, boost::system::error_code& ec) {
+  requires boost::asio::is_mutable_buffer_sequence<MutableBufferSequence>::value std::size_t
+  read_some(const MutableBufferSequence& buffers, boost::system::error_code& ec) {
     auto iov = detail::to_iovecs(buffers);
     std::error_code error;
     std::size_t n = receive(iov, error);
@@ -156,8 +155,8 @@ class stream_socket : public socket {
   /// Fills `buffers` completely; throws net_error(net_errc::end_of_stream) if the stream ends
   /// first.
   template <class MutableBufferSequence>
-    requires boost::asio::is_mutable_buffer_sequence<MutableBufferSequence>::value
-  void read_exact(const MutableBufferSequence& buffers) {
+  requires boost::asio::is_mutable_buffer_sequence<MutableBufferSequence>::value void read_exact(
+      const MutableBufferSequence& buffers) {
     auto iov = detail::to_iovecs(buffers);
     read_exact(iov);
   }
@@ -168,8 +167,8 @@ class stream_socket : public socket {
 
   /// Writes some of `buffers` (waiting until at least one byte fits); returns the count.
   template <class ConstBufferSequence>
-    requires boost::asio::is_const_buffer_sequence<ConstBufferSequence>::value
-  std::size_t write_some(const ConstBufferSequence& buffers) {
+  requires boost::asio::is_const_buffer_sequence<ConstBufferSequence>::value std::size_t write_some(
+      const ConstBufferSequence& buffers) {
     auto iov = detail::to_iovecs(buffers);
     std::error_code ec;
     std::size_t n = send(iov, ec);
@@ -178,8 +177,8 @@ class stream_socket : public socket {
   }
   /// Asio's SyncWriteStream write_some.
   template <class ConstBufferSequence>
-    requires boost::asio::is_const_buffer_sequence<ConstBufferSequence>::value
-  std::size_t write_some(const ConstBufferSequence& buffers, boost::system::error_code& ec) {
+  requires boost::asio::is_const_buffer_sequence<ConstBufferSequence>::value std::size_t write_some(
+      const ConstBufferSequence& buffers, boost::system::error_code& ec) {
     auto iov = detail::to_iovecs(buffers);
     std::error_code error;
     std::size_t n = send(iov, error);
@@ -188,8 +187,8 @@ class stream_socket : public socket {
   }
   /// Writes all of `buffers`. Throws net_error (peer gone: broken_pipe or connection_reset).
   template <class ConstBufferSequence>
-    requires boost::asio::is_const_buffer_sequence<ConstBufferSequence>::value
-  void write_all(const ConstBufferSequence& buffers) {
+  requires boost::asio::is_const_buffer_sequence<ConstBufferSequence>::value void write_all(
+      const ConstBufferSequence& buffers) {
     auto iov = detail::to_iovecs(buffers);
     write_all(iov);
   }

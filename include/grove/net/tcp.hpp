@@ -24,9 +24,8 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <cstdint>
-#include <string_view>
-
 #include <grove/net/socket.hpp>
+#include <string_view>
 
 namespace grove::net {
 

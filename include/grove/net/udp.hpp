@@ -14,9 +14,8 @@
 
 #include <boost/asio/ip/udp.hpp>
 #include <cstdint>
-#include <string_view>
-
 #include <grove/net/socket.hpp>
+#include <string_view>
 
 namespace grove::net {
 
@@ -44,8 +43,8 @@ class udp_socket : public socket {
 
   /// Sends one datagram made of `buffers` to `destination`; returns its size.
   template <class ConstBufferSequence>
-    requires boost::asio::is_const_buffer_sequence<ConstBufferSequence>::value
-  std::size_t send_to(const ConstBufferSequence& buffers, const udp_endpoint& destination) {
+  requires boost::asio::is_const_buffer_sequence<ConstBufferSequence>::value std::size_t send_to(
+      const ConstBufferSequence& buffers, const udp_endpoint& destination) {
     auto iov = detail::to_iovecs(buffers);
     return send_to(iov, destination);
   }
@@ -55,8 +54,8 @@ class udp_socket : public socket {
   }
   /// Waits for one datagram and stores it in `buffers`.
   template <class MutableBufferSequence>
-    requires boost::asio::is_mutable_buffer_sequence<MutableBufferSequence>::value
-  received receive_from(const MutableBufferSequence& buffers) {
+  requires boost::asio::is_mutable_buffer_sequence<MutableBufferSequence>::value received
+  receive_from(const MutableBufferSequence& buffers) {
     auto iov = detail::to_iovecs(buffers);
     return receive_from(iov);
   }

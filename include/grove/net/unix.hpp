@@ -19,11 +19,10 @@
 #pragma once
 
 #include <chrono>
+#include <grove/net/socket.hpp>
 #include <string>
 #include <string_view>
 #include <utility>
-
-#include <grove/net/socket.hpp>
 
 namespace grove::net {
 
