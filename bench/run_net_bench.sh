@@ -9,6 +9,8 @@
 # For each server it prints the median over RUNS runs (after a 1 s warm-up) of
 #   round_trips_per_s     what the client saw
 #   server_cpu_us_per_rt  the server's utime+stime (/proc/<pid>/stat) over the run / round trips
+#   cpu_vs_epoll          the median over runs of server_cpu_us_per_rt / the epoll server's in
+#                         the same round (runs go round-robin over the servers)
 #   server_user_us_per_rt the utime part alone (what the implementations add above the kernel;
 #                         10 ms clock ticks: coarse, read it over several runs)
 # and, from one more run under `strace -c -f -p <pid>`, syscalls per round trip (sys_total and
@@ -171,5 +173,11 @@ for i in "${!names[@]}"; do
       name = $NF; sub(/^epoll_pwait$/, "epoll_wait", name); calls[name] += $4 }
     END { printf "sys_total=%.2f", total / n
           for (k in calls) printf " sys_%s=%.3f", k, calls[k] / n }' "$trace")
-  printf '%-20s %s %s\n' "${names[i]}" "$(medians <<<"${runs[$i]}")" "$syscalls"
+  # The runs are paired (round-robin), so the median of per-round ratios to the first server
+  # (the epoll ceiling) is steadier than the ratio of medians on a drifting machine.
+  ratio=$(paste <(field server_cpu_us_per_rt "${runs[$i]}") <(field server_cpu_us_per_rt "${runs[0]}") |
+    awk '{ printf "%.6f\n", $1 / $2 }' | sort -g |
+    awk '{ r[NR] = $1 } END { printf "%.3f", (NR % 2) ? r[(NR + 1) / 2] : (r[NR / 2] + r[NR / 2 + 1]) / 2 }')
+  printf '%-20s %s cpu_vs_%s=%s %s\n' "${names[i]}" "$(medians <<<"${runs[$i]}")" "${names[0]}" \
+    "$ratio" "$syscalls"
 done
