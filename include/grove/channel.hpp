@@ -80,7 +80,8 @@ class channel {
 
    private:
     friend class channel;
-    iterator(channel* owner, std::optional<T> first) : channel_(owner), current_(std::move(first)) {}
+    iterator(channel* owner, std::optional<T> first)
+        : channel_(owner), current_(std::move(first)) {}
     channel* channel_ = nullptr;
     mutable std::optional<T> current_;
   };
@@ -95,7 +96,9 @@ class channel {
   /// Sends `value`: waits for a receiver (unbuffered) or for buffer room.
   void send(T&& value) { send_until(detail::offer<T>::move_of(value), detail::no_deadline); }
   /// Sends a copy of `value` if a receiver waits or the buffer has room; false otherwise.
-  bool try_send(const T& value) { return send_until(detail::offer<T>::copy_of(value), detail::no_wait); }
+  bool try_send(const T& value) {
+    return send_until(detail::offer<T>::copy_of(value), detail::no_wait);
+  }
   /// Sends `value` (moved from only on success) if that can be done now; false otherwise.
   bool try_send(T&& value) { return send_until(detail::offer<T>::move_of(value), detail::no_wait); }
 

@@ -71,7 +71,8 @@ struct future_state<void> : future_state_base {};
 /// The writing side: sets the result once.
 template <class T>
 class promise {
-  static_assert(!std::is_reference_v<T>, "grove::promise<T&>: use a pointer or std::reference_wrapper");
+  static_assert(!std::is_reference_v<T>,
+                "grove::promise<T&>: use a pointer or std::reference_wrapper");
 
  public:
   /// A promise with a fresh, unset result.
@@ -151,7 +152,8 @@ class future {
  private:
   friend class promise<T>;
   friend struct detail::awaitable<future<T>>;
-  explicit future(std::shared_ptr<detail::future_state<T>> state) noexcept : state_(std::move(state)) {}
+  explicit future(std::shared_ptr<detail::future_state<T>> state) noexcept
+      : state_(std::move(state)) {}
   std::shared_ptr<detail::future_state<T>> state_;
 };
 

@@ -72,8 +72,8 @@ class group_core {
   group_member* head_ = nullptr;
   std::size_t size_ = 0;
   std::size_t limit_;
-  semaphore slots_;     ///< used only when limited
-  wait_queue exits_;    ///< woken (id in the payload, if any) whenever a member leaves
+  semaphore slots_;   ///< used only when limited
+  wait_queue exits_;  ///< woken (id in the payload, if any) whenever a member leaves
 };
 
 /// Lives in a member fiber's function: ends the membership when that function is destroyed
@@ -103,8 +103,7 @@ class group {
 
   /// Spawns `fn(args...)` as a member (see grove::spawn); a pool first waits for a free slot.
   template <class Fn, class... Args>
-    requires(!detail::is_spawn_options_v<Fn>)
-  auto spawn(Fn&& fn, Args&&... args) {
+  requires(!detail::is_spawn_options_v<Fn>) auto spawn(Fn&& fn, Args&&... args) {
     static const spawn_options defaults{};
     return spawn(defaults, std::forward<Fn>(fn), std::forward<Args>(args)...);
   }
@@ -113,8 +112,8 @@ class group {
   auto spawn(const spawn_options& options, Fn&& fn, Args&&... args) {
     detail::group_member* member = core_.enter();
     detail::member_ticket ticket(member);
-    auto body = [ticket = std::move(ticket), fn = std::forward<Fn>(fn)](
-                    auto&&... call_args) mutable -> decltype(auto) {
+    auto body = [ticket = std::move(ticket),
+                 fn = std::forward<Fn>(fn)](auto&&... call_args) mutable -> decltype(auto) {
       return std::invoke(std::move(fn), std::forward<decltype(call_args)>(call_args)...);
     };
     auto handle = grove::spawn(options, std::move(body), std::forward<Args>(args)...);

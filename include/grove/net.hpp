@@ -7,5 +7,6 @@
 #include <grove/net/server.hpp>
 #include <grove/net/socket.hpp>
 #include <grove/net/tcp.hpp>
+#include <grove/net/tls.hpp>
 #include <grove/net/udp.hpp>
 #include <grove/net/unix.hpp>

@@ -111,11 +111,17 @@ class unordered_results {
   };
 
   unordered_results(unordered_results&&) noexcept = default;
-  unordered_results& operator=(unordered_results&&) noexcept = default;
-  /// Stops the run if it is still going: kills the helper fiber and its tasks.
-  ~unordered_results() {
-    if (feeder_.valid()) feeder_.kill();
+  /// Stops this object's run (see the destructor), then takes over `other`'s.
+  unordered_results& operator=(unordered_results&& other) noexcept {
+    if (this != &other) {
+      stop();
+      state_ = std::move(other.state_);
+      feeder_ = std::move(other.feeder_);
+    }
+    return *this;
   }
+  /// Stops the run if it is still going: kills the helper fiber and its tasks.
+  ~unordered_results() { stop(); }
 
   /// Waits for the first result.
   iterator begin() { return iterator(state_.get()); }
@@ -126,6 +132,9 @@ class unordered_results {
   friend class pool;
   unordered_results(std::shared_ptr<detail::unordered_state<R>> state, fiber<void> feeder) noexcept
       : state_(std::move(state)), feeder_(std::move(feeder)) {}
+  void stop() noexcept {
+    if (feeder_.valid()) feeder_.kill();
+  }
   std::shared_ptr<detail::unordered_state<R>> state_;
   fiber<void> feeder_;
 };
@@ -170,9 +179,8 @@ class pool : public group {
     using R = detail::map_result_t<Fn, Range&>;
     static_assert(!std::is_void_v<R>, "imap_unordered needs a function returning a value");
     auto state = std::make_shared<detail::unordered_state<R>>(capacity());
-    auto feeder = grove::spawn([this, state, fn = std::move(fn), items = std::move(items)]() mutable {
-      feed(state, fn, items);
-    });
+    auto feeder = grove::spawn([this, state, fn = std::move(fn),
+                                items = std::move(items)]() mutable { feed(state, fn, items); });
     return unordered_results<R>(std::move(state), std::move(feeder));
   }
 

@@ -69,7 +69,9 @@ class basic_queue {
   /// Adds `item`, waiting while the queue is full; throws queue_closed if closed.
   void put(T&& item) { put_until(detail::offer<T>::move_of(item), detail::no_deadline); }
   /// Adds a copy of `item` if there is room now; false if full. Throws queue_closed if closed.
-  bool try_put(const T& item) { return put_until(detail::offer<T>::copy_of(item), detail::no_wait); }
+  bool try_put(const T& item) {
+    return put_until(detail::offer<T>::copy_of(item), detail::no_wait);
+  }
   /// Adds `item` (moved from only on success) if there is room now; false if full.
   bool try_put(T&& item) { return put_until(detail::offer<T>::move_of(item), detail::no_wait); }
   /// Like put(), waiting at most `d`; false if still full.

@@ -196,8 +196,8 @@ detail::receive_case<T, std::decay_t<Fn>> on_receive(channel<T>& ch, Fn&& fn = {
 
 /// A case sending `value` (copied or moved into the case) to `ch`; `fn()` runs once sent.
 template <class T, class U, class Fn = detail::no_handler>
-  requires std::is_constructible_v<T, U&&>
-detail::send_case<T, std::decay_t<Fn>> on_send(channel<T>& ch, U&& value, Fn&& fn = {}) {
+requires std::is_constructible_v<T, U&&> detail::send_case<T, std::decay_t<Fn>> on_send(
+    channel<T>& ch, U&& value, Fn&& fn = {}) {
   return {&ch, T(std::forward<U>(value)), std::forward<Fn>(fn)};
 }
 

@@ -45,8 +45,8 @@ namespace detail {
 
 /// A range whose elements wait_all / wait_any accept.
 template <class R>
-concept awaitable_range =
-    std::ranges::range<R> && !awaitable_source<R> && awaitable_source<std::ranges::range_reference_t<R>>;
+concept awaitable_range = std::ranges::range<R> && !awaitable_source<R> &&
+                          awaitable_source<std::ranges::range_reference_t<R>>;
 
 template <class R>
 std::vector<wait_source> range_wait_sources(R& range) {

@@ -14,7 +14,8 @@ std::atomic<std::uint64_t> g_next_key{0};
 fiber_base* calling_fiber() {
   fiber_base* self = current_fiber();
   if (!self) {
-    throw error("grove::fiber_local: used outside a fiber (in a hub callback or outside grove::run)");
+    throw error(
+        "grove::fiber_local: used outside a fiber (in a hub callback or outside grove::run)");
   }
   return self;
 }

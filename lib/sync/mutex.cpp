@@ -9,7 +9,8 @@ namespace {
 detail::fiber_base* calling_fiber() {
   detail::fiber_base* self = detail::current_fiber();
   if (!self) {
-    throw error("grove::mutex: lock from a fiber (not from a hub callback, nor outside grove::run)");
+    throw error(
+        "grove::mutex: lock from a fiber (not from a hub callback, nor outside grove::run)");
   }
   return self;
 }
@@ -18,7 +19,8 @@ detail::fiber_base* calling_fiber() {
 
 bool mutex::try_lock() {
   detail::fiber_base* self = calling_fiber();
-  if (owner_ == self) throw error("grove::mutex: the calling fiber already holds it (not recursive)");
+  if (owner_ == self)
+    throw error("grove::mutex: the calling fiber already holds it (not recursive)");
   if (owner_) return false;
   owner_ = self;
   return true;
@@ -35,6 +37,7 @@ void mutex::lock_uninterruptible() {
   if (try_lock()) return;
   detail::wait_node node;
   waiters_.push_back(node);
+  // Returns only once unlock() has made us the owner (a deadlock here aborts with a message).
   while (detail::suspend_uninterruptible() != detail::wake_reason::notified) {
   }
 }

@@ -15,8 +15,8 @@ pool::pool(std::size_t size) : group(checked_pool_size(size)) {}
 namespace detail {
 
 std::exception_ptr task_killed_error() {
-  return std::make_exception_ptr(
-      killed_error("grove::pool::imap_unordered: a task was killed before it delivered its result"));
+  return std::make_exception_ptr(killed_error(
+      "grove::pool::imap_unordered: a task was killed before it delivered its result"));
 }
 
 }  // namespace detail

@@ -113,3 +113,14 @@ TEST_CASE("a scoped timeout interrupts an event wait") {
     }
   });
 }
+
+TEST_CASE("a huge timeout or a far time point means forever, not an overflow into the past") {
+  grove::run([] {
+    grove::event e;
+    grove::call_later(2ms, [&] { e.set(); });
+    CHECK(e.wait_for(std::chrono::hours::max()));
+    e.clear();
+    grove::call_later(2ms, [&] { e.set(); });
+    CHECK(e.wait_until(std::chrono::time_point<std::chrono::steady_clock, std::chrono::hours>::max()));
+  });
+}

@@ -47,7 +47,8 @@ TEST_CASE("setting a result twice is an error and keeps the first") {
     grove::promise<int> p;
     p.set_value(1);
     CHECK_THROWS_AS(p.set_value(2), grove::error);
-    CHECK_THROWS_AS(p.set_exception(std::make_exception_ptr(std::runtime_error("x"))), grove::error);
+    CHECK_THROWS_AS(p.set_exception(std::make_exception_ptr(std::runtime_error("x"))),
+                    grove::error);
     CHECK(p.get_future().get() == 1);
   });
 }
@@ -67,7 +68,10 @@ TEST_CASE("a promise destroyed unset breaks its futures instead of leaving them 
 TEST_CASE("future<void> and move-only values") {
   grove::run([] {
     grove::promise<void> done;
-    auto waiter = grove::spawn([f = done.get_future()] { f.get(); return 1; });
+    auto waiter = grove::spawn([f = done.get_future()] {
+      f.get();
+      return 1;
+    });
     grove::this_fiber::yield();
     done.set_value();
     CHECK(waiter.get() == 1);

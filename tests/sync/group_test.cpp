@@ -17,7 +17,8 @@ TEST_CASE("spawn into a group returns handles, size counts running members, join
     grove::group g;
     CHECK(g.empty());
     auto a = g.spawn([](int x) { return x * 2; }, 21);
-    auto b = g.spawn({.name = "b", .stack_size = 64 * 1024}, [] { grove::this_fiber::sleep_for(2ms); });
+    auto b =
+        g.spawn({.name = "b", .stack_size = 64 * 1024}, [] { grove::this_fiber::sleep_for(2ms); });
     CHECK(g.size() == 2);
     CHECK(b.name() == "b");
     g.join();
@@ -73,10 +74,12 @@ TEST_CASE("wait_any returns the id of the next member to finish") {
   grove::run([] {
     grove::group g;
     CHECK(g.wait_any() == 0);  // empty
-    auto slow = g.spawn([] { grove::this_fiber::sleep_for(50ms); });
+    grove::event release_slow;
+    auto slow = g.spawn([&] { release_slow.wait(); });
     auto fast = g.spawn([] { grove::this_fiber::sleep_for(1ms); });
     CHECK(g.wait_any() == fast.id());
     CHECK_FALSE(g.wait_any_for(1ms).has_value());
+    grove::call_soon([&] { release_slow.set(); });
     CHECK(g.wait_any_for(10s) == slow.id());
     CHECK_FALSE(g.wait_any_for(10s).has_value());  // empty again
   });

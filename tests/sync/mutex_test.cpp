@@ -58,9 +58,10 @@ TEST_CASE("unlock hands the mutex to the oldest waiter: FIFO, no barging") {
 TEST_CASE("try_lock_for gives up after its timeout; a killed waiter never gets the mutex") {
   grove::run([] {
     grove::mutex m;
+    grove::event release;
     auto holder = grove::spawn([&] {
       std::lock_guard lock(m);
-      grove::this_fiber::sleep_for(30ms);
+      release.wait();
     });
     grove::this_fiber::yield();
     CHECK_FALSE(m.try_lock_for(5ms));
@@ -74,6 +75,7 @@ TEST_CASE("try_lock_for gives up after its timeout; a killed waiter never gets t
     grove::this_fiber::yield();
     victim.kill();
     victim.join();
+    grove::call_soon([&] { release.set(); });
     CHECK(m.try_lock_for(10s));  // after the holder, not the victim
     CHECK_FALSE(victim_got);
     m.unlock();

@@ -147,7 +147,8 @@ TEST_CASE("imap_unordered ends with a task's error; leaving the loop early stops
     };
     CHECK_THROWS_AS(
         [&] {
-          for (int v : p.imap_unordered(failing, std::vector<int>{1, 2, 3, 4, 5, 6})) got.push_back(v);
+          for (int v : p.imap_unordered(failing, std::vector<int>{1, 2, 3, 4, 5, 6}))
+            got.push_back(v);
         }(),
         std::invalid_argument);
     CHECK(std::find(got.begin(), got.end(), 3) == got.end());
@@ -170,5 +171,24 @@ TEST_CASE("imap_unordered ends with a task's error; leaving the loop early stops
     grove::this_fiber::sleep_for(5ms);
     CHECK(p.empty());
     CHECK(started < 1000);
+  });
+}
+
+TEST_CASE("assigning over an unordered_results stops the run it held") {
+  grove::run([] {
+    grove::pool p(2);
+    int finished = 0;
+    auto slow = [&](int) {
+      grove::this_fiber::sleep_for(std::chrono::hours(1));
+      return ++finished;
+    };
+    auto results = p.imap_unordered(slow, std::vector<int>{1, 2, 3});
+    grove::this_fiber::yield();
+    results = p.imap_unordered([](int i) { return i; }, std::vector<int>{7});
+    int sum = 0;
+    for (int v : results) sum += v;
+    CHECK(sum == 7);
+    p.join();  // the first run's tasks were killed, not left sleeping
+    CHECK(finished == 0);
   });
 }

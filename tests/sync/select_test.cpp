@@ -39,7 +39,8 @@ TEST_CASE("select waits for whichever channel becomes ready first") {
       b.send("late");
     });
     std::string got;
-    auto taken = grove::select(grove::on_receive(a), grove::on_receive(b, [&](std::string s) { got = s; }));
+    auto taken =
+        grove::select(grove::on_receive(a), grove::on_receive(b, [&](std::string s) { got = s; }));
     CHECK(taken == 1);
     CHECK(got == "late");
     sender.join();
@@ -54,7 +55,8 @@ TEST_CASE("on_default is taken when nothing is ready, after when nothing becomes
     CHECK(defaulted);
     bool timed_out = false;
     auto start = std::chrono::steady_clock::now();
-    auto taken = grove::select(grove::on_receive(ch), grove::after(50ms), grove::after(5ms, [&] { timed_out = true; }));
+    auto taken = grove::select(grove::on_receive(ch), grove::after(50ms),
+                               grove::after(5ms, [&] { timed_out = true; }));
     CHECK(taken == 2);  // the earliest timer
     CHECK(timed_out);
     CHECK(std::chrono::steady_clock::now() - start >= 5ms);
@@ -137,7 +139,8 @@ TEST_CASE("a closed channel: optional handlers get nullopt, no-argument ones run
     // Closing while the select waits wakes it the same way.
     grove::channel<int> later;
     auto closer = grove::spawn([&] { later.close(); });
-    CHECK(grove::select(grove::on_receive(later, [&](auto v) { seen = v; }), grove::after(10s)) == 0);
+    CHECK(grove::select(grove::on_receive(later, [&](auto v) { seen = v; }), grove::after(10s)) ==
+          0);
     CHECK_FALSE(seen.has_value());
     closer.join();
   });
@@ -151,11 +154,12 @@ TEST_CASE("a kill or scoped timeout during select makes no case happen") {
     grove::this_fiber::yield();
     victim.kill();
     victim.join();
-    CHECK_FALSE(a.try_send(1));          // nobody receives any more
+    CHECK_FALSE(a.try_send(1));                // nobody receives any more
     CHECK_FALSE(b.try_receive().has_value());  // nobody sends any more
     {
       grove::timeout t(2ms);
-      CHECK_THROWS_AS(grove::select(grove::on_receive(a), grove::on_send(b, 2)), grove::timeout_error);
+      CHECK_THROWS_AS(grove::select(grove::on_receive(a), grove::on_send(b, 2)),
+                      grove::timeout_error);
     }
     CHECK_FALSE(a.try_send(1));
     CHECK_FALSE(b.try_receive().has_value());

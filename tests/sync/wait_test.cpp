@@ -31,14 +31,14 @@ TEST_CASE("wait_any returns the index of the first source to become ready") {
     grove::event never;
     grove::promise<void> p;
     auto f = p.get_future();
-    auto slow = grove::spawn([] { grove::this_fiber::sleep_for(50ms); });
+    auto slow = grove::spawn([&] { never.wait(); });
     auto fast = grove::spawn([] { grove::this_fiber::sleep_for(1ms); });
     CHECK(grove::wait_any(never, slow, fast, f) == 2);
     p.set_value();
     CHECK(grove::wait_any(never, slow, f) == 2);
     never.set();
     CHECK(grove::wait_any(never, f) == 0);  // argument order among ready ones
-    slow.kill();
+    slow.join();
   });
 }
 
@@ -57,15 +57,18 @@ TEST_CASE("the timed forms give up at the deadline") {
 
 TEST_CASE("ranges of sources work, and an empty fiber handle counts as ready") {
   grove::run([] {
+    std::vector<grove::event> go(20);
     std::vector<grove::fiber<int>> fibers;
     for (int i = 0; i < 20; ++i) {
-      fibers.push_back(grove::spawn([i] {
-        grove::this_fiber::sleep_for(std::chrono::milliseconds(20 - i));
+      fibers.push_back(grove::spawn([&go, i] {
+        go[i].wait();
         return i;
       }));
     }
-    CHECK(grove::wait_any(fibers) == 19);
+    grove::call_soon([&] { go[13].set(); });
+    CHECK(grove::wait_any(fibers) == 13);
     CHECK_FALSE(grove::wait_all_for(0ms, fibers));
+    for (auto& e : go) e.set();
     grove::wait_all(fibers);
     for (auto& f : fibers) CHECK(f.ready());
     std::vector<grove::event> events(3);

@@ -2,6 +2,7 @@
 // whether it is ready now, and the wait_queue that is notified (notify_all) when it becomes so.
 #pragma once
 
+#include <concepts>
 #include <cstddef>
 #include <type_traits>
 
@@ -34,8 +35,7 @@ struct wait_source {
 template <class W>
 wait_source make_wait_source(W& w) noexcept {
   using traits = awaitable<std::remove_const_t<W>>;
-  return {&w,
-          [](const void* p) noexcept { return traits::ready(*static_cast<const W*>(p)); },
+  return {&w, [](const void* p) noexcept { return traits::ready(*static_cast<const W*>(p)); },
           traits::queue(const_cast<std::remove_const_t<W>&>(w))};
 }
 

@@ -27,18 +27,16 @@ template <class Rep, class Period>
 time_point deadline_after(std::chrono::duration<Rep, Period> d) noexcept {
   if (d <= d.zero()) return no_wait;
   time_point now = clock::now();
-  using seconds = std::chrono::duration<double>;
-  if (std::chrono::duration_cast<seconds>(d) >= std::chrono::duration_cast<seconds>(no_deadline - now)) {
-    return no_deadline;
-  }
-  return now + std::chrono::ceil<clock::duration>(d);
+  clock::duration ticks = saturating_ticks(d);
+  if (ticks >= no_deadline - now) return no_deadline;
+  return now + ticks;
 }
 
 /// The steady-clock deadline for `t`; other clocks are converted through their own now().
 template <class Clock, class Duration>
 time_point deadline_at(std::chrono::time_point<Clock, Duration> t) noexcept {
   if constexpr (std::is_same_v<Clock, clock>) {
-    return std::chrono::ceil<clock::duration>(t);
+    return time_point(saturating_ticks(t.time_since_epoch()));
   } else {
     return deadline_after(t - Clock::now());
   }

@@ -121,7 +121,7 @@ struct fiber_result<void> : fiber_base {};
 
 /// A fiber running `Fn`, a nullary callable returning T. The callable is destroyed as soon as
 /// it returns, on the fiber's own stack, so captured resources do not outlive the fiber (a fiber
-/// killed before it started drops it when it finishes, on the killer's or the hub's stack).
+/// killed before it started destroys it there too, without running it: discard_body).
 template <class T, class Fn>
 struct fiber_impl final : fiber_result<T> {
   explicit fiber_impl(Fn&& fn) : fn(std::move(fn)) {}
