@@ -54,6 +54,9 @@ class group_core {
 
   /// Takes a slot (waiting while a pool is full) and registers a new member.
   group_member* enter();
+  /// Records the fiber `member` runs in; kills it at once if a kill() is in progress, which
+  /// would otherwise wait for a member it never killed.
+  void adopt(group_member* member, fiber_base* fiber) noexcept;
   /// Ends `member`'s membership (its ticket was destroyed) and frees it.
   static void leave(group_member* member) noexcept;
 
@@ -72,8 +75,9 @@ class group_core {
   group_member* head_ = nullptr;
   std::size_t size_ = 0;
   std::size_t limit_;
-  semaphore slots_;   ///< used only when limited
-  wait_queue exits_;  ///< woken (id in the payload, if any) whenever a member leaves
+  std::size_t killers_ = 0;  ///< kill() calls in progress: members joining now are killed
+  semaphore slots_;          ///< used only when limited
+  wait_queue exits_;         ///< woken (id in the payload, if any) whenever a member leaves
 };
 
 /// Lives in a member fiber's function: ends the membership when that function is destroyed
@@ -117,7 +121,7 @@ class group {
       return std::invoke(std::move(fn), std::forward<decltype(call_args)>(call_args)...);
     };
     auto handle = grove::spawn(options, std::move(body), std::forward<Args>(args)...);
-    member->fiber = handle.control_block();
+    core_.adopt(member, handle.control_block());
     return handle;
   }
 
@@ -128,7 +132,7 @@ class group {
   bool join_for(std::chrono::duration<Rep, Period> d) {
     return core_.join_until(detail::deadline_after(d));
   }
-  /// Kills every member and waits until all have finished.
+  /// Kills every member, and any that joins meanwhile, and waits until all have finished.
   void kill() { core_.kill(); }
   /// Waits until the next member finishes; returns its fiber id (0 if the group is empty).
   std::uint64_t wait_any() { return core_.wait_any_until(detail::no_deadline); }

@@ -52,7 +52,21 @@ bool group_core::join_until(time_point deadline) {
   return true;
 }
 
+void group_core::adopt(group_member* member, fiber_base* fiber) noexcept {
+  member->fiber = fiber;
+  if (killers_ > 0) detail::kill(fiber);
+}
+
 void group_core::kill() {
+  // While this waits, fibers may still spawn into the group: a spawner handed a slot, or one
+  // already killed itself but not yet at a suspension point (a non-empty queue's get() and a
+  // free slot never suspend). Such members are killed as they join (adopt), or this would
+  // wait for them forever.
+  ++killers_;
+  struct done_killing {
+    std::size_t& killers;
+    ~done_killing() { --killers; }
+  } guard{killers_};
   for (group_member* member = head_; member;) {
     group_member* next = member->next;  // killing an unstarted fiber may free `member`
     if (member->fiber) detail::kill(member->fiber);

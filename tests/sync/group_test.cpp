@@ -70,6 +70,39 @@ TEST_CASE("kill kills every member and waits until they are gone") {
   });
 }
 
+TEST_CASE("kill also kills members that join while it waits, so it returns") {
+  grove::run([] {
+    grove::group g;
+    grove::event go, never;
+    // A spawner nobody killed joins a member while kill() waits for the first member, which
+    // unwinds through a wait (uninterruptible while unwinding); the newcomer would otherwise
+    // wait forever and kill() with it.
+    g.spawn([&] {
+      struct on_exit {
+        grove::event& go;
+        ~on_exit() {
+          go.set();
+          grove::this_fiber::sleep_for(1ms);
+        }
+      } guard{go};
+      never.wait();
+    });
+    bool newcomer_started = false;
+    auto spawner = grove::spawn([&] {
+      go.wait();
+      g.spawn([&] {
+        newcomer_started = true;
+        never.wait();
+      });
+    });
+    grove::this_fiber::yield();
+    g.kill();
+    CHECK(g.empty());
+    CHECK_FALSE(newcomer_started);  // killed before it ever ran
+    spawner.join();
+  });
+}
+
 TEST_CASE("wait_any returns the id of the next member to finish") {
   grove::run([] {
     grove::group g;

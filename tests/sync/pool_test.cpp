@@ -79,6 +79,39 @@ TEST_CASE("a fiber killed while waiting for a slot takes none") {
   });
 }
 
+TEST_CASE("killing a dispatcher, then the pool, returns: the killed dispatcher's last spawns die") {
+  // The tour's pipeline (issue 12): a killed fiber runs on until its next suspension, and
+  // neither a non-empty queue's get() nor a free slot suspends, so the dispatcher spawned new
+  // members while pool::kill() waited, and kill() waited for them forever.
+  grove::run([] {
+    grove::pool p(2);
+    grove::queue<int> jobs(8);
+    grove::event never;
+    for (int i = 0; i < 8; ++i) jobs.put(i);
+    auto first = p.spawn([&] { never.wait(); });
+    p.spawn([&] { never.wait(); });
+    int spawned = 0;
+    auto dispatcher = grove::spawn([&] {
+      for (;;) {
+        jobs.get();
+        p.spawn([&] { never.wait(); });
+        ++spawned;
+      }
+    });
+    grove::this_fiber::yield();  // the dispatcher waits for a slot
+    CHECK(spawned == 0);
+    first.kill();
+    grove::this_fiber::yield();  // `first` leaves and hands its slot to the dispatcher
+    dispatcher.kill();           // ready with the slot: the kill waits for its next suspension
+    p.kill();
+    CHECK(p.empty());
+    CHECK(spawned >= 1);
+    dispatcher.join();
+    p.join();
+    CHECK(p.free_slots() == 2);
+  });
+}
+
 TEST_CASE("map returns the results in input order") {
   grove::run([] {
     grove::pool p(4);
