@@ -10,8 +10,12 @@
 // ticket inside the fiber's function, so a fiber leaving costs O(1) and nothing polls. An
 // exception escaping a member is reported as for any fiber (get() it from the handle to
 // observe it). Destroying a group does not stop its fibers (as in gevent): they run on,
-// detached; call join() or kill() first if the group's scope matters. A group belongs to one
-// hub. Not copyable or movable. grove::pool (<grove/pool.hpp>) is a group with a size limit.
+// detached; call join() or kill() first if the group's scope matters. While kill() runs,
+// spawn() waits until it has ended, so a kill() ends even while other fibers keep spawning
+// (and a spawner killed meanwhile dies there); a member spawning during its own kill (in a
+// destructor, say) is not held up, and its new fiber is killed before it runs. A group belongs
+// to one hub. Not copyable or movable. grove::pool (<grove/pool.hpp>) is a group with a size
+// limit.
 #pragma once
 
 #include <chrono>
@@ -52,10 +56,11 @@ class group_core {
   group_core(const group_core&) = delete;
   group_core& operator=(const group_core&) = delete;
 
-  /// Takes a slot (waiting while a pool is full) and registers a new member.
+  /// Waits while a kill() runs (unless a member spawns), takes a slot (waiting while a pool
+  /// is full) and registers a new member.
   group_member* enter();
-  /// Records the fiber `member` runs in; kills it at once if a kill() is in progress, which
-  /// would otherwise wait for a member it never killed.
+  /// Records the fiber `member` runs in; kills it at once if a kill() is in progress (a
+  /// member spawned during its own kill), which would otherwise wait for it forever.
   void adopt(group_member* member, fiber_base* fiber) noexcept;
   /// Ends `member`'s membership (its ticket was destroyed) and frees it.
   static void leave(group_member* member) noexcept;
@@ -72,12 +77,16 @@ class group_core {
   std::size_t free_slots() const noexcept;
 
  private:
+  /// True for a member of this group and outside fibers: their spawns do not wait for a kill.
+  bool exempt_from_kill_wait() const noexcept;
+
   group_member* head_ = nullptr;
   std::size_t size_ = 0;
   std::size_t limit_;
-  std::size_t killers_ = 0;  ///< kill() calls in progress: members joining now are killed
+  std::size_t killers_ = 0;  ///< kill() calls in progress
   semaphore slots_;          ///< used only when limited
   wait_queue exits_;         ///< woken (id in the payload, if any) whenever a member leaves
+  wait_queue kill_done_;     ///< spawners waiting for the kill() calls in progress to end
 };
 
 /// Lives in a member fiber's function: ends the membership when that function is destroyed
@@ -105,7 +114,8 @@ class group {
   group(const group&) = delete;
   group& operator=(const group&) = delete;
 
-  /// Spawns `fn(args...)` as a member (see grove::spawn); a pool first waits for a free slot.
+  /// Spawns `fn(args...)` as a member (see grove::spawn); waits while a kill() runs, and a
+  /// pool first waits for a free slot.
   template <class Fn, class... Args>
   requires(!detail::is_spawn_options_v<Fn>) auto spawn(Fn&& fn, Args&&... args) {
     static const spawn_options defaults{};
@@ -132,7 +142,7 @@ class group {
   bool join_for(std::chrono::duration<Rep, Period> d) {
     return core_.join_until(detail::deadline_after(d));
   }
-  /// Kills every member, and any that joins meanwhile, and waits until all have finished.
+  /// Kills every member and waits until all have finished; spawn() waits meanwhile.
   void kill() { core_.kill(); }
   /// Waits until the next member finishes; returns its fiber id (0 if the group is empty).
   std::uint64_t wait_any() { return core_.wait_any_until(detail::no_deadline); }

@@ -9,7 +9,19 @@ group_core::~group_core() {
 }
 
 group_member* group_core::enter() {
-  if (limit_ != unlimited) slots_.acquire();  // a kill or timeout here takes no slot
+  // A spawn waits for a kill() in progress to end, or kill() would have to kill newcomers
+  // forever while someone keeps spawning: a killed dispatcher still running towards its next
+  // suspension (a non-empty queue's get() and a free slot never suspend), or anybody else.
+  // Members are exempt: a member spawning while it unwinds from that kill would otherwise wait
+  // for a kill() that waits for it; so are hub callbacks, which cannot wait. adopt() kills
+  // what they spawn.
+  for (;;) {
+    while (killers_ > 0 && !exempt_from_kill_wait()) kill_done_.wait();
+    if (limit_ == unlimited) break;
+    slots_.acquire();  // a kill or timeout here takes no slot
+    if (killers_ == 0 || exempt_from_kill_wait()) break;
+    slots_.release();  // a kill() began while this waited for the slot: let it end first
+  }
   group_member* member;
   try {
     member = new group_member;
@@ -57,16 +69,23 @@ void group_core::adopt(group_member* member, fiber_base* fiber) noexcept {
   if (killers_ > 0) detail::kill(fiber);
 }
 
+bool group_core::exempt_from_kill_wait() const noexcept {
+  const fiber_base* fiber = current_fiber();
+  if (!fiber) return true;
+  for (group_member* member = head_; member; member = member->next) {
+    if (member->fiber == fiber) return true;
+  }
+  return false;
+}
+
 void group_core::kill() {
-  // While this waits, fibers may still spawn into the group: a spawner handed a slot, or one
-  // already killed itself but not yet at a suspension point (a non-empty queue's get() and a
-  // free slot never suspend). Such members are killed as they join (adopt), or this would
-  // wait for them forever.
-  ++killers_;
+  ++killers_;  // holds spawn() back (see enter)
   struct done_killing {
-    std::size_t& killers;
-    ~done_killing() { --killers; }
-  } guard{killers_};
+    group_core& group;
+    ~done_killing() {
+      if (--group.killers_ == 0) group.kill_done_.notify_all();
+    }
+  } guard{*this};
   for (group_member* member = head_; member;) {
     group_member* next = member->next;  // killing an unstarted fiber may free `member`
     if (member->fiber) detail::kill(member->fiber);

@@ -70,36 +70,55 @@ TEST_CASE("kill kills every member and waits until they are gone") {
   });
 }
 
-TEST_CASE("kill also kills members that join while it waits, so it returns") {
+TEST_CASE("kill returns while another fiber keeps spawning: spawn waits until the kill ends") {
   grove::run([] {
     grove::group g;
-    grove::event go, never;
-    // A spawner nobody killed joins a member while kill() waits for the first member, which
-    // unwinds through a wait (uninterruptible while unwinding); the newcomer would otherwise
-    // wait forever and kill() with it.
+    grove::event never;
+    int spawned = 0;
+    auto spawner = grove::spawn([&] {
+      for (;;) {
+        g.spawn([&] { never.wait(); });
+        ++spawned;
+        grove::this_fiber::yield();
+      }
+    });
+    for (int i = 0; i < 3; ++i) grove::this_fiber::yield();
+    CHECK(g.size() == 3);
+    g.kill();  // each member's exit wakes the spawner: were it let in, this would never end
+    CHECK(g.empty());
+    grove::this_fiber::yield();  // the spawner's held-back spawn goes through now
+    CHECK(g.size() == 1);
+    CHECK(spawned == 4);
+    spawner.kill();
+    spawner.join();
+    g.kill();
+    CHECK(g.empty());
+  });
+}
+
+TEST_CASE("a member spawning while it is killed does not hold kill up; the newcomer never runs") {
+  grove::run([] {
+    grove::group g;
+    grove::event never;
+    bool newcomer_started = false;
     g.spawn([&] {
       struct on_exit {
-        grove::event& go;
-        ~on_exit() {
-          go.set();
-          grove::this_fiber::sleep_for(1ms);
+        grove::group& g;
+        grove::event& never;
+        bool& started;
+        ~on_exit() {  // spawns while unwinding from the kill
+          g.spawn([this] {
+            started = true;
+            never.wait();
+          });
         }
-      } guard{go};
+      } guard{g, never, newcomer_started};
       never.wait();
-    });
-    bool newcomer_started = false;
-    auto spawner = grove::spawn([&] {
-      go.wait();
-      g.spawn([&] {
-        newcomer_started = true;
-        never.wait();
-      });
     });
     grove::this_fiber::yield();
     g.kill();
     CHECK(g.empty());
-    CHECK_FALSE(newcomer_started);  // killed before it ever ran
-    spawner.join();
+    CHECK_FALSE(newcomer_started);
   });
 }
 
