@@ -8,15 +8,16 @@
 //   for (int size : workers.imap_unordered(fetch_size, urls))  // results as they complete
 //     std::printf("%d\n", size);
 //
-// spawn() waits for a free slot; slots are handed over first come, first served (a pool is a
-// group whose entry is a grove::semaphore). map() spawns one task per item (each item and the
-// function are copied into its fiber), waits for them in order and returns their results; if
-// a task throws, map kills the tasks still running and rethrows. imap_unordered() returns a
-// range yielding results in completion order, fed by a helper fiber; the pool must outlive
-// it. If a task throws or is killed, the remaining tasks are stopped, the results already
-// delivered are yielded, then the loop rethrows the error (grove::killed_error for a kill).
-// Leaving the loop early (or destroying the range) kills the helper and every task it
-// started. Calling map / spawn from a member of a full pool deadlocks, as in gevent.
+// spawn() waits for a free slot (and, as in any group, while a kill() runs); slots are handed
+// over first come, first served (a pool is a group whose entry is a grove::semaphore). map()
+// spawns one task per item (each item and the function are copied into its fiber), waits for
+// them in order and returns their results; if a task throws, map kills the tasks still running
+// and rethrows. imap_unordered() returns a range yielding results in completion order, fed by
+// a helper fiber; the pool must outlive it. If a task throws or is killed (even before it
+// started), the remaining tasks are stopped, the results already delivered are yielded, then
+// the loop rethrows the error (grove::killed_error for a kill). Leaving the loop early (or
+// destroying the range) kills the helper and every task it started. Calling map / spawn from
+// a member of a full pool deadlocks, as in gevent.
 #pragma once
 
 #include <cstddef>
@@ -211,9 +212,24 @@ class pool : public group {
             }
           },
           std::forward<decltype(item)>(item)));
-      if (tasks.size() >= 2 * capacity()) std::erase_if(tasks, [](auto& t) { return t.ready(); });
+      if (tasks.size() >= 2 * capacity()) {
+        std::erase_if(tasks, [&](auto& task) {
+          if (!task.ready()) return false;
+          note_if_killed(*state, task);
+          return true;
+        });
+      }
     }
-    for (auto& task : tasks) task.join();
+    for (auto& task : tasks) {
+      task.join();
+      note_if_killed(*state, task);
+    }
+  }
+
+  /// A task killed before it started never ran the body that reports its kill: report it here.
+  template <class R>
+  static void note_if_killed(detail::unordered_state<R>& state, const fiber<void>& task) {
+    if (task.control_block()->killed) state.fail(detail::task_killed_error());
   }
 };
 

@@ -214,6 +214,37 @@ TEST_CASE("imap_unordered ends with a task's error; leaving the loop early stops
   });
 }
 
+TEST_CASE("imap_unordered ends with killed_error when a task is killed before it started") {
+  grove::run([] {
+    grove::pool p(2);
+    std::vector<int> results;
+    bool killed_error_seen = false;
+    auto consumer = grove::spawn([&] {
+      try {
+        for (int r : p.imap_unordered(
+                 [](int x) {
+                   grove::this_fiber::sleep_for(1ms);
+                   return x;
+                 },
+                 std::vector<int>{0, 1, 2, 3, 4, 5})) {
+          results.push_back(r);
+        }
+      } catch (const grove::killed_error&) {
+        killed_error_seen = true;
+      }
+    });
+    grove::this_fiber::yield();  // the consumer starts the helper and waits for a result
+    grove::this_fiber::yield();  // the helper spawns two tasks, which have not run yet
+    REQUIRE(p.size() == 2);
+    p.kill();  // both die before they start: no result, no error of their own
+    consumer.join();
+    CHECK(killed_error_seen);
+    CHECK(results.size() < 6);
+    p.join();
+    CHECK(p.free_slots() == 2);
+  });
+}
+
 TEST_CASE("assigning over an unordered_results stops the run it held") {
   grove::run([] {
     grove::pool p(2);
