@@ -186,20 +186,23 @@ time_point fd_deadline(int fd, io_direction dir) noexcept {
 
 void fd_closing(int fd) noexcept {
   slot* s = find_slot(fd);
-  if (!s) {
+  description* d = s ? s->desc.load(std::memory_order_acquire) : nullptr;
+  if (!d) {
+    // Nothing known but perhaps a registration (a poll on it): a new generation retires it.
     drop_registration(fd, true);
+    if (s) s->generation.fetch_add(1, std::memory_order_acq_rel);
     return;
   }
-  // Another descriptor sharing the file keeps it open, and epoll's registration with it.
-  description* d = s->desc.load(std::memory_order_acquire);
-  bool shared;
-  {
-    std::lock_guard lock(g_table_mutex);
-    shared = d && d->refs > 1;
-  }
-  drop_registration(fd, !shared);
   std::lock_guard lock(g_table_mutex);
+  // Another descriptor sharing the file keeps it open, and epoll's registration with it.
+  drop_registration(fd, d->refs <= 1);
   replace(s, nullptr);
+}
+
+void fd_track(int fd) noexcept {
+  if (find_slot(fd)) return;
+  std::lock_guard lock(g_table_mutex);
+  make_slot(fd);
 }
 
 fd_state* fd_cooperative(int fd) noexcept {

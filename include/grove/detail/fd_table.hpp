@@ -66,6 +66,9 @@ time_point fd_deadline(int fd, io_direction dir) noexcept;
 /// `fd` is being closed: wakes this hub's waiters on it with `closed`, drops its registration
 /// and forgets its facts. Call it before the close itself (the number may be reused at once).
 void fd_closing(int fd) noexcept;
+/// `fd` was just created by a call grove saw (socket, accept, pipe...): whatever grove knew of an
+/// earlier descriptor of the same number (closed behind its back) is forgotten.
+inline void fd_opened(int fd) noexcept { fd_closing(fd); }
 /// The generation of descriptor number `fd` (changes whenever it is closed or created).
 std::uint32_t fd_generation(int fd) noexcept;
 
