@@ -30,7 +30,9 @@ int raw_dup2(int fd, int to) {
   if (fd == to) return static_cast<int>(syscall(SYS_fcntl, fd, F_GETFD)) < 0 ? -1 : to;
   return static_cast<int>(syscall(SYS_dup3, fd, to, 0));
 }
-int raw_dup3(int fd, int to, int flags) { return static_cast<int>(syscall(SYS_dup3, fd, to, flags)); }
+int raw_dup3(int fd, int to, int flags) {
+  return static_cast<int>(syscall(SYS_dup3, fd, to, flags));
+}
 int raw_fcntl(int fd, int command, ...) {
   va_list ap;
   va_start(ap, command);
@@ -72,7 +74,8 @@ int duplicate_onto(int fd, int to, Call&& call) noexcept {
   return r;
 }
 
-int do_fcntl(real_function<int(int, int, ...)>& real, int fd, int command, void* argument) noexcept {
+int do_fcntl(real_function<int(int, int, ...)>& real, int fd, int command,
+             void* argument) noexcept {
   switch (command) {
     case F_GETFL: {
       int flags = real(fd, command);
@@ -180,8 +183,7 @@ GROVE_SHIM_EXPORT int pipe2(int fds[2], int flags) {
   return r;
 }
 
-GROVE_SHIM_EXPORT int setsockopt(int fd, int level, int name, const void* value,
-                                 socklen_t length) {
+GROVE_SHIM_EXPORT int setsockopt(int fd, int level, int name, const void* value, socklen_t length) {
   int r = real_setsockopt(fd, level, name, value, length);
   if (r != 0 || level != SOL_SOCKET || !value) return r;
   bool receive = name == SO_RCVTIMEO_OLD || name == SO_RCVTIMEO_NEW;
@@ -194,8 +196,8 @@ GROVE_SHIM_EXPORT int setsockopt(int fd, int level, int name, const void* value,
   if (length < sizeof t) return r;
   std::memcpy(&t, value, sizeof t);
   auto timeout = std::chrono::seconds(t.seconds) + std::chrono::microseconds(t.microseconds);
-  grove::detail::fd_set_timeout(fd, receive ? grove::detail::io_direction::read
-                                            : grove::detail::io_direction::write,
-                                timeout);
+  grove::detail::fd_set_timeout(
+      fd, receive ? grove::detail::io_direction::read : grove::detail::io_direction::write,
+      timeout);
   return r;
 }

@@ -95,8 +95,8 @@ io_outcome cooperative_call(detail::fd_state* state, int fd, detail::io_directio
                             std::size_t drain_below, Call&& call) noexcept {
   impl::attempt_context<Call> context{call, drain_below};
   detail::io_result r;
-  detail::fd_wait_status status =
-      detail::fd_perform(state, dir, &impl::attempt<Call>, &context, detail::fd_deadline(fd, dir), r);
+  detail::fd_wait_status status = detail::fd_perform(state, dir, &impl::attempt<Call>, &context,
+                                                     detail::fd_deadline(fd, dir), r);
   if (status != detail::fd_wait_status::ready) return {-1, wait_errno(status)};
   if (r.ec) return {-1, r.ec.value()};
   return {static_cast<ssize_t>(r.bytes), 0};

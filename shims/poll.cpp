@@ -54,7 +54,7 @@ constinit real_function<int(pollfd*, nfds_t, int)> real_poll{"poll", &raw_poll};
 constinit real_function<int(pollfd*, nfds_t, const timespec*, const sigset_t*)> real_ppoll{
     "ppoll", &raw_ppoll};
 constinit real_function<int(int, fd_set*, fd_set*, fd_set*, timeval*)> real_select{"select",
-                                                                                  &raw_select};
+                                                                                   &raw_select};
 constinit real_function<int(int, fd_set*, fd_set*, fd_set*, const timespec*, const sigset_t*)>
     real_pselect{"pselect", &raw_pselect};
 constinit real_function<int(int, epoll_event*, int, int)> real_epoll_wait{"epoll_wait",
@@ -117,7 +117,8 @@ int wait_for_any(const interest_list& interests, detail::time_point deadline,
 }
 
 detail::time_point deadline_from_ms(int timeout) noexcept {
-  return timeout < 0 ? detail::no_deadline : detail::deadline_after(std::chrono::milliseconds(timeout));
+  return timeout < 0 ? detail::no_deadline
+                     : detail::deadline_after(std::chrono::milliseconds(timeout));
 }
 
 detail::time_point deadline_from(const timespec* t) noexcept {
@@ -228,7 +229,8 @@ GROVE_SHIM_EXPORT int __ppoll_chk(pollfd* fds, nfds_t count, const timespec* lim
 
 GROVE_SHIM_EXPORT int select(int n, fd_set* r, fd_set* w, fd_set* e, timeval* limit) {
   bool zero = limit && limit->tv_sec == 0 && limit->tv_usec == 0;
-  if (zero || n < 0 || n > FD_SETSIZE || !cooperating_fiber()) return real_select(n, r, w, e, limit);
+  if (zero || n < 0 || n > FD_SETSIZE || !cooperating_fiber())
+    return real_select(n, r, w, e, limit);
   auto deadline = limit ? grove::detail::deadline_after(std::chrono::seconds(limit->tv_sec) +
                                                         std::chrono::microseconds(limit->tv_usec))
                         : grove::detail::no_deadline;

@@ -72,21 +72,18 @@ constinit real_function<ssize_t(int, void*, size_t, int)> real_recv{"recv", &raw
 constinit real_function<ssize_t(int, void*, size_t, int, sockaddr*, socklen_t*)> real_recvfrom{
     "recvfrom", &raw_recvfrom};
 constinit real_function<ssize_t(int, msghdr*, int)> real_recvmsg{"recvmsg", &raw_recvmsg};
-constinit real_function<int(int, mmsghdr*, unsigned, int, timespec*)> real_recvmmsg{
-    "recvmmsg", &raw_recvmmsg};
+constinit real_function<int(int, mmsghdr*, unsigned, int, timespec*)> real_recvmmsg{"recvmmsg",
+                                                                                    &raw_recvmmsg};
 constinit real_function<ssize_t(int, const void*, size_t, int)> real_send{"send", &raw_send};
 constinit real_function<ssize_t(int, const void*, size_t, int, const sockaddr*, socklen_t)>
     real_sendto{"sendto", &raw_sendto};
 constinit real_function<ssize_t(int, const msghdr*, int)> real_sendmsg{"sendmsg", &raw_sendmsg};
-constinit real_function<int(int, mmsghdr*, unsigned, int)> real_sendmmsg{"sendmmsg",
-                                                                          &raw_sendmmsg};
+constinit real_function<int(int, mmsghdr*, unsigned, int)> real_sendmmsg{"sendmmsg", &raw_sendmmsg};
 constinit real_function<int(int, int, int)> real_socket{"socket", &raw_socket};
 constinit real_function<int(int, int, int, int*)> real_socketpair{"socketpair", &raw_socketpair};
-constinit real_function<int(int, const sockaddr*, socklen_t)> real_connect{"connect",
-                                                                           &raw_connect};
+constinit real_function<int(int, const sockaddr*, socklen_t)> real_connect{"connect", &raw_connect};
 constinit real_function<int(int, sockaddr*, socklen_t*)> real_accept{"accept", &raw_accept};
-constinit real_function<int(int, sockaddr*, socklen_t*, int)> real_accept4{"accept4",
-                                                                           &raw_accept4};
+constinit real_function<int(int, sockaddr*, socklen_t*, int)> real_accept4{"accept4", &raw_accept4};
 
 std::size_t total_length(const iovec* iov, int count) noexcept {
   std::size_t total = 0;
@@ -173,7 +170,8 @@ ssize_t do_recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* from,
     return from || from_length ? real_recvfrom(fd, buf, n, flags, from, from_length)
                                : real_recv(fd, buf, n, flags);
   };
-  detail::fd_state* s = (flags & MSG_DONTWAIT) ? nullptr : cooperative_descriptor(fd);
+  if (flags & MSG_DONTWAIT) return call();  // one non-blocking call, asked for
+  detail::fd_state* s = cooperative_descriptor(fd);
   if (!s) return plain_call(fd, io_direction::read, call);
   if (!(flags & MSG_WAITALL) || !detail::fd_lookup(fd).byte_stream || n == 0) {
     return report(cooperative_call(s, fd, io_direction::read, drain_hint(fd, n, flags), call));
@@ -200,7 +198,8 @@ ssize_t do_send(int fd, const void* buf, size_t n, int flags, const sockaddr* to
   auto once = [&](const void* b, size_t k) {
     return to ? real_sendto(fd, b, k, flags, to, to_length) : real_send(fd, b, k, flags);
   };
-  detail::fd_state* s = (flags & MSG_DONTWAIT) ? nullptr : cooperative_descriptor(fd);
+  if (flags & MSG_DONTWAIT) return once(buf, n);
+  detail::fd_state* s = cooperative_descriptor(fd);
   if (!s) return plain_call(fd, io_direction::write, [&] { return once(buf, n); });
   iovec one{const_cast<void*>(buf), n};
   iovec_cursor cursor(&one, 1);
@@ -294,9 +293,8 @@ GROVE_SHIM_EXPORT ssize_t writev(int fd, const iovec* iov, int count) {
       count > 0 && count <= IOV_MAX && iov ? cooperative_descriptor(fd) : nullptr;
   if (!s) return plain_call(fd, io_direction::write, [&] { return real_writev(fd, iov, count); });
   iovec_cursor cursor(iov, count);
-  return cooperative_write(s, fd, cursor, [&](const iovec_cursor& c) {
-    return real_writev(fd, c.data(), c.count());
-  });
+  return cooperative_write(
+      s, fd, cursor, [&](const iovec_cursor& c) { return real_writev(fd, c.data(), c.count()); });
 }
 
 GROVE_SHIM_EXPORT ssize_t recv(int fd, void* buf, size_t n, int flags) {
@@ -321,16 +319,18 @@ GROVE_SHIM_EXPORT ssize_t __recvfrom_chk(int fd, void* buf, size_t n, size_t buf
 
 GROVE_SHIM_EXPORT ssize_t recvmsg(int fd, msghdr* msg, int flags) {
   auto call = [&] { return real_recvmsg(fd, msg, flags); };
-  grove::detail::fd_state* s =
-      (flags & MSG_DONTWAIT) || !msg ? nullptr : cooperative_descriptor(fd);
+  if (flags & MSG_DONTWAIT) return call();
+  grove::detail::fd_state* s = msg ? cooperative_descriptor(fd) : nullptr;
   if (!s) return plain_call(fd, io_direction::read, call);
-  std::size_t asked = msg->msg_iov ? total_length(msg->msg_iov, static_cast<int>(msg->msg_iovlen)) : 0;
+  std::size_t asked =
+      msg->msg_iov ? total_length(msg->msg_iov, static_cast<int>(msg->msg_iovlen)) : 0;
   return report(cooperative_call(s, fd, io_direction::read, drain_hint(fd, asked, flags), call));
 }
 
 GROVE_SHIM_EXPORT int recvmmsg(int fd, mmsghdr* vec, unsigned count, int flags, timespec* limit) {
   auto call = [&] { return real_recvmmsg(fd, vec, count, flags, limit); };
-  grove::detail::fd_state* s = (flags & MSG_DONTWAIT) ? nullptr : cooperative_descriptor(fd);
+  if (flags & MSG_DONTWAIT) return call();
+  grove::detail::fd_state* s = cooperative_descriptor(fd);
   if (!s) return plain_call(fd, io_direction::read, call);
   return static_cast<int>(report(cooperative_call(s, fd, io_direction::read, 0, call)));
 }
@@ -345,9 +345,8 @@ GROVE_SHIM_EXPORT ssize_t sendto(int fd, const void* buf, size_t n, int flags, c
 }
 
 GROVE_SHIM_EXPORT ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
-  grove::detail::fd_state* s = (flags & MSG_DONTWAIT) || !msg || !msg->msg_iov
-                                   ? nullptr
-                                   : cooperative_descriptor(fd);
+  if (flags & MSG_DONTWAIT) return real_sendmsg(fd, msg, flags);
+  grove::detail::fd_state* s = msg && msg->msg_iov ? cooperative_descriptor(fd) : nullptr;
   if (!s) return plain_call(fd, io_direction::write, [&] { return real_sendmsg(fd, msg, flags); });
   iovec_cursor cursor(msg->msg_iov, static_cast<int>(msg->msg_iovlen));
   msghdr copy = *msg;
@@ -364,9 +363,11 @@ GROVE_SHIM_EXPORT ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
 }
 
 GROVE_SHIM_EXPORT int sendmmsg(int fd, mmsghdr* vec, unsigned count, int flags) {
-  grove::detail::fd_state* s = (flags & MSG_DONTWAIT) ? nullptr : cooperative_descriptor(fd);
+  if (flags & MSG_DONTWAIT) return real_sendmmsg(fd, vec, count, flags);
+  grove::detail::fd_state* s = cooperative_descriptor(fd);
   if (!s) {
-    return plain_call(fd, io_direction::write, [&] { return real_sendmmsg(fd, vec, count, flags); });
+    return plain_call(fd, io_direction::write,
+                      [&] { return real_sendmmsg(fd, vec, count, flags); });
   }
   // A blocking sendmmsg sends every message; a non-blocking one stops where the buffer fills.
   unsigned sent = 0;
@@ -410,7 +411,8 @@ int finish_accept(int fd) noexcept {
 int finish_connect(grove::detail::fd_state* s, int fd) noexcept {
   auto deadline = grove::detail::fd_deadline(fd, io_direction::write);
   for (;;) {
-    grove::detail::fd_wait_status status = grove::detail::fd_wait_event(s, io_direction::write, deadline);
+    grove::detail::fd_wait_status status =
+        grove::detail::fd_wait_event(s, io_direction::write, deadline);
     if (status == grove::detail::fd_wait_status::deadline) {
       errno = EINPROGRESS;  // what a blocking connect reports when SO_SNDTIMEO expires
       return -1;
@@ -464,7 +466,8 @@ GROVE_SHIM_EXPORT int connect(int fd, const sockaddr* address, socklen_t length)
     if (errno == EAGAIN && address && address->sa_family == AF_UNIX) {
       // A Unix listener's backlog is full: no readiness says when it drains; retry shortly.
       if (grove::detail::deadline_passed(deadline)) return -1;
-      auto status = grove::detail::sleep_noexcept(grove::detail::deadline_after(std::chrono::milliseconds(1)));
+      auto status = grove::detail::sleep_noexcept(
+          grove::detail::deadline_after(std::chrono::milliseconds(1)));
       if (status != grove::detail::fd_wait_status::deadline) {
         errno = wait_errno(status);
         return -1;
@@ -478,7 +481,8 @@ GROVE_SHIM_EXPORT int connect(int fd, const sockaddr* address, socklen_t length)
 GROVE_SHIM_EXPORT int accept4(int fd, sockaddr* peer, socklen_t* length, int flags) {
   auto call = [&] { return real_accept4(fd, peer, length, flags); };
   if (grove::detail::fd_state* s = cooperative_descriptor(fd)) {
-    return finish_accept(static_cast<int>(report(cooperative_call(s, fd, io_direction::read, 0, call))));
+    return finish_accept(
+        static_cast<int>(report(cooperative_call(s, fd, io_direction::read, 0, call))));
   }
   return finish_accept(plain_call(fd, io_direction::read, call));
 }
@@ -486,7 +490,9 @@ GROVE_SHIM_EXPORT int accept4(int fd, sockaddr* peer, socklen_t* length, int fla
 GROVE_SHIM_EXPORT int accept(int fd, sockaddr* peer, socklen_t* length) {
   if (grove::detail::fd_state* s = cooperative_descriptor(fd)) {
     auto call = [&] { return real_accept4(fd, peer, length, 0); };
-    return finish_accept(static_cast<int>(report(cooperative_call(s, fd, io_direction::read, 0, call))));
+    return finish_accept(
+        static_cast<int>(report(cooperative_call(s, fd, io_direction::read, 0, call))));
   }
-  return finish_accept(plain_call(fd, io_direction::read, [&] { return real_accept(fd, peer, length); }));
+  return finish_accept(
+      plain_call(fd, io_direction::read, [&] { return real_accept(fd, peer, length); }));
 }
