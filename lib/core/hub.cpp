@@ -21,7 +21,7 @@ namespace ctx = boost::context::detail;
 
 namespace grove::detail {
 
-thread_local hub_impl* t_hub = nullptr;
+constinit thread_local hub_impl* t_hub = nullptr;
 
 void callback_timer_fired(timer_node* t) noexcept;
 
