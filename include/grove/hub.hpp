@@ -68,8 +68,11 @@ class hub {
 
   /// Runs `fn` on the hub soon (after the fibers ready now), in FIFO order with other callbacks.
   callback_handle call_soon(std::function<void()> fn);
-  /// Runs `fn` on the hub once `delay` has passed.
-  callback_handle call_later(std::chrono::nanoseconds delay, std::function<void()> fn);
+  /// Runs `fn` on the hub once `delay` has passed (a huge delay saturates: never).
+  template <class Rep, class Period>
+  callback_handle call_later(std::chrono::duration<Rep, Period> delay, std::function<void()> fn) {
+    return call_after(detail::saturating_ticks(delay), std::move(fn));
+  }
   /// The io_context the hub polls: for Asio objects whose completions should wake fibers.
   boost::asio::io_context& io_context() noexcept;
   /// Number of fibers that have started or are scheduled and not yet finished.
@@ -78,6 +81,7 @@ class hub {
  private:
   friend class detail::hub_impl;
   explicit hub(detail::hub_impl* impl) noexcept : impl_(impl) {}
+  callback_handle call_after(detail::clock::duration delay, std::function<void()> fn);
   detail::hub_impl* impl_;
 };
 
@@ -86,8 +90,7 @@ callback_handle call_soon(std::function<void()> fn);
 /// Runs `fn` on the hub after `delay`; see hub::call_later.
 template <class Rep, class Period>
 callback_handle call_later(std::chrono::duration<Rep, Period> delay, std::function<void()> fn) {
-  return hub::current().call_later(detail::saturating_ticks(delay),
-                                   std::move(fn));
+  return hub::current().call_later(delay, std::move(fn));
 }
 
 namespace detail {

@@ -3,6 +3,7 @@
 #include <pthread.h>
 
 #include <boost/asio/post.hpp>
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -236,19 +237,22 @@ void kill(fiber_base* f) noexcept {
 }
 
 void report_unhandled(const fiber_base* f) noexcept {
-  std::string what;
+  // No allocation but the demangler's, which may fail (then the mangled name is printed).
+  auto id = static_cast<unsigned long long>(f->id);
   try {
     std::rethrow_exception(f->error);
   } catch (const std::exception& e) {
     int status = 0;
     char* name = abi::__cxa_demangle(typeid(e).name(), nullptr, nullptr, &status);
-    what = std::string(status == 0 && name ? name : typeid(e).name()) + ": " + e.what();
+    std::fprintf(stderr, "grove: fiber %llu '%s' died with an unhandled exception: %s: %s\n", id,
+                 f->name.c_str(), status == 0 && name ? name : typeid(e).name(), e.what());
     std::free(name);
   } catch (...) {
-    what = "an exception not derived from std::exception";
+    std::fprintf(stderr,
+                 "grove: fiber %llu '%s' died with an unhandled exception: an exception not "
+                 "derived from std::exception\n",
+                 id, f->name.c_str());
   }
-  std::fprintf(stderr, "grove: fiber %llu '%s' died with an unhandled exception: %s\n",
-               static_cast<unsigned long long>(f->id), f->name.c_str(), what.c_str());
 }
 
 void release(fiber_base* f) noexcept {
@@ -375,9 +379,8 @@ void hub_impl::on_deadlock() {
 }
 
 void hub_impl::kill_all_live() noexcept {
-  std::vector<fiber_base*> victims;
-  for (fiber_base* f = live_head_; f; f = f->next_live) victims.push_back(f);
-  for (fiber_base* f : victims) kill(f);
+  // kill() only schedules (no fiber runs or finishes here), so the live list stays intact.
+  for (fiber_base* f = live_head_; f; f = f->next_live) kill(f);
 }
 
 void hub_impl::run_callbacks() {
@@ -407,6 +410,7 @@ void hub_impl::launch(fiber_base* f, const spawn_options& options, time_point st
   if (stack_failure_ && stacks_.round(options.stack_size) >= stack_failure_size_) {
     std::rethrow_exception(stack_failure_);
   }
+  reserve_timers(1);  // room for the new fiber's deadline: its waits must not allocate
   f->hub = this;
   if (next_id_ == id_block_end_) {  // ids come in blocks: no atomic per spawn
     next_id_ = g_next_fiber_id.fetch_add(id_block, std::memory_order_relaxed) + 1;
@@ -432,7 +436,7 @@ void hub_impl::launch(fiber_base* f, const spawn_options& options, time_point st
   } else {
     f->state = fiber_state::created;
     f->deadline.when = start_at;
-    arm(f->deadline);
+    arm_deadline(f->deadline);
   }
 }
 
@@ -460,7 +464,7 @@ wake_reason hub_impl::suspend_current(time_point deadline) noexcept {
   fiber_base* self = current_;
   if (deadline != no_deadline) {
     self->deadline.when = deadline;
-    arm(self->deadline);
+    arm_deadline(self->deadline);
   }
   self->state = fiber_state::suspended;
   self->reason = wake_reason::none;
@@ -609,11 +613,26 @@ void hub_impl::heap_remove(timer_node& node) noexcept {
   }
 }
 
+// The heap never grows under a noexcept suspension: every live fiber has at most one deadline
+// armed (its own `deadline` node), so keeping room for one per live fiber beyond the other
+// timers, reserved where throwing is allowed (spawn, timeouts, call_later), is enough.
+void hub_impl::reserve_timers(std::size_t extra) {
+  std::size_t needed = heap_.size() + live_count_ + extra;
+  if (heap_.capacity() < needed) heap_.reserve(std::max(needed, 2 * heap_.capacity()));
+}
+
 void hub_impl::arm(timer_node& node) {
+  reserve_timers(1);
+  heap_insert(node);
+}
+
+void hub_impl::arm_deadline(timer_node& node) noexcept { heap_insert(node); }
+
+void hub_impl::heap_insert(timer_node& node) noexcept {
   if (node.armed()) heap_remove(node);
   if (node.when == no_deadline) return;  // "forever": nothing to fire
   node.sequence = ++timer_sequence_;
-  heap_.push_back(&node);
+  heap_.push_back(&node);  // within the capacity reserve_timers keeps
   heap_up(static_cast<std::uint32_t>(heap_.size() - 1));
   if (node.when < asio_timer_at_) rearm_asio_timer();
 }
@@ -687,7 +706,7 @@ callback_handle hub_impl::call_soon(std::function<void()> fn) {
   return callback_handle(node);
 }
 
-callback_handle hub_impl::call_later(std::chrono::nanoseconds delay, std::function<void()> fn) {
+callback_handle hub_impl::call_later(clock::duration delay, std::function<void()> fn) {
   auto* node = new callback_node;
   node->fn = std::move(fn);
   node->hub = this;
@@ -695,8 +714,8 @@ callback_handle hub_impl::call_later(std::chrono::nanoseconds delay, std::functi
   node->when = deadline_after(delay);
   callback_handle handle(node);
   if (node->when != no_deadline) {  // a callback "forever" away lives only in its handles
-    ++node->refs;                   // the heap's
     arm(*node);
+    ++node->refs;  // the heap's (after arm, which may throw)
   }
   return handle;
 }
@@ -753,7 +772,7 @@ bool hub::running() noexcept { return detail::current_hub() != nullptr; }
 
 callback_handle hub::call_soon(std::function<void()> fn) { return impl_->call_soon(std::move(fn)); }
 
-callback_handle hub::call_later(std::chrono::nanoseconds delay, std::function<void()> fn) {
+callback_handle hub::call_after(detail::clock::duration delay, std::function<void()> fn) {
   return impl_->call_later(delay, std::move(fn));
 }
 

@@ -100,12 +100,16 @@ class hub_impl {
   std::size_t live_count() const noexcept { return live_count_; }
 
   // Timers -------------------------------------------------------------------------------
+  /// Arms `node` (re-arms it if armed). May allocate: for timers that are not a fiber's own
+  /// deadline (scoped timeouts, callbacks), armed where throwing is allowed.
   void arm(timer_node& node);
+  /// Arms a fiber's own deadline; never allocates (see reserve_timers).
+  void arm_deadline(timer_node& node) noexcept;
   void disarm(timer_node& node) noexcept;
 
   // Callbacks ----------------------------------------------------------------------------
   callback_handle call_soon(std::function<void()> fn);
-  callback_handle call_later(std::chrono::nanoseconds delay, std::function<void()> fn);
+  callback_handle call_later(clock::duration delay, std::function<void()> fn);
   void cancel(callback_node* node) noexcept;
 
   boost::asio::io_context& io() noexcept { return io_; }
@@ -131,6 +135,8 @@ class hub_impl {
   void on_deadlock();
   void kill_all_live() noexcept;
 
+  void reserve_timers(std::size_t extra);
+  void heap_insert(timer_node& node) noexcept;
   void heap_remove(timer_node& node) noexcept;
   void heap_up(std::uint32_t i) noexcept;
   void heap_down(std::uint32_t i) noexcept;

@@ -9,8 +9,11 @@
 #include <boost/asio/post.hpp>
 #include <thread>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <new>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -21,6 +24,18 @@
 
 using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
+
+// Counts the program's allocations, to show which hub paths make none.
+namespace {
+std::atomic<long> g_allocations{0};
+}
+void* operator new(std::size_t size) {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(size ? size : 1)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace {
 // Captures what the code under test writes to stderr (fd 2).
@@ -219,4 +234,42 @@ TEST_CASE("callbacks still pending when the hub ends never run; their handles st
   CHECK_FALSE(h.pending());
   CHECK_FALSE(h.cancel());
   CHECK_FALSE(ran);
+}
+
+TEST_CASE("call_later with hours::max() means never, not an overflow into the past") {
+  grove::run([] {
+    bool fired = false;
+    auto handle =
+        grove::hub::current().call_later(std::chrono::hours::max(), [&] { fired = true; });
+    auto other = grove::call_later(std::chrono::hours::max(), [&] { fired = true; });
+    grove::this_fiber::sleep_for(20ms);
+    CHECK_FALSE(fired);
+    CHECK(handle.pending());
+    CHECK(handle.cancel());
+    CHECK(other.cancel());
+  });
+}
+
+TEST_CASE("timed waits do not allocate for the timer heap: room is reserved at spawn") {
+  // A timed wait arms its deadline inside a noexcept suspension: growing the heap there would
+  // terminate on bad_alloc. 1000 fibers arming at once would otherwise regrow it ~10 times.
+  grove::run([] {
+    constexpr int count = 1000;
+    grove::event go;
+    std::vector<grove::fiber<void>> fibers;
+    fibers.reserve(count);
+    for (int i = 0; i < count; ++i) {
+      fibers.push_back(grove::spawn([&] {
+        go.wait();
+        grove::this_fiber::sleep_for(50ms);
+      }));
+    }
+    grove::this_fiber::yield();  // every fiber started and waits on the event
+    long before = g_allocations.load();
+    go.set();
+    grove::this_fiber::yield();  // every fiber armed its deadline and suspended
+    long during = g_allocations.load() - before;
+    CHECK(during < 5);  // the Asio timer's wait at most, never the heap
+    for (auto& f : fibers) f.join();
+  });
 }
