@@ -212,3 +212,7 @@ run_median go_channel_pingpong     "$PEERS_BIN/go_channel" "$ROUND_TRIPS"
 run_median boost_fiber_channel     "$PEERS_BIN/boost_fiber_channel" "$ROUND_TRIPS"
 run_median grove_mutex_handoff     "$GROVE_BENCH/sync_bench" mutex "$MUTEX_FIBERS" "$MUTEX_ROUNDS"
 run_median boost_fiber_mutex       "$PEERS_BIN/boost_fiber_mutex" "$MUTEX_FIBERS" "$MUTEX_ROUNDS"
+
+# Shims (issue 7): a shimmed call outside fibers vs libc's own (passthrough), the same in a
+# fiber, and a zero nanosleep in a fiber vs grove::this_fiber::yield.
+run_median shims_sleep             "$GROVE_BENCH/shims_sleep_bench"
