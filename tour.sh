@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/ensure_deps.sh
-ensure_packages "${grove_base_packages[@]}"
+ensure_packages "${grove_base_packages[@]}" libcurl4-openssl-dev
 configure_build build-tour --buildtype=release -Dtests=false -Dbenchmarks=false
 ninja -C build-tour >/dev/null || ninja -C build-tour
 bin=build-tour/samples
