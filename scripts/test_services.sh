@@ -103,10 +103,11 @@ start_test_postgres() {
   for attempt in 1 2 3 4 5; do
     port=$(test_services_pick_port)
     # Loopback only, its socket in its own directory; durability off (a throw-away cluster);
-    # room for the tests' 50 connections at a time.
+    # room for the tests' 50 connections at a time; a backend whose client went away (a killed
+    # query) ends within 100 ms instead of finishing its pg_sleep.
     if test_services_as_pg_user "$test_services_pg_bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" \
       -w -t 60 -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=200 \
-      -c shared_buffers=16MB -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+      -c shared_buffers=16MB -c client_connection_check_interval=100ms -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
       start >/dev/null; then
       export GROVE_TEST_PG="host=127.0.0.1 port=$port user=grove dbname=postgres"
       return 0
