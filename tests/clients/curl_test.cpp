@@ -196,7 +196,8 @@ TEST_CASE("a fiber killed inside curl_easy_perform gets control back at once wit
     CAPTURE(tls);
     auto& server = tls ? https : http;
     // The page takes 5 s; curl's own limit is 3 s.
-    auto out = kill_during_transfer(server.url("/delay/5000"), tls ? &certificates.ca_pem : nullptr);
+    auto out =
+        kill_during_transfer(server.url("/delay/5000"), tls ? &certificates.ca_pem : nullptr);
     CHECK(out.main_slept < 1.0);  // the hub kept running other fibers while curl waited
     REQUIRE(out.result);
     MESSAGE("killed transfer: " << curl_easy_strerror(out.result->code) << " after "
@@ -225,7 +226,7 @@ TEST_CASE("a scoped grove::timeout expiring inside curl_easy_perform makes it fa
     CHECK(out.call_seconds >= 0.15);  // not before the 200 ms scope expired
     CHECK(out.call_seconds < 1.2);    // promptly after it
     CHECK(out.cpu_seconds < 0.5);
-    CHECK(out.grove_wait_threw);      // the expired scope was raised at the next grove wait
+    CHECK(out.grove_wait_threw);  // the expired scope was raised at the next grove wait
     CHECK(out.reached_end);
   }
 }

@@ -130,9 +130,10 @@ TEST_CASE("fifty fibers blocked in BLPOP at once are all woken by RPUSHes from a
     }
     for (auto& f : fibers) f.join();
     double served = seconds_since(start);
-    std::printf("hiredis: %d fibers blocked in BLPOP at once, all served %.3f s after the first "
-                "RPUSH\n",
-                waiters, served);
+    std::printf(
+        "hiredis: %d fibers blocked in BLPOP at once, all served %.3f s after the first "
+        "RPUSH\n",
+        waiters, served);
     std::vector<std::string> expected;
     for (int i = 0; i < waiters; ++i) expected.push_back("v" + std::to_string(i));
     std::sort(received.begin(), received.end());
@@ -145,9 +146,10 @@ TEST_CASE("fifty fibers blocked in BLPOP at once are all woken by RPUSHes from a
 TEST_CASE("fifty BLPOPs timing out after 0.2 s in fibers take about 0.2 s together, not 10 s") {
   double concurrent = blpop_timeouts_in_fibers(50);
   double serial = grove_test::run_without_shims("serial child: ten BLPOP timeouts");
-  std::printf("hiredis: 50 BLPOPs of 0.2 s in fibers through the shims: %.3f s; 10 with "
-              "GROVE_SHIMS=0: %.3f s (%.3f s each, one after another)\n",
-              concurrent, serial, serial / 10);
+  std::printf(
+      "hiredis: 50 BLPOPs of 0.2 s in fibers through the shims: %.3f s; 10 with "
+      "GROVE_SHIMS=0: %.3f s (%.3f s each, one after another)\n",
+      concurrent, serial, serial / 10);
   MESSAGE("hiredis: 50 concurrent " << concurrent << " s, 10 serial (GROVE_SHIMS=0) " << serial
                                     << " s");
   CHECK(concurrent < 2.0);
@@ -162,15 +164,15 @@ namespace {
 
 /// What happened to a BLPOP interrupted by a kill or a scoped timeout.
 struct interrupted_command {
-  bool returned = false;        // redisCommand returned
-  bool failed = false;          // ... with null and an error on the context
-  std::string error;            // c->errstr
-  double call_seconds = -1;     // how long redisCommand took
-  double main_slept = -1;       // the main fiber's sleep meanwhile
-  double end_seconds = -1;      // from the kill (or the start) to the fiber's end
-  double cpu_seconds = -1;      // CPU the process used over the same span
-  bool freed = false;           // redisFree ran
-  bool reached_end = false;     // the code after the next grove wait ran
+  bool returned = false;     // redisCommand returned
+  bool failed = false;       // ... with null and an error on the context
+  std::string error;         // c->errstr
+  double call_seconds = -1;  // how long redisCommand took
+  double main_slept = -1;    // the main fiber's sleep meanwhile
+  double end_seconds = -1;   // from the kill (or the start) to the fiber's end
+  double cpu_seconds = -1;   // CPU the process used over the same span
+  bool freed = false;        // redisFree ran
+  bool reached_end = false;  // the code after the next grove wait ran
   bool grove_wait_threw = false;
 };
 

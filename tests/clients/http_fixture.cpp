@@ -172,8 +172,9 @@ struct delayed_http_server::state {
     grove::run([&] {
       net::server_options options;
       options.log_errors = false;
-      net::server server(net::tcp_listener::bind("127.0.0.1", 0),
-                         [this](net::tcp_stream conn) { handle(std::move(conn)); }, options);
+      net::server server(
+          net::tcp_listener::bind("127.0.0.1", 0),
+          [this](net::tcp_stream conn) { handle(std::move(conn)); }, options);
       port = server.listener().local_endpoint().port();
       grove::event stop_requested;
       auto work = boost::asio::make_work_guard(grove::hub::current().io_context());
@@ -221,8 +222,8 @@ delayed_http_server::~delayed_http_server() {
 std::uint16_t delayed_http_server::port() const noexcept { return state_->port; }
 
 std::string delayed_http_server::url(std::string_view path) const {
-  return std::string(state_->tls ? "https" : "http") + "://127.0.0.1:" +
-         std::to_string(state_->port) + std::string(path);
+  return std::string(state_->tls ? "https" : "http") +
+         "://127.0.0.1:" + std::to_string(state_->port) + std::string(path);
 }
 
 std::uint64_t delayed_http_server::requests_answered() const noexcept {
