@@ -13,6 +13,7 @@
 #   GROVE_BENCH=build-release/bench   where grove's own benchmark binaries are (see below)
 #   ROUND_TRIPS=5000000      channel ping-pong round trips (two messages each)
 #   MUTEX_FIBERS=1000 MUTEX_ROUNDS=1000   contending fibers and rounds of the mutex benchmark
+#   CURL_FIBERS=50           fibers (and multi handles) of the libcurl benchmark
 #
 # Nothing is pinned to a core. Every peer warms up before it times anything.
 #
