@@ -10,10 +10,9 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
-#include <vector>
-
 #include <grove/detail/fiber_base.hpp>
 #include <grove/hub.hpp>
+#include <vector>
 
 #include "core/context_jump.hpp"
 #include "core/sanitizers.hpp"
@@ -22,6 +21,7 @@
 namespace grove::detail {
 
 class hub_impl;
+class fd_poller;
 // initial-exec: one TLS access without a __tls_get_addr call; the variable is tiny, so the
 // static TLS surplus covers libgrove.so even when it is loaded late.
 extern thread_local hub_impl* t_hub __attribute__((tls_model("initial-exec")));
@@ -79,9 +79,15 @@ class hub_impl {
     ready_tail_ = f;
   }
   /// Suspends the running fiber (state already set by the caller) until someone resumes it.
-  void switch_away(fiber_base* self);
+  void switch_away(fiber_base* self) noexcept;
   /// Suspends the running fiber with an optional deadline; returns the wake reason.
-  wake_reason suspend_current(time_point deadline);
+  wake_reason suspend_current(time_point deadline) noexcept;
+  /// Puts the running fiber at the back of the ready queue and runs the others.
+  void yield_current(fiber_base* self) noexcept {
+    self->state = fiber_state::ready;
+    push_ready(self);
+    switch_away(self);
+  }
   /// Ends the running fiber: never returns.
   [[noreturn]] void finish_current(fiber_base* self);
   /// Called on arrival on a stack: records where the previous context stopped.
@@ -102,6 +108,9 @@ class hub_impl {
   void cancel(callback_node* node) noexcept;
 
   boost::asio::io_context& io() noexcept { return io_; }
+  /// The hub's descriptor set (lib/core/fd_wait.cpp), once made; a service of io().
+  fd_poller* fd_poller_cache() const noexcept { return fd_poller_; }
+  void set_fd_poller_cache(fd_poller* p) noexcept { fd_poller_ = p; }
   grove::hub& facade() noexcept { return facade_; }
   std::uint64_t next_timeout_serial() noexcept { return ++timeout_serial_; }
 
@@ -150,9 +159,10 @@ class hub_impl {
   callback_node* soon_head_ = nullptr;
   callback_node* soon_tail_ = nullptr;
 
-  std::exception_ptr stack_failure_;  ///< last stack mapping error, until a stack comes back
+  std::exception_ptr stack_failure_;    ///< last stack mapping error, until a stack comes back
   std::size_t stack_failure_size_ = 0;  ///< the size that failed: smaller requests may still map
   void* eh_globals_;
+  fd_poller* fd_poller_ = nullptr;
   stack_pool stacks_;
   boost::asio::io_context io_;
   boost::asio::steady_timer asio_timer_;
@@ -180,7 +190,8 @@ inline void hub_impl::switch_to(execution_context& from, execution_context& to) 
   after_switch(t, from);
 }
 
-inline void hub_impl::after_switch(boost::context::detail::transfer_t t, execution_context& self) noexcept {
+inline void hub_impl::after_switch(boost::context::detail::transfer_t t,
+                                   execution_context& self) noexcept {
   sanitizer_finish_switch(self.asan_fake_stack);
   auto* prev = static_cast<execution_context*>(t.data);
   if (prev->finished) [[unlikely]] {
@@ -193,7 +204,7 @@ inline void hub_impl::after_switch(boost::context::detail::transfer_t t, executi
   eh->uncaught_exceptions = self.eh_uncaught;
 }
 
-inline void hub_impl::switch_away(fiber_base* self) {
+inline void hub_impl::switch_away(fiber_base* self) noexcept {
   // A fiber yielding with nothing else ready goes through the loop, so I/O, timers and
   // callbacks get their turn instead of the fiber spinning alone.
   bool alone = ready_head_ == self && ready_tail_ == self;
