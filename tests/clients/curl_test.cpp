@@ -77,7 +77,8 @@ double fetch_in_fibers(const grove_test::delayed_http_server& server, const std:
       if (r.code == CURLE_OK && r.status == 200) {
         ++ok;
       } else {
-        MESSAGE("transfer failed: " << curl_easy_strerror(r.code) << ", HTTP " << r.status);
+        MESSAGE("transfer failed: " << std::string(curl_easy_strerror(r.code)) << ", HTTP "
+                                    << r.status);
       }
     }
     CHECK(ok == count);
@@ -92,8 +93,8 @@ void compare_with_serial(const char* what, double concurrent, const char* serial
       "%s: 50 transfers of 200 ms in fibers through the shims: %.3f s; 10 with GROVE_SHIMS=0: "
       "%.3f s (%.3f s each, one after another)\n",
       what, concurrent, serial, serial / 10);
-  MESSAGE(what << ": 50 concurrent " << concurrent << " s, 10 serial (GROVE_SHIMS=0) " << serial
-               << " s");
+  MESSAGE(std::string(what) << ": 50 concurrent " << concurrent << " s, 10 serial (GROVE_SHIMS=0) "
+                            << serial << " s");
   CHECK(concurrent < 2.0);  // about 0.2 s; generous for a loaded machine and ASan
   CHECK(serial >= 1.9);     // 10 x 0.2 s, one after another
 }
@@ -200,7 +201,7 @@ TEST_CASE("a fiber killed inside curl_easy_perform gets control back at once wit
         kill_during_transfer(server.url("/delay/5000"), tls ? &certificates.ca_pem : nullptr);
     CHECK(out.main_slept < 1.0);  // the hub kept running other fibers while curl waited
     REQUIRE(out.result);
-    MESSAGE("killed transfer: " << curl_easy_strerror(out.result->code) << " after "
+    MESSAGE("killed transfer: " << std::string(curl_easy_strerror(out.result->code)) << " after "
                                 << out.call_seconds << " s");
     CHECK(out.result->code != CURLE_OK);
     CHECK(out.end_seconds < 1.0);  // promptly: not curl's 3 s limit, not the server's 5 s
@@ -220,7 +221,7 @@ TEST_CASE("a scoped grove::timeout expiring inside curl_easy_perform makes it fa
         time_out_during_transfer(server.url("/delay/5000"), tls ? &certificates.ca_pem : nullptr);
     CHECK(out.main_slept < 1.0);
     REQUIRE(out.result);
-    MESSAGE("timed-out transfer: " << curl_easy_strerror(out.result->code) << " after "
+    MESSAGE("timed-out transfer: " << std::string(curl_easy_strerror(out.result->code)) << " after "
                                    << out.call_seconds << " s");
     CHECK(out.result->code != CURLE_OK);
     CHECK(out.call_seconds >= 0.15);  // not before the 200 ms scope expired

@@ -110,6 +110,7 @@ void long_query(interrupted_query& out, pg_connection c, clock_type::time_point 
   out.returned = true;
   out.failed = PQresultStatus(r.get()) != PGRES_TUPLES_OK;
   out.error = PQerrorMessage(c.get());
+  while (!out.error.empty() && out.error.back() == '\n') out.error.pop_back();
   r.reset();
   c.reset();  // PQfinish (the test cluster's backends notice a closed client within 100 ms)
   out.finished = true;
