@@ -7,7 +7,8 @@
 //          easy handles, each re-added as soon as its transfer completes.
 // Both reuse their connections (one per easy handle). Prints medians over the rounds as
 // `key=value` tokens (see run_bench.sh):
-//   curl_bench [FIBERS=50] [REQUESTS_PER_FIBER=200] [ROUNDS=5]
+//   curl_bench [FIBERS=50] [REQUESTS_PER_FIBER=200] [ROUNDS=5] [both|easy|multi]
+// (one side only: for profiling it, e.g. under `strace -c -f`).
 #include <curl/curl.h>
 
 #include <algorithm>
@@ -117,7 +118,10 @@ int main(int argc, char** argv) {
   long fibers = bench::arg_or(argc, argv, 1, 50);
   long per_fiber = bench::arg_or(argc, argv, 2, 200);
   long rounds = bench::arg_or(argc, argv, 3, 5);
-  if (fibers < 1 || per_fiber < 1 || rounds < 1 || fibers > 10000) {
+  std::string mode = argc > 4 ? argv[4] : "both";
+  bool run_easy = mode == "both" || mode == "easy";
+  bool run_multi = mode == "both" || mode == "multi";
+  if (fibers < 1 || per_fiber < 1 || rounds < 1 || fibers > 10000 || !(run_easy || run_multi)) {
     std::fprintf(stderr,
                  "curl_bench: FIBERS (1..10000), REQUESTS_PER_FIBER and ROUNDS must be "
                  "positive numbers (try --help)\n");
@@ -128,14 +132,23 @@ int main(int argc, char** argv) {
     grove_test::delayed_http_server server;
     std::string url = server.url("/");
     // Warm-up: first connections, first stacks, OpenSSL's and libcurl's one-time set-up.
-    easy_in_fibers(url, static_cast<int>(fibers), 5);
-    multi_on_one_thread(url, static_cast<int>(fibers), 5);
+    if (run_easy) easy_in_fibers(url, static_cast<int>(fibers), 5);
+    if (run_multi) multi_on_one_thread(url, static_cast<int>(fibers), 5);
     std::vector<double> easy, multi, ratio;
     for (long r = 0; r < rounds; ++r) {
-      easy.push_back(easy_in_fibers(url, static_cast<int>(fibers), static_cast<int>(per_fiber)));
-      multi.push_back(
-          multi_on_one_thread(url, static_cast<int>(fibers), static_cast<int>(per_fiber)));
-      ratio.push_back(easy.back() / multi.back());
+      if (run_easy) {
+        easy.push_back(easy_in_fibers(url, static_cast<int>(fibers), static_cast<int>(per_fiber)));
+      }
+      if (run_multi) {
+        multi.push_back(
+            multi_on_one_thread(url, static_cast<int>(fibers), static_cast<int>(per_fiber)));
+      }
+      if (run_easy && run_multi) ratio.push_back(easy.back() / multi.back());
+    }
+    if (!run_multi || !run_easy) {
+      std::printf("fibers=%ld requests=%ld %s_rps=%.0f\n", fibers, fibers * per_fiber,
+                  run_easy ? "easy_in_fibers" : "multi", median(run_easy ? easy : multi));
+      return 0;
     }
     std::printf(
         "fibers=%ld requests=%ld easy_in_fibers_rps=%.0f multi_rps=%.0f "
