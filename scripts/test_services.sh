@@ -28,7 +28,8 @@ test_services_pg_bin=
 # The directory (created on first use) holding every service's files.
 test_services_tmp() {
   if [[ -z $test_services_dir ]]; then
-    test_services_dir=$(mktemp -d "${TMPDIR:-/tmp}/grove-services.XXXXXX")
+    # /tmp, not $TMPDIR: the postgres user must reach it, and a Unix socket path is short.
+    test_services_dir=$(mktemp -d /tmp/grove-services.XXXXXX)
     chmod 711 "$test_services_dir"  # the postgres user must reach its own subdirectory
   fi
 }
