@@ -65,8 +65,8 @@ start_test_redis() {
       kill -0 "$test_services_redis_pid" 2>/dev/null || break  # port taken: it exited
       sleep 0.1
     done
-    kill "$test_services_redis_pid" 2>/dev/null
-    wait "$test_services_redis_pid" 2>/dev/null
+    kill "$test_services_redis_pid" 2>/dev/null || true
+    wait "$test_services_redis_pid" 2>/dev/null || true
     test_services_redis_pid=
   done
   echo "test_services: redis-server did not start; its log:" >&2
@@ -122,13 +122,13 @@ start_test_postgres() {
 
 stop_test_services() {
   if [[ -n $test_services_redis_pid ]]; then
-    kill "$test_services_redis_pid" 2>/dev/null
-    wait "$test_services_redis_pid" 2>/dev/null
+    kill "$test_services_redis_pid" 2>/dev/null || true
+    wait "$test_services_redis_pid" 2>/dev/null || true
     test_services_redis_pid=
   fi
   if [[ -n $test_services_dir && -f $test_services_dir/pg/data/postmaster.pid ]]; then
     test_services_as_pg_user "$test_services_pg_bin/pg_ctl" -D "$test_services_dir/pg/data" \
-      -m immediate -w stop >/dev/null 2>&1
+      -m immediate -w stop >/dev/null 2>&1 || true
   fi
   [[ -n $test_services_dir ]] && rm -rf "$test_services_dir"
   test_services_dir=
