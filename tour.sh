@@ -18,10 +18,15 @@ step() {
 step "1. Synchronous hello: two waits, one after the other" $bin/hello_sync --scale 0.3
 step "2. Callback hello: the hub calls 'World!' back" $bin/hello_callbacks --scale 0.3
 step "3. Fiber hello: sequential-looking code, concurrent waits" $bin/hello_fibers --scale 0.3
+step "3b. Shims hello: the synchronous sleep(3) code, unmodified, concurrent by linking the shims" \
+  $bin/hello_shims --tour
+if [[ -x $bin/blocking_libraries ]]; then  # built where libcurl is installed
+  step "3c. Pitfall #2: blocking libraries (libcurl, ::sleep, ::recv) without and with the shims" \
+    $bin/blocking_libraries --tour
+fi
 step "4. The simultaneous chess exhibition (1 s = 1 ms)" $bin/chess_exhibition --ms-per-s 1
 # Later chapters add themselves here when their samples exist.
-for extra in pipeline echo_server echo_client http_server chat_server websocket_chat crawler \
-  blocking_libraries; do
+for extra in pipeline echo_server echo_client http_server chat_server websocket_chat crawler; do
   [[ -x $bin/$extra ]] && step "$extra" $bin/$extra --tour
 done
 echo

@@ -61,19 +61,6 @@ mode read_mode() noexcept {
   return current_mode.load(std::memory_order_relaxed);
 }
 
-int interruption_errno(detail::wake_reason reason) noexcept {
-  switch (reason) {
-    case detail::wake_reason::killed:
-      return ECANCELED;
-    case detail::wake_reason::timeout:
-      return ETIMEDOUT;
-    case detail::wake_reason::deadlock:
-      return EDEADLK;
-    default:
-      return 0;
-  }
-}
-
 detail::wake_reason sleep_until(detail::time_point deadline) noexcept {
   if (!detail::current_fiber()) return detail::wake_reason::none;
   if (deadline <= detail::clock::now()) return yield_noexcept();

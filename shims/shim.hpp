@@ -150,11 +150,13 @@ inline bool should_cooperate() noexcept { return cooperating_fiber() != nullptr;
 
 // --- Waiting inside a C frame ---------------------------------------------------------------
 
-/// The errno a shimmed call reports when its wait ended for `reason`: ECANCELED for a kill,
-/// ETIMEDOUT for an expired grove::timeout scope, EDEADLK when nothing could ever wake it;
-/// 0 for notified / deadline. Not EINTR: C libraries retry EINTR in a loop. The kill or timeout
-/// itself stays pending and is raised at the fiber's next grove wait.
-int interruption_errno(detail::wake_reason reason) noexcept;
+/// The errno a shimmed call reports when its wait ended for `reason`: the core's rule
+/// (detail::errno_for): ECANCELED for a kill, ETIMEDOUT for an expired grove::timeout scope,
+/// EDEADLK when nothing could ever wake it; 0 for notified / deadline. Never EINTR: C libraries
+/// retry EINTR in a loop. The kill or timeout itself stays pending for the next grove wait.
+inline int interruption_errno(detail::wake_reason reason) noexcept {
+  return detail::errno_for(reason);
+}
 
 /// Lets the other ready fibers run once (a zero-length sleep). Never throws: returns the reason
 /// a pending kill / timeout gives (wake_reason::killed / timeout), else wake_reason::deadline.

@@ -91,8 +91,10 @@ TEST_CASE("yield_noexcept lets other fibers run and reports a pending kill witho
     CHECK(steps == 1);
     grove::detail::wake_reason seen = grove::detail::wake_reason::none;
     auto victim = grove::spawn([&] {
-      grove::this_fiber::shield s;  // the kill stays pending instead of waking the sleep
-      grove::this_fiber::sleep_for(std::chrono::milliseconds(1));
+      {
+        grove::this_fiber::shield s;  // the kill stays pending instead of waking the sleep
+        grove::this_fiber::sleep_for(std::chrono::milliseconds(1));
+      }
       seen = grove::shims::yield_noexcept();
     });
     grove::this_fiber::yield();
