@@ -127,6 +127,9 @@ class fd_poller final : public boost::asio::execution_context::service {
   }
 
   ~fd_poller() override {
+    if (hub_impl* h = current_hub(); h && h->fd_poller_cache() == this) {
+      h->set_fd_poller_cache(nullptr);
+    }
     sys::close(epoll_fd_);
     for (fd_state* s : by_fd_) {
       if (s) --s->refs;  // the table's; a handle still holding it sees its descriptor
