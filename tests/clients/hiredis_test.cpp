@@ -209,10 +209,10 @@ TEST_CASE("a fiber killed inside redisCommand gets control back at once with an 
     out.cpu_seconds = grove_test::process_cpu_seconds() - cpu_start;
   });
   MESSAGE("killed BLPOP: '" << out.error << "' after " << out.call_seconds << " s");
-  CHECK(out.main_slept < 1.0);  // the hub ran other fibers while hiredis waited
+  CHECK(out.main_slept < 2.0);  // the hub ran other fibers while hiredis waited
   CHECK(out.returned);
   CHECK(out.failed);
-  CHECK(out.end_seconds < 1.0);  // not the 5 s of the BLPOP
+  CHECK(out.end_seconds < 2.0);  // not the 5 s of the BLPOP
   CHECK(out.cpu_seconds < 0.5);  // nothing spun
   CHECK(out.freed);
   CHECK_FALSE(out.reached_end);
@@ -241,11 +241,11 @@ TEST_CASE("a scoped grove::timeout expiring inside redisCommand makes it fail pr
     out.cpu_seconds = grove_test::process_cpu_seconds() - cpu_start;
   });
   MESSAGE("timed-out BLPOP: '" << out.error << "' after " << out.call_seconds << " s");
-  CHECK(out.main_slept < 1.0);
+  CHECK(out.main_slept < 2.0);
   CHECK(out.returned);
   CHECK(out.failed);
   CHECK(out.call_seconds >= 0.15);
-  CHECK(out.call_seconds < 1.2);
+  CHECK(out.call_seconds < 2.0);
   CHECK(out.cpu_seconds < 0.5);
   CHECK(out.freed);
   CHECK(out.grove_wait_threw);

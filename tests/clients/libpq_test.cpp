@@ -138,10 +138,10 @@ TEST_CASE("a fiber killed inside PQexec gets control back at once with an error"
     out.cpu_seconds = grove_test::process_cpu_seconds() - cpu_start;
   });
   MESSAGE("killed PQexec: '" << out.error << "' after " << out.call_seconds << " s");
-  CHECK(out.main_slept < 1.0);  // the hub ran other fibers while libpq waited
+  CHECK(out.main_slept < 2.0);  // the hub ran other fibers while libpq waited
   CHECK(out.returned);
   CHECK(out.failed);
-  CHECK(out.end_seconds < 1.0);  // not the 5 s of pg_sleep
+  CHECK(out.end_seconds < 2.0);  // not the 5 s of pg_sleep
   CHECK(out.cpu_seconds < 0.5);  // nothing spun
   CHECK(out.finished);
   CHECK_FALSE(out.reached_end);
@@ -171,11 +171,11 @@ TEST_CASE("a scoped grove::timeout expiring inside PQexec makes it fail promptly
     out.cpu_seconds = grove_test::process_cpu_seconds() - cpu_start;
   });
   MESSAGE("timed-out PQexec: '" << out.error << "' after " << out.call_seconds << " s");
-  CHECK(out.main_slept < 1.0);
+  CHECK(out.main_slept < 2.0);
   CHECK(out.returned);
   CHECK(out.failed);
   CHECK(out.call_seconds >= 0.15);
-  CHECK(out.call_seconds < 1.2);
+  CHECK(out.call_seconds < 2.0);
   CHECK(out.cpu_seconds < 0.5);
   CHECK(out.finished);
   CHECK(out.grove_wait_threw);
