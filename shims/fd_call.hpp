@@ -25,6 +25,8 @@ namespace grove::shims {
 
 /// The descriptor's registration if a call on it should wait cooperatively, else nullptr.
 inline detail::fd_state* cooperative_descriptor(int fd) noexcept {
+  if (!detail::t_hub) [[likely]]
+    return nullptr;  // no hub on this thread: libc's call, decided with one load
   if (!cooperating_fiber()) return nullptr;
   return detail::fd_cooperative(fd);
 }
@@ -41,12 +43,12 @@ int wait_errno(detail::fd_wait_status status) noexcept;
 bool block_after_eagain(int fd, short events, detail::io_direction dir,
                         detail::time_point& deadline) noexcept;
 
-/// A plain (libc) call that may need block_after_eagain: `call()` returns -1 with errno.
+namespace impl {
+/// plain_call after an EAGAIN that grove may owe the user: wait and retry (kept out of line, so
+/// the passthrough path stays a few instructions).
 template <class Call>
-auto plain_call(int fd, detail::io_direction dir, Call&& call) noexcept {
-  auto n = call();
-  if (n >= 0 || errno != EAGAIN) [[likely]]
-    return n;
+[[gnu::noinline]] auto retry_after_eagain(int fd, detail::io_direction dir, Call& call,
+                                          decltype(call()) n) noexcept {
   detail::time_point deadline = detail::time_point::min();
   short events = dir == detail::io_direction::read ? POLLIN : POLLOUT;
   while (block_after_eagain(fd, events, dir, deadline)) {
@@ -54,6 +56,27 @@ auto plain_call(int fd, detail::io_direction dir, Call&& call) noexcept {
     if (n >= 0 || errno != EAGAIN) break;
   }
   return n;
+}
+}  // namespace impl
+
+/// A plain (libc) call that may need block_after_eagain: `call()` returns -1 with errno.
+template <class Call>
+[[gnu::always_inline]] inline auto plain_call(int fd, detail::io_direction dir,
+                                              Call&& call) noexcept {
+  auto n = call();
+  if (n >= 0 || !detail::any_internal_nonblock() || errno != EAGAIN) [[likely]]
+    return n;
+  return impl::retry_after_eagain(fd, dir, call, n);
+}
+
+/// True when no hub runs on this thread: every shimmed call is libc's (the cheapest test).
+[[gnu::always_inline]] inline bool outside_any_hub() noexcept { return !detail::t_hub; }
+
+/// True when a call can go to libc as it is, without even looking at its result: no hub on this
+/// thread, and no descriptor made non-blocking by grove (so no EAGAIN can be grove's doing).
+/// The shim then tail-calls libc: the passthrough costs two loads and a jump.
+[[gnu::always_inline]] inline bool plain_libc() noexcept {
+  return !detail::t_hub && !detail::any_internal_nonblock();
 }
 
 /// What a cooperative I/O call made of its attempts.

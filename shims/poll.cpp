@@ -153,7 +153,9 @@ int cooperative_poll(pollfd* fds, nfds_t count, detail::time_point deadline,
 }
 
 int do_poll(pollfd* fds, nfds_t count, int timeout) noexcept {
-  if (timeout == 0 || !cooperating_fiber()) return real_poll(fds, count, timeout);
+  if (outside_any_hub() || timeout == 0 || !cooperating_fiber()) {
+    return real_poll(fds, count, timeout);
+  }
   return cooperative_poll(fds, count, deadline_from_ms(timeout),
                           [&] { return real_poll(fds, count, 0); });
 }

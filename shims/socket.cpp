@@ -156,7 +156,7 @@ ssize_t cooperative_write(detail::fd_state* s, int fd, iovec_cursor& cursor, Cal
   return written;
 }
 
-ssize_t do_read(int fd, void* buf, size_t n) noexcept {
+[[gnu::noinline]] ssize_t do_read(int fd, void* buf, size_t n) noexcept {
   if (detail::fd_state* s = cooperative_descriptor(fd)) {
     return report(cooperative_call(s, fd, io_direction::read, drain_hint(fd, n),
                                    [&] { return real_read(fd, buf, n); }));
@@ -164,8 +164,8 @@ ssize_t do_read(int fd, void* buf, size_t n) noexcept {
   return plain_call(fd, io_direction::read, [&] { return real_read(fd, buf, n); });
 }
 
-ssize_t do_recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* from,
-                    socklen_t* from_length) noexcept {
+[[gnu::noinline]] ssize_t do_recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* from,
+                                      socklen_t* from_length) noexcept {
   auto call = [&] {
     return from || from_length ? real_recvfrom(fd, buf, n, flags, from, from_length)
                                : real_recv(fd, buf, n, flags);
@@ -193,8 +193,8 @@ ssize_t do_recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* from,
   return static_cast<ssize_t>(got);
 }
 
-ssize_t do_send(int fd, const void* buf, size_t n, int flags, const sockaddr* to,
-                socklen_t to_length) noexcept {
+[[gnu::noinline]] ssize_t do_send(int fd, const void* buf, size_t n, int flags, const sockaddr* to,
+                                  socklen_t to_length) noexcept {
   auto once = [&](const void* b, size_t k) {
     return to ? real_sendto(fd, b, k, flags, to, to_length) : real_send(fd, b, k, flags);
   };
@@ -260,14 +260,29 @@ using grove::detail::io_direction;
 
 extern "C" [[noreturn]] void __chk_fail(void);
 
-GROVE_SHIM_EXPORT ssize_t read(int fd, void* buf, size_t n) { return do_read(fd, buf, n); }
+// The hottest calls test for a hub first and go straight to libc without one (the passthrough
+// of bench/shims_passthrough_bench.cpp); the rest of their work lives out of line.
+namespace {
+[[gnu::noinline]] ssize_t read_slow(int fd, void* buf, size_t n) noexcept {
+  if (outside_any_hub())
+    return plain_call(fd, io_direction::read, [&] { return real_read(fd, buf, n); });
+  return do_read(fd, buf, n);
+}
+}  // namespace
+
+GROVE_SHIM_EXPORT ssize_t read(int fd, void* buf, size_t n) {
+  if (plain_libc()) [[likely]]
+    return real_read.get()(fd, buf, n);  // a tail call: two loads and a jump more than libc
+  return read_slow(fd, buf, n);
+}
 
 GROVE_SHIM_EXPORT ssize_t __read_chk(int fd, void* buf, size_t n, size_t buflen) {
   if (n > buflen) __chk_fail();  // glibc reports the overflow and aborts
   return do_read(fd, buf, n);
 }
 
-GROVE_SHIM_EXPORT ssize_t write(int fd, const void* buf, size_t n) {
+namespace {
+[[gnu::noinline]] ssize_t do_write(int fd, const void* buf, size_t n) noexcept {
   auto once = [&](const void* b, size_t k) { return real_write(fd, b, k); };
   if (grove::detail::fd_state* s = cooperative_descriptor(fd)) {
     iovec one{const_cast<void*>(buf), n};
@@ -277,6 +292,21 @@ GROVE_SHIM_EXPORT ssize_t write(int fd, const void* buf, size_t n) {
     });
   }
   return plain_call(fd, io_direction::write, [&] { return once(buf, n); });
+}
+}  // namespace
+
+namespace {
+[[gnu::noinline]] ssize_t write_slow(int fd, const void* buf, size_t n) noexcept {
+  if (outside_any_hub())
+    return plain_call(fd, io_direction::write, [&] { return real_write(fd, buf, n); });
+  return do_write(fd, buf, n);
+}
+}  // namespace
+
+GROVE_SHIM_EXPORT ssize_t write(int fd, const void* buf, size_t n) {
+  if (plain_libc()) [[likely]]
+    return real_write.get()(fd, buf, n);  // a tail call: two loads and a jump more than libc
+  return write_slow(fd, buf, n);
 }
 
 GROVE_SHIM_EXPORT ssize_t readv(int fd, const iovec* iov, int count) {
@@ -297,8 +327,18 @@ GROVE_SHIM_EXPORT ssize_t writev(int fd, const iovec* iov, int count) {
       s, fd, cursor, [&](const iovec_cursor& c) { return real_writev(fd, c.data(), c.count()); });
 }
 
-GROVE_SHIM_EXPORT ssize_t recv(int fd, void* buf, size_t n, int flags) {
+namespace {
+[[gnu::noinline]] ssize_t recv_slow(int fd, void* buf, size_t n, int flags) noexcept {
+  if (outside_any_hub())
+    return plain_call(fd, io_direction::read, [&] { return real_recv(fd, buf, n, flags); });
   return do_recvfrom(fd, buf, n, flags, nullptr, nullptr);
+}
+}  // namespace
+
+GROVE_SHIM_EXPORT ssize_t recv(int fd, void* buf, size_t n, int flags) {
+  if (plain_libc()) [[likely]]
+    return real_recv.get()(fd, buf, n, flags);  // a tail call: two loads and a jump more than libc
+  return recv_slow(fd, buf, n, flags);
 }
 
 GROVE_SHIM_EXPORT ssize_t __recv_chk(int fd, void* buf, size_t n, size_t buflen, int flags) {
@@ -308,6 +348,10 @@ GROVE_SHIM_EXPORT ssize_t __recv_chk(int fd, void* buf, size_t n, size_t buflen,
 
 GROVE_SHIM_EXPORT ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* from,
                                    socklen_t* from_length) {
+  if (outside_any_hub()) [[likely]] {
+    return plain_call(fd, io_direction::read,
+                      [&] { return real_recvfrom(fd, buf, n, flags, from, from_length); });
+  }
   return do_recvfrom(fd, buf, n, flags, from, from_length);
 }
 
@@ -335,12 +379,26 @@ GROVE_SHIM_EXPORT int recvmmsg(int fd, mmsghdr* vec, unsigned count, int flags, 
   return static_cast<int>(report(cooperative_call(s, fd, io_direction::read, 0, call)));
 }
 
-GROVE_SHIM_EXPORT ssize_t send(int fd, const void* buf, size_t n, int flags) {
+namespace {
+[[gnu::noinline]] ssize_t send_slow(int fd, const void* buf, size_t n, int flags) noexcept {
+  if (outside_any_hub())
+    return plain_call(fd, io_direction::write, [&] { return real_send(fd, buf, n, flags); });
   return do_send(fd, buf, n, flags, nullptr, 0);
+}
+}  // namespace
+
+GROVE_SHIM_EXPORT ssize_t send(int fd, const void* buf, size_t n, int flags) {
+  if (plain_libc()) [[likely]]
+    return real_send.get()(fd, buf, n, flags);  // a tail call: two loads and a jump more than libc
+  return send_slow(fd, buf, n, flags);
 }
 
 GROVE_SHIM_EXPORT ssize_t sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* to,
                                  socklen_t to_length) {
+  if (outside_any_hub()) [[likely]] {
+    return plain_call(fd, io_direction::write,
+                      [&] { return real_sendto(fd, buf, n, flags, to, to_length); });
+  }
   return do_send(fd, buf, n, flags, to, to_length);
 }
 

@@ -60,7 +60,7 @@ constexpr int write_dir = static_cast<int>(io_direction::write);
 /// A fiber waiting for one direction of one descriptor; lives on the fiber's stack. A wait on
 /// many descriptors links one per descriptor and direction, all naming the same fiber.
 struct fd_waiter {
-  fiber_base* fiber = nullptr;
+  wake_token token;  ///< the one suspension this waiter may end
   fd_state* state = nullptr;
   fd_waiter* prev = nullptr;
   fd_waiter* next = nullptr;
@@ -226,7 +226,7 @@ class fd_poller final : public boost::asio::execution_context::service {
       while (fd_waiter* w = s->head[d]) {
         unlink(*w);
         w->released = true;
-        wake(w->fiber, wake_reason::notified);
+        wake(w->token, wake_reason::notified);
       }
     }
     cancel_idle_harvest();
@@ -307,7 +307,7 @@ class fd_poller final : public boost::asio::execution_context::service {
     while (fd_waiter* w = s->head[d]) {
       unlink(*w);
       w->fired = true;
-      wake(w->fiber, wake_reason::notified);
+      wake(w->token, wake_reason::notified);
     }
   }
 
@@ -375,9 +375,9 @@ struct errno_keeper {
 template <class Suspend>
 wake_reason wait_on(fd_poller& p, fd_waiter* waiters, std::size_t count, time_point deadline,
                     Suspend&& suspend_fn) {
-  fiber_base* self = current_fiber();
+  wake_token token = next_suspension();  // the suspension below, and no other
   for (std::size_t i = 0; i < count; ++i) {
-    waiters[i].fiber = self;
+    waiters[i].token = token;
     p.link(waiters[i]);
   }
   struct unlink_all {
