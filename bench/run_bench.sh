@@ -218,3 +218,7 @@ run_median boost_fiber_mutex       "$PEERS_BIN/boost_fiber_mutex" "$MUTEX_FIBERS
 # shims vs one curl_multi handle on one thread (the native asynchronous way), same server, same
 # run, alternating rounds (medians inside, then over RUNS).
 run_median curl_easy_vs_multi      "$GROVE_BENCH/curl_bench" "${CURL_FIBERS:-50}" 200 5
+
+# Shims (issue 7): a shimmed call outside fibers vs libc's own (passthrough), the same in a
+# fiber, and a zero nanosleep in a fiber vs grove::this_fiber::yield.
+run_median shims_sleep             "$GROVE_BENCH/shims_sleep_bench"

@@ -128,15 +128,11 @@ bool sleepable_clock(clockid_t clock) noexcept {
          clock == CLOCK_TAI;
 }
 
-}  // namespace
-}  // namespace grove::shims
+// The cooperative halves of the shims below, out of line: the exported functions are then a
+// predicate and a tail call to libc, with no stack frame of their own on the passthrough path.
 
-using namespace grove::shims;
-
-GROVE_SHIM_EXPORT int nanosleep(const timespec* request, timespec* remaining) {
-  if (!cooperating_fiber() || !request || !valid(*request)) {
-    return real_nanosleep(request, remaining);  // libc's errors for bad arguments too
-  }
+[[gnu::noinline]] int nanosleep_in_fiber(const timespec* request, timespec* remaining) noexcept {
+  if (!request || !valid(*request)) return real_nanosleep(request, remaining);  // libc's errors
   if (int error = sleep_in_fiber(*request, remaining)) {
     errno = error;
     return -1;
@@ -144,17 +140,16 @@ GROVE_SHIM_EXPORT int nanosleep(const timespec* request, timespec* remaining) {
   return 0;
 }
 
-GROVE_SHIM_EXPORT int clock_nanosleep(clockid_t clock, int flags, const timespec* request,
-                                      timespec* remaining) {
-  if (!cooperating_fiber() || !request || !valid(*request) || !sleepable_clock(clock)) {
+[[gnu::noinline]] int clock_nanosleep_in_fiber(clockid_t clock, int flags, const timespec* request,
+                                               timespec* remaining) noexcept {
+  if (!request || !valid(*request) || !sleepable_clock(clock)) {
     return real_clock_nanosleep(clock, flags, request, remaining);
   }
   if (flags & TIMER_ABSTIME) return sleep_in_fiber_until(clock, *request);
   return sleep_in_fiber(*request, remaining);
 }
 
-GROVE_SHIM_EXPORT unsigned sleep(unsigned seconds) {
-  if (!cooperating_fiber()) return real_sleep(seconds);
+[[gnu::noinline]] unsigned sleep_seconds_in_fiber(unsigned seconds) noexcept {
   timespec request{static_cast<time_t>(seconds), 0};
   timespec left{};
   if (int error = sleep_in_fiber(request, &left)) {
@@ -164,8 +159,7 @@ GROVE_SHIM_EXPORT unsigned sleep(unsigned seconds) {
   return 0;
 }
 
-GROVE_SHIM_EXPORT int usleep(useconds_t microseconds) {
-  if (!cooperating_fiber()) return real_usleep(microseconds);
+[[gnu::noinline]] int usleep_in_fiber(useconds_t microseconds) noexcept {
   timespec request{static_cast<time_t>(microseconds / 1000000),
                    static_cast<long>(microseconds % 1000000) * 1000};
   if (int error = sleep_in_fiber(request, nullptr)) {
@@ -175,13 +169,42 @@ GROVE_SHIM_EXPORT int usleep(useconds_t microseconds) {
   return 0;
 }
 
-GROVE_SHIM_EXPORT int thrd_sleep(const timespec* request, timespec* remaining) {
-  if (!cooperating_fiber() || !request || !valid(*request)) {
-    return real_thrd_sleep(request, remaining);
-  }
+[[gnu::noinline]] int thrd_sleep_in_fiber(const timespec* request, timespec* remaining) noexcept {
+  if (!request || !valid(*request)) return real_thrd_sleep(request, remaining);
   if (int error = sleep_in_fiber(*request, remaining)) {
     errno = error;
     return -2;
   }
   return 0;
+}
+
+}  // namespace
+}  // namespace grove::shims
+
+using namespace grove::shims;
+
+GROVE_SHIM_EXPORT int nanosleep(const timespec* request, timespec* remaining) {
+  if (!cooperating_fiber()) return real_nanosleep(request, remaining);
+  return nanosleep_in_fiber(request, remaining);
+}
+
+GROVE_SHIM_EXPORT int clock_nanosleep(clockid_t clock, int flags, const timespec* request,
+                                      timespec* remaining) {
+  if (!cooperating_fiber()) return real_clock_nanosleep(clock, flags, request, remaining);
+  return clock_nanosleep_in_fiber(clock, flags, request, remaining);
+}
+
+GROVE_SHIM_EXPORT unsigned sleep(unsigned seconds) {
+  if (!cooperating_fiber()) return real_sleep(seconds);
+  return sleep_seconds_in_fiber(seconds);
+}
+
+GROVE_SHIM_EXPORT int usleep(useconds_t microseconds) {
+  if (!cooperating_fiber()) return real_usleep(microseconds);
+  return usleep_in_fiber(microseconds);
+}
+
+GROVE_SHIM_EXPORT int thrd_sleep(const timespec* request, timespec* remaining) {
+  if (!cooperating_fiber()) return real_thrd_sleep(request, remaining);
+  return thrd_sleep_in_fiber(request, remaining);
 }

@@ -221,8 +221,8 @@ TEST_CASE("a kill or a scoped timeout ends waitpid and system with ECANCELED or 
 }
 
 TEST_CASE("outside fibers the waits are libc's") {
-  pid_t pid = start_sleep("0.1");
   auto start = clock_type::now();
+  pid_t pid = start_sleep("0.1");
   int status = -1;
   CHECK(waitpid(pid, &status, 0) == pid);
   CHECK(ms_since(start) >= 90);

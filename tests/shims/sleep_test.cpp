@@ -241,7 +241,7 @@ TEST_CASE("a sleep inside a library loaded with dlopen cooperates") {
 TEST_CASE("GROVE_SHIMS=0 makes sleeping fibers serial") {
   double ms = overlap_ms(3, [] { CHECK(usleep(100'000) == 0); });
   MESSAGE("3 fibers x usleep(100 ms): " << ms << " ms, GROVE_SHIMS="
-                                        << (shims_disabled() ? "0" : "unset"));
+                                        << std::string(shims_disabled() ? "0" : "unset"));
   if (shims_disabled()) {
     CHECK(ms >= 295);
   } else {
