@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/ensure_deps.sh
-ensure_packages "${grove_base_packages[@]}" python3-websockets
+ensure_packages "${grove_base_packages[@]}" "${grove_client_packages[@]}" python3-websockets
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true  # the 10k-connection tests need descriptors
 
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
@@ -28,6 +28,13 @@ run_suite() {
 }
 
 test_args=("$@")
+# A throw-away redis-server and PostgreSQL cluster for the client tests, shared by both suites
+# and stopped on exit. Started only when those tests may run; a client test run alone through
+# `meson test` starts its own (see scripts/test_services.sh).
+if ((${#test_args[@]} == 0)) || [[ " ${test_args[*]}" == *clients* ]]; then
+  source scripts/test_services.sh
+  start_test_services redis postgres
+fi
 status=0
 run_suite build -Db_sanitize=none || status=1
 run_suite build-asan -Db_sanitize=address,undefined -Db_lundef=false || status=1

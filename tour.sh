@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/ensure_deps.sh
-ensure_packages "${grove_base_packages[@]}"
+ensure_packages "${grove_base_packages[@]}" libcurl4-openssl-dev
 configure_build build-tour --buildtype=release -Dtests=false -Dbenchmarks=false
 ninja -C build-tour >/dev/null || ninja -C build-tour
 bin=build-tour/samples
@@ -20,6 +20,10 @@ step "2. Callback hello: the hub calls 'World!' back" $bin/hello_callbacks --sca
 step "3. Fiber hello: sequential-looking code, concurrent waits" $bin/hello_fibers --scale 0.3
 step "3b. Shims hello: the synchronous sleep(3) code, unmodified, concurrent by linking the shims" \
   $bin/hello_shims --tour
+if [[ -x $bin/blocking_libraries ]]; then  # built where libcurl is installed
+  step "3c. Pitfall #2: blocking libraries (libcurl, ::sleep, ::recv) without and with the shims" \
+    $bin/blocking_libraries --tour
+fi
 step "4. The simultaneous chess exhibition (1 s = 1 ms)" $bin/chess_exhibition --ms-per-s 1
 # Later chapters add themselves here when their samples exist.
 for extra in pipeline echo_server echo_client http_server chat_server websocket_chat crawler; do

@@ -13,6 +13,7 @@
 #   GROVE_BENCH=build-release/bench   where grove's own benchmark binaries are (see below)
 #   ROUND_TRIPS=5000000      channel ping-pong round trips (two messages each)
 #   MUTEX_FIBERS=1000 MUTEX_ROUNDS=1000   contending fibers and rounds of the mutex benchmark
+#   CURL_FIBERS=50           fibers (and multi handles) of the libcurl benchmark
 #
 # Nothing is pinned to a core. Every peer warms up before it times anything.
 #
@@ -161,7 +162,7 @@ run_median() {
 
 # grove's own benchmarks: a release build of this tree; the peers need Boost.Fiber and Go.
 source scripts/ensure_deps.sh
-ensure_packages "${grove_base_packages[@]}" libboost-fiber1.81-dev golang-go
+ensure_packages "${grove_base_packages[@]}" libboost-fiber1.81-dev golang-go libcurl4-openssl-dev
 build_peers
 configure_build build-release --buildtype=release -Dtests=false -Dsamples=false
 ninja -C build-release >/dev/null
@@ -212,6 +213,11 @@ run_median go_channel_pingpong     "$PEERS_BIN/go_channel" "$ROUND_TRIPS"
 run_median boost_fiber_channel     "$PEERS_BIN/boost_fiber_channel" "$ROUND_TRIPS"
 run_median grove_mutex_handoff     "$GROVE_BENCH/sync_bench" mutex "$MUTEX_FIBERS" "$MUTEX_ROUNDS"
 run_median boost_fiber_mutex       "$PEERS_BIN/boost_fiber_mutex" "$MUTEX_FIBERS" "$MUTEX_ROUNDS"
+
+# Shims (issue 7): libcurl requests/s, CURL_FIBERS fibers of plain curl_easy_perform through the
+# shims vs one curl_multi handle on one thread (the native asynchronous way), same server, same
+# run, alternating rounds (medians inside, then over RUNS).
+run_median curl_easy_vs_multi      "$GROVE_BENCH/curl_bench" "${CURL_FIBERS:-50}" 200 5
 
 # Shims (issue 7): a shimmed call outside fibers vs libc's own (passthrough), the same in a
 # fiber, and a zero nanosleep in a fiber vs grove::this_fiber::yield.

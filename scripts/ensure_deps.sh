@@ -4,6 +4,11 @@
 
 grove_base_packages=(g++ cmake pkg-config meson ninja-build libboost1.81-dev
                      libboost-context1.81-dev doctest-dev libssl-dev openssl)
+# The unmodified third-party clients the shims are proven with (tests/clients/), the real
+# servers they talk to (scripts/test_services.sh starts throw-away ones), and libcurl for the
+# blocking_libraries sample. postgresql brings initdb/pg_ctl in /usr/lib/postgresql/15/bin and
+# the non-root `postgres` user the test cluster runs as.
+grove_client_packages=(libcurl4-openssl-dev libhiredis-dev libpq-dev redis-server postgresql)
 
 ensure_packages() {
   local missing=()
