@@ -22,6 +22,7 @@
 namespace grove::detail {
 
 class hub_impl;
+class fd_poller;
 // initial-exec: one TLS access without a __tls_get_addr call; the variable is tiny, so the
 // static TLS surplus covers libgrove.so even when it is loaded late.
 extern thread_local hub_impl* t_hub __attribute__((tls_model("initial-exec")));
@@ -102,6 +103,9 @@ class hub_impl {
   void cancel(callback_node* node) noexcept;
 
   boost::asio::io_context& io() noexcept { return io_; }
+  /// The hub's descriptor set (lib/core/fd_wait.cpp), once made; a service of io().
+  fd_poller* fd_poller_cache() const noexcept { return fd_poller_; }
+  void set_fd_poller_cache(fd_poller* p) noexcept { fd_poller_ = p; }
   grove::hub& facade() noexcept { return facade_; }
   std::uint64_t next_timeout_serial() noexcept { return ++timeout_serial_; }
 
@@ -153,6 +157,7 @@ class hub_impl {
   std::exception_ptr stack_failure_;  ///< last stack mapping error, until a stack comes back
   std::size_t stack_failure_size_ = 0;  ///< the size that failed: smaller requests may still map
   void* eh_globals_;
+  fd_poller* fd_poller_ = nullptr;
   stack_pool stacks_;
   boost::asio::io_context io_;
   boost::asio::steady_timer asio_timer_;

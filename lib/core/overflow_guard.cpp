@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "core/hub_impl.hpp"
+#include "core/sys.hpp"
 
 namespace grove::detail {
 namespace {
@@ -75,7 +76,7 @@ void on_fault(int sig, siginfo_t* info, void* uc) {
       out.add("' (stack ");
       out.add((f->stack.size - f->stack.guard) / 1024);
       out.add(" KiB); give it more with spawn_options::stack_size\n");
-      ssize_t ignored = ::write(STDERR_FILENO, out.text, out.used);
+      ssize_t ignored = detail::sys::write(STDERR_FILENO, out.text, out.used);
       (void)ignored;
       std::abort();
     }

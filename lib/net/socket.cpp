@@ -12,6 +12,7 @@
 #include <grove/net/socket.hpp>
 #include <string>
 
+#include "core/sys.hpp"
 #include "net/attempt.hpp"
 
 namespace grove::detail {
@@ -41,11 +42,12 @@ detail::io_status try_receive(void* context, int fd, std::error_code& ec,
   auto& iov = *static_cast<io_args*>(context)->iov;
   return detail::attempt_syscall(
       [&] {
-        if (iov.count == 1) return ::recv(fd, iov.iov[0].iov_base, iov.iov[0].iov_len, 0);
+        if (iov.count == 1)
+          return detail::sys::recv(fd, iov.iov[0].iov_base, iov.iov[0].iov_len, 0);
         ::msghdr msg{};
         msg.msg_iov = iov.iov;
         msg.msg_iovlen = iov.count;
-        return ::recvmsg(fd, &msg, 0);
+        return detail::sys::recvmsg(fd, &msg, 0);
       },
       ec, bytes, iov.total);
 }
@@ -56,12 +58,12 @@ detail::io_status try_send(void* context, int fd, std::error_code& ec,
   return detail::attempt_syscall(
       [&] {
         if (iov.count == 1) {
-          return ::send(fd, iov.iov[0].iov_base, iov.iov[0].iov_len, MSG_NOSIGNAL);
+          return detail::sys::send(fd, iov.iov[0].iov_base, iov.iov[0].iov_len, MSG_NOSIGNAL);
         }
         ::msghdr msg{};
         msg.msg_iov = iov.iov;
         msg.msg_iovlen = iov.count;
-        return ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+        return detail::sys::sendmsg(fd, &msg, MSG_NOSIGNAL);
       },
       ec, bytes, iov.total);
 }
@@ -77,7 +79,7 @@ detail::io_status try_accept(void* context, int fd, std::error_code& ec,
   auto& args = *static_cast<accept_args*>(context);
   return detail::attempt_syscall(
       [&]() -> ssize_t {
-        args.fd = ::accept4(fd, args.peer, args.length, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        args.fd = detail::sys::accept4(fd, args.peer, args.length, SOCK_NONBLOCK | SOCK_CLOEXEC);
         return args.fd < 0 ? -1 : 0;
       },
       ec, bytes, 0);
@@ -109,7 +111,7 @@ std::string describe(std::chrono::nanoseconds d) {
 
 socket::socket(int fd) {
   if (std::error_code ec = registration_.open(fd)) {
-    ::close(fd);
+    detail::sys::close(fd);
     throw net_error("grove::net: registering a socket with the hub", ec);
   }
 }
@@ -129,12 +131,12 @@ void socket::close() noexcept {
   // Waiters wake with operation_canceled, before the descriptor can be reused. grove's sockets
   // are close-on-exec and never dup'ed: closing drops them from epoll without epoll_ctl(DEL).
   registration_.release(true);
-  ::close(fd);
+  detail::sys::close(fd);
 }
 
 void socket::set_option(int level, int name, int value) {
   check_open("setsockopt");
-  if (::setsockopt(native_handle(), level, name, &value, sizeof value) != 0) {
+  if (detail::sys::setsockopt(native_handle(), level, name, &value, sizeof value) != 0) {
     fail("setsockopt", last_error());
   }
 }
@@ -143,7 +145,7 @@ int socket::get_option(int level, int name) const {
   check_open("getsockopt");
   int value = 0;
   ::socklen_t length = sizeof value;
-  if (::getsockopt(native_handle(), level, name, &value, &length) != 0) {
+  if (detail::sys::getsockopt(native_handle(), level, name, &value, &length) != 0) {
     fail("getsockopt", last_error());
   }
   return value;
@@ -180,7 +182,7 @@ std::error_code socket::connect_to(const ::sockaddr* address, ::socklen_t length
                                    detail::time_point deadline) {
   int fd = native_handle();
   for (;;) {
-    if (::connect(fd, address, length) == 0) return {};
+    if (detail::sys::connect(fd, address, length) == 0) return {};
     if (errno == EINTR) continue;
     if (errno == EINPROGRESS) break;
     if (errno == EAGAIN && address->sa_family == AF_UNIX) {
@@ -197,7 +199,7 @@ std::error_code socket::connect_to(const ::sockaddr* address, ::socklen_t length
   if (ec) return ec;
   int error = 0;
   ::socklen_t size = sizeof error;
-  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &size) != 0) return last_error();
+  if (detail::sys::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &size) != 0) return last_error();
   return {error, std::system_category()};
 }
 
@@ -288,7 +290,7 @@ std::string stream_socket::read_until(std::string_view delimiter, std::size_t ma
 
 void stream_socket::shutdown(shutdown_type how) {
   check_open("shutdown");
-  if (::shutdown(native_handle(), static_cast<int>(how)) != 0 && errno != ENOTCONN) {
+  if (detail::sys::shutdown(native_handle(), static_cast<int>(how)) != 0 && errno != ENOTCONN) {
     fail("shutdown", last_error());
   }
 }

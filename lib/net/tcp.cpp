@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/sys.hpp"
 #include "net/socket_name.hpp"
 
 namespace grove::net {
@@ -25,7 +26,8 @@ std::string describe(const tcp_endpoint& endpoint) {
 }
 
 int open_tcp_socket(const tcp_endpoint& endpoint, std::error_code& ec) {
-  int fd = ::socket(endpoint.protocol().family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int fd = detail::sys::socket(endpoint.protocol().family(),
+                               SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) ec = {errno, std::system_category()};
   return fd;
 }
@@ -101,10 +103,10 @@ tcp_listener tcp_listener::bind(const tcp_endpoint& endpoint, const listen_optio
   tcp_listener listener(fd);
   if (options.reuse_address) listener.set_option(SOL_SOCKET, SO_REUSEADDR, 1);
   if (options.reuse_port) listener.set_option(SOL_SOCKET, SO_REUSEPORT, 1);
-  if (::bind(fd, endpoint.data(), static_cast<::socklen_t>(endpoint.size())) != 0) {
+  if (detail::sys::bind(fd, endpoint.data(), static_cast<::socklen_t>(endpoint.size())) != 0) {
     throw net_error("grove::net: " + what, {errno, std::system_category()});
   }
-  if (::listen(fd, options.backlog) != 0) {
+  if (detail::sys::listen(fd, options.backlog) != 0) {
     throw net_error("grove::net: listen on " + describe(endpoint), {errno, std::system_category()});
   }
   return listener;

@@ -5,6 +5,7 @@
 #include <grove/net/udp.hpp>
 #include <string>
 
+#include "core/sys.hpp"
 #include "net/attempt.hpp"
 #include "net/socket_name.hpp"
 
@@ -12,7 +13,7 @@ namespace grove::net {
 namespace {
 
 int open_udp_socket(int family) {
-  int fd = ::socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int fd = detail::sys::socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) throw net_error("grove::net: udp socket", {errno, std::system_category()});
   return fd;
 }
@@ -26,21 +27,23 @@ detail::io_status try_send_to(void* context, int fd, std::error_code& ec,
                               std::size_t& bytes) noexcept {
   auto& args = *static_cast<datagram_args*>(context);
   // A datagram goes whole or not at all: never "drained".
-  return detail::attempt_syscall([&] { return ::sendmsg(fd, &args.msg, MSG_NOSIGNAL); }, ec, bytes,
-                                 0);
+  return detail::attempt_syscall([&] { return detail::sys::sendmsg(fd, &args.msg, MSG_NOSIGNAL); },
+                                 ec, bytes, 0);
 }
 
 detail::io_status try_receive_from(void* context, int fd, std::error_code& ec,
                                    std::size_t& bytes) noexcept {
   auto& args = *static_cast<datagram_args*>(context);
-  return detail::attempt_syscall([&] { return ::recvmsg(fd, &args.msg, 0); }, ec, bytes, 0);
+  return detail::attempt_syscall([&] { return detail::sys::recvmsg(fd, &args.msg, 0); }, ec, bytes,
+                                 0);
 }
 
 }  // namespace
 
 udp_socket udp_socket::bind(const udp_endpoint& endpoint) {
   udp_socket s(open_udp_socket(endpoint.protocol().family()));
-  if (::bind(s.native_handle(), endpoint.data(), static_cast<::socklen_t>(endpoint.size())) != 0) {
+  if (detail::sys::bind(s.native_handle(), endpoint.data(),
+                        static_cast<::socklen_t>(endpoint.size())) != 0) {
     throw net_error("grove::net: bind udp to " + endpoint.address().to_string() + ":" +
                         std::to_string(endpoint.port()),
                     {errno, std::system_category()});

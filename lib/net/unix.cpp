@@ -8,6 +8,8 @@
 #include <grove/detail/deadline.hpp>
 #include <grove/net/unix.hpp>
 
+#include "core/sys.hpp"
+
 namespace grove::net {
 namespace {
 
@@ -25,7 +27,7 @@ namespace {
 }
 
 int open_unix_socket(const std::string& what) {
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int fd = detail::sys::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) throw net_error("grove::net: " + what, {errno, std::system_category()});
   return fd;
 }
@@ -53,14 +55,14 @@ unix_stream unix_stream::connect(std::string_view path, std::chrono::nanoseconds
 
 std::pair<unix_stream, unix_stream> unix_stream::pair() {
   int fds[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) != 0) {
+  if (detail::sys::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) != 0) {
     throw net_error("grove::net: socketpair", {errno, std::system_category()});
   }
   unix_stream first;
   try {
     first = unix_stream(fds[0]);
   } catch (...) {
-    ::close(fds[1]);
+    detail::sys::close(fds[1]);
     throw;
   }
   return {std::move(first), unix_stream(fds[1])};
@@ -77,11 +79,11 @@ unix_listener unix_listener::bind(std::string_view path, const listen_options& o
       ::unlink(listener.path_.c_str());
     }
   }
-  if (::bind(listener.native_handle(), reinterpret_cast<const ::sockaddr*>(&address), length) !=
-      0) {
+  if (detail::sys::bind(listener.native_handle(), reinterpret_cast<const ::sockaddr*>(&address),
+                        length) != 0) {
     throw net_error("grove::net: " + what, {errno, std::system_category()});
   }
-  if (::listen(listener.native_handle(), options.backlog) != 0) {
+  if (detail::sys::listen(listener.native_handle(), options.backlog) != 0) {
     throw net_error("grove::net: listen on " + printable(path), {errno, std::system_category()});
   }
   return listener;

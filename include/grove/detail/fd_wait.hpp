@@ -8,7 +8,7 @@
 //   auto r = reg.perform(detail::io_direction::read, &try_recv, &args, detail::no_deadline);
 //   // r.ec / r.bytes: whatever try_recv reported once the descriptor was ready
 //
-// How it waits (lib/net/fd_wait.cpp has the details): each hub keeps its own edge-triggered
+// How it waits (lib/core/fd_wait.cpp has the details): each hub keeps its own edge-triggered
 // epoll set, nested in Asio's, and a readiness flag per descriptor and direction. A call is
 // attempted at once when the flag says it may succeed; EAGAIN, or a short read with no end of
 // stream pending, clears the flag, and the next call waits for an event before it tries. So a
@@ -16,12 +16,14 @@
 // hand-written epoll loop: no recv that is known to fail. bench/RESULTS.md has the measurements
 // (this against Asio's async_wait and async_read_some).
 //
-// Waiting follows detail::await_completion: a killed or timed-out fiber leaves the descriptor's
-// wait list before it unwinds. release() (before close) wakes every waiter with
-// errc::operation_canceled.
+// A killed or timed-out fiber leaves the descriptor's wait list before it unwinds. release()
+// (before close) wakes every waiter with errc::operation_canceled. The registration is the
+// hub's entry in the descriptor table (<grove/detail/fd_table.hpp>): a shimmed libc call on the
+// same descriptor finds and shares it instead of registering the descriptor a second time.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <grove/detail/suspension.hpp>
 #include <system_error>
 
@@ -57,13 +59,16 @@ class fd_registration {
  public:
   fd_registration() noexcept = default;
   fd_registration(fd_registration&& other) noexcept;
+
   fd_registration& operator=(fd_registration&& other) noexcept;
   fd_registration(const fd_registration&) = delete;
   fd_registration& operator=(const fd_registration&) = delete;
   ~fd_registration() { release(); }
 
-  /// Registers `fd` (non-blocking already) with the current hub's descriptor set. Returns the
-  /// error of epoll_ctl (EPERM for a regular file); throws grove::error outside grove::run.
+  /// Registers `fd` (non-blocking already, created by grove) with the current hub's descriptor
+  /// set and records it in the descriptor table as grove's: non-blocking in the kernel, blocking
+  /// as a shimmed libc call sees it. Returns the error of epoll_ctl (EPERM for a regular file);
+  /// throws grove::error outside grove::run.
   std::error_code open(int fd);
   /// Wakes every waiter with errc::operation_canceled and forgets the descriptor (call it
   /// before closing the descriptor). `closing`: the caller closes the descriptor right after,
@@ -71,8 +76,8 @@ class fd_registration {
   /// descriptor from epoll; should a dup or a forked child keep the file open, its late events
   /// land on a recycled registration and cost one spurious attempt). No-op when not registered.
   void release(bool closing = false) noexcept;
-  /// True between open() and release().
-  bool registered() const noexcept { return state_ != nullptr; }
+  /// True between open() and release() (a close through the shims also ends it).
+  bool registered() const noexcept;
   /// The descriptor, or -1.
   int fd() const noexcept { return fd_; }
 
@@ -85,9 +90,10 @@ class fd_registration {
   std::error_code wait_ready(io_direction dir, time_point deadline);
 
  private:
-  std::error_code wait(io_direction dir, time_point deadline);
+  fd_state* live_state() const noexcept;
 
-  fd_state* state_ = nullptr;  ///< readiness, waiters and hub (lib/net/fd_wait.cpp)
+  fd_state* state_ = nullptr;  ///< readiness, waiters and hub (lib/core/fd_wait.cpp)
+  std::uint32_t serial_ = 0;   ///< state_'s serial when opened: a recycled state is not ours
   int fd_ = -1;
 };
 

@@ -1,0 +1,176 @@
+// What every shim (shims/<family>.cpp) is built from: the real libc function it replaces, the
+// predicate that decides whether a call cooperates with the hub, and the errno a kill or a
+// scoped timeout becomes inside a C frame.
+//
+// Example (the shape of every shim):
+//   namespace { grove::shims::real_function<unsigned(unsigned)> real_sleep{"sleep", &raw_sleep}; }
+//   GROVE_SHIM_EXPORT unsigned sleep(unsigned seconds) {
+//     if (!grove::shims::cooperating_fiber()) return real_sleep(seconds);  // plain libc
+//     ... wait on the hub (detail::suspend_noexcept), report a kill / timeout through errno ...
+//   }
+//
+// Resolution: a real function is found with dlsym(RTLD_NEXT) on its first call and cached in an
+// atomic pointer (relaxed: every thread resolving it stores the same value). Nothing runs at load
+// time, so a shim works before main, inside another library's constructor, and before this
+// library's own constructors. glibc's dlsym may call malloc/calloc (its dlerror buffer), and a
+// malloc replacement (jemalloc, a sanitizer, a user's hook) may call back into a shim (read,
+// close, nanosleep...) while dlsym is running on this thread: that nested call must not call
+// dlsym again (it would recurse, or deadlock on the loader's lock in some versions), so it gets
+// the `fallback` instead — a raw syscall for the syscall-shaped functions — and caches nothing.
+//
+// Cooperation: a call cooperates only when it comes from a fiber on a thread whose hub is running
+// (grove::detail::current_fiber()), and the shims are enabled (GROVE_SHIMS is not "0", read once;
+// a forked child turns them off). The passthrough path costs one relaxed load, one call into
+// libgrove (a thread-local read) and the indirect call to libc.
+#pragma once
+
+#include <atomic>
+#include <cerrno>
+#include <grove/detail/fiber_base.hpp>
+#include <grove/detail/suspension.hpp>
+
+/// Marks an interposed C function: exported with default visibility (everything else in
+/// libgrove_shims.so is hidden, so the library only ever overrides what it means to).
+#define GROVE_SHIM_EXPORT extern "C" __attribute__((visibility("default")))
+
+namespace grove::shims {
+
+// --- Resolution of the real functions -------------------------------------------------------
+
+/// dlsym(RTLD_NEXT, name): the definition after libgrove_shims in the lookup order (libc's).
+/// Returns nullptr if there is none, or if this thread is already inside resolve_next() (a
+/// malloc replacement calling a shim from inside dlsym): see the header comment.
+void* resolve_next(const char* name) noexcept;
+
+template <class Signature>
+class real_function;
+
+/// A libc function the shims replace, resolved once. Constant-initialised (declare it
+/// `constinit` at namespace scope), so it is usable before any constructor has run.
+template <class R, class... Args>
+class real_function<R(Args...)> {
+ public:
+  using pointer = R (*)(Args...);
+  /// `fallback` is called while the real function cannot be resolved: when dlsym is running
+  /// on this thread, or when no later library defines `name`.
+  constexpr real_function(const char* name, pointer fallback) noexcept
+      : name_(name), fallback_(fallback) {}
+  real_function(const real_function&) = delete;
+  real_function& operator=(const real_function&) = delete;
+
+  /// The real function (or the fallback while it cannot be resolved).
+  pointer get() noexcept {
+    pointer p = fn_.load(std::memory_order_relaxed);
+    if (p) [[likely]]
+      return p;
+    return resolve();
+  }
+  /// Calls the real function.
+  R operator()(Args... args) noexcept { return get()(args...); }
+
+ private:
+  [[gnu::noinline, gnu::cold]] pointer resolve() noexcept {
+    if (void* found = resolve_next(name_)) {
+      auto p = reinterpret_cast<pointer>(found);
+      fn_.store(p, std::memory_order_relaxed);
+      return p;
+    }
+    return fallback_;
+  }
+  const char* name_;
+  pointer fallback_;
+  std::atomic<pointer> fn_{nullptr};
+};
+
+/// The same for a C variadic function (fcntl, ioctl, open): call it as `real_fcntl(fd, cmd, arg)`.
+template <class R, class... Args>
+class real_function<R(Args..., ...)> {
+ public:
+  using pointer = R (*)(Args..., ...);
+  constexpr real_function(const char* name, pointer fallback) noexcept
+      : name_(name), fallback_(fallback) {}
+  real_function(const real_function&) = delete;
+  real_function& operator=(const real_function&) = delete;
+
+  /// The real function (or the fallback while it cannot be resolved).
+  pointer get() noexcept {
+    pointer p = fn_.load(std::memory_order_relaxed);
+    if (p) [[likely]]
+      return p;
+    return resolve();
+  }
+  /// Calls the real function with `args` and the variadic `rest`.
+  template <class... Rest>
+  R operator()(Args... args, Rest... rest) noexcept {
+    return get()(args..., rest...);
+  }
+
+ private:
+  [[gnu::noinline, gnu::cold]] pointer resolve() noexcept {
+    if (void* found = resolve_next(name_)) {
+      auto p = reinterpret_cast<pointer>(found);
+      fn_.store(p, std::memory_order_relaxed);
+      return p;
+    }
+    return fallback_;
+  }
+  const char* name_;
+  pointer fallback_;
+  std::atomic<pointer> fn_{nullptr};
+};
+
+// --- Should this call cooperate? ------------------------------------------------------------
+
+/// The shims' run-time switch: unknown until first read, then on or off.
+enum class mode : int { unknown = 0, on = 1, off = 2 };
+extern std::atomic<mode> current_mode;
+/// Reads GROVE_SHIMS (once) and returns the mode it selects.
+mode read_mode() noexcept;
+
+/// True unless GROVE_SHIMS=0 or this process is the child of a fork().
+inline bool enabled() noexcept {
+  mode m = current_mode.load(std::memory_order_relaxed);
+  if (m == mode::unknown) [[unlikely]]
+    m = read_mode();
+  return m == mode::on;
+}
+
+/// The fiber a shimmed call should cooperate for, or nullptr when the call must be libc's:
+/// outside fibers (no hub, hub callbacks, other threads, the offload pool), and when the shims
+/// are disabled.
+inline detail::fiber_base* cooperating_fiber() noexcept {
+  if (!enabled()) [[unlikely]]
+    return nullptr;
+  return detail::current_fiber();
+}
+
+/// True if the calling code runs in a fiber and the shims are enabled (see cooperating_fiber).
+inline bool should_cooperate() noexcept { return cooperating_fiber() != nullptr; }
+
+// --- Waiting inside a C frame ---------------------------------------------------------------
+
+/// The errno a shimmed call reports when its wait ended for `reason`: ECANCELED for a kill,
+/// ETIMEDOUT for an expired grove::timeout scope, EDEADLK when nothing could ever wake it;
+/// 0 for notified / deadline. Not EINTR: C libraries retry EINTR in a loop. The kill or timeout
+/// itself stays pending and is raised at the fiber's next grove wait.
+int interruption_errno(detail::wake_reason reason) noexcept;
+
+/// Lets the other ready fibers run once (a zero-length sleep). Never throws: returns the reason
+/// a pending kill / timeout gives (wake_reason::killed / timeout), else wake_reason::deadline.
+detail::wake_reason yield_noexcept() noexcept;
+
+/// Keeps errno across a region that suspends (the hub and other fibers overwrite it).
+class errno_guard {
+ public:
+  errno_guard() noexcept : saved_(errno) {}
+  ~errno_guard() { errno = saved_; }
+  errno_guard(const errno_guard&) = delete;
+  errno_guard& operator=(const errno_guard&) = delete;
+  /// Makes the region end with errno `value` instead of the saved one.
+  void set(int value) noexcept { saved_ = value; }
+
+ private:
+  int saved_;
+};
+
+}  // namespace grove::shims
