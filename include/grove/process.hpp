@@ -75,8 +75,8 @@ class stdio {
 
 /// How to start a child.
 struct process_options {
-  std::optional<std::vector<std::string>> environment;  ///< "K=V" entries; unset: the parent's
-  std::string working_directory;                        ///< empty: the parent's
+  std::optional<std::vector<std::string>> environment{};  ///< "K=V" entries; unset: the parent's
+  std::string working_directory{};                        ///< empty: the parent's
   stdio stdin_ = stdio::inherit();
   stdio stdout_ = stdio::inherit();
   stdio stderr_ = stdio::inherit();
@@ -198,12 +198,17 @@ namespace detail {
 /// child behind `pidfd` has exited (it is not reaped: waitid/waitpid that next). Never throws.
 /// Returns {} once it has exited, errc::timed_out at `deadline`, errc::operation_canceled when the
 /// fiber is killed or its grove::timeout expires (the kill / timeout stays pending and is raised
-/// at the next grove wait), or the error of registering the pidfd. Outside a fiber it blocks the
-/// thread (poll).
+/// at the next grove wait), bad_file_descriptor if the pidfd is closed meanwhile or cannot be
+/// watched. Outside a fiber it blocks the thread (poll). The hub keeps watching the pidfd after
+/// the call: close it with close_pidfd().
 std::error_code wait_child_exit(int pidfd, time_point deadline) noexcept;
 
-/// pidfd_open(pid, 0) with close-on-exec; -1 and errno on failure.
+/// pidfd_open(pid, 0) (always close-on-exec); -1 and errno on failure.
 int open_pidfd(int pid) noexcept;
+
+/// Closes a pidfd that wait_child_exit may have watched: drops the hub's registration of the
+/// number (detail::fd_closing), then closes it.
+void close_pidfd(int pidfd) noexcept;
 
 }  // namespace detail
 

