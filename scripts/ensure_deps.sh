@@ -3,7 +3,7 @@
 # Never install the unversioned libboost-dev: it is Boost 1.74 and conflicts with 1.81.
 
 grove_base_packages=(g++ cmake pkg-config meson ninja-build libboost1.81-dev
-                     libboost-context1.81-dev doctest-dev libssl-dev openssl)
+                     libboost-context1.81-dev doctest-dev libssl-dev openssl liburing-dev)
 
 ensure_packages() {
   local missing=()
