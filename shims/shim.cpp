@@ -7,6 +7,9 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <grove/error.hpp>
+#include <grove/timeout.hpp>
+#include <new>
 
 namespace grove::shims {
 
@@ -68,6 +71,37 @@ int interruption_errno(detail::wake_reason reason) noexcept {
       return EDEADLK;
     default:
       return 0;
+  }
+}
+
+detail::wake_reason sleep_until(detail::time_point deadline) noexcept {
+  if (!detail::current_fiber()) return detail::wake_reason::none;
+  if (deadline <= detail::clock::now()) return yield_noexcept();
+  for (;;) {
+    detail::wake_reason reason = detail::suspend_noexcept(deadline);
+    switch (reason) {
+      case detail::wake_reason::deadline:
+      case detail::wake_reason::killed:
+      case detail::wake_reason::timeout:
+      case detail::wake_reason::deadlock:
+        return reason;
+      default:  // a stray wake-up: the deadline still stands
+        if (detail::clock::now() >= deadline) return detail::wake_reason::deadline;
+    }
+  }
+}
+
+int errno_for_current_exception() noexcept {
+  try {
+    throw;
+  } catch (const fiber_killed&) {
+    return ECANCELED;
+  } catch (const timeout_error&) {
+    return ETIMEDOUT;
+  } catch (const std::bad_alloc&) {
+    return ENOMEM;
+  } catch (...) {
+    return EIO;
   }
 }
 

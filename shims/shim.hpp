@@ -28,6 +28,7 @@
 #include <cerrno>
 #include <grove/detail/fiber_base.hpp>
 #include <grove/detail/suspension.hpp>
+#include <utility>
 
 /// Marks an interposed C function: exported with default visibility (everything else in
 /// libgrove_shims.so is hidden, so the library only ever overrides what it means to).
@@ -159,6 +160,26 @@ int interruption_errno(detail::wake_reason reason) noexcept;
 /// a pending kill / timeout gives (wake_reason::killed / timeout), else wake_reason::deadline.
 detail::wake_reason yield_noexcept() noexcept;
 
+/// Suspends the calling fiber until `deadline` (a past one yields once). Never throws: returns
+/// wake_reason::deadline when it passed, or the reason of an interruption (killed, timeout).
+/// For every timed wait of a shim: the sleep family, poll(nullptr, 0, ms), polling loops.
+detail::wake_reason sleep_until(detail::time_point deadline) noexcept;
+
+/// The errno for the exception being handled (see errno_of).
+int errno_for_current_exception() noexcept;
+
+/// Runs `fn()`, a grove wait that reports kills and timeouts by throwing (grove::offload, an
+/// fd_registration), and returns 0, or the errno for what it threw: ECANCELED for a kill,
+/// ETIMEDOUT for a scoped timeout, ENOMEM, else EIO. Exceptions never leave a shim.
+template <class Fn>
+int errno_of(Fn&& fn) noexcept {
+  try {
+    fn();
+    return 0;
+  } catch (...) {
+    return errno_for_current_exception();
+  }
+}
 /// Keeps errno across a region that suspends (the hub and other fibers overwrite it).
 class errno_guard {
  public:

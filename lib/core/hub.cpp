@@ -1,19 +1,17 @@
-#include "core/hub_impl.hpp"
-
+#include <cxxabi.h>
 #include <pthread.h>
 
-#include <boost/asio/post.hpp>
 #include <atomic>
+#include <boost/asio/post.hpp>
 #include <cstdio>
 #include <cstdlib>
-#include <cxxabi.h>
+#include <grove/error.hpp>
+#include <grove/timeout.hpp>
 #include <string>
 #include <typeinfo>
 #include <vector>
 
-#include <grove/error.hpp>
-#include <grove/timeout.hpp>
-
+#include "core/hub_impl.hpp"
 #include "core/overflow_guard.hpp"
 #include "core/sanitizers.hpp"
 
@@ -21,7 +19,7 @@ namespace ctx = boost::context::detail;
 
 namespace grove::detail {
 
-thread_local hub_impl* t_hub = nullptr;
+constinit thread_local hub_impl* t_hub = nullptr;
 
 void callback_timer_fired(timer_node* t) noexcept;
 
@@ -43,7 +41,6 @@ const char* outside_fiber_message =
     "grove: this call waits, and can only be made from a fiber (not from a hub callback, nor "
     "outside grove::run)";
 
-
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -52,9 +49,7 @@ const char* outside_fiber_message =
 fiber_base* current_fiber() noexcept { return t_hub ? t_hub->running() : nullptr; }
 hub_impl* current_hub() noexcept { return t_hub; }
 
-bool is_suspended(const fiber_base* f) noexcept {
-  return f && f->state == fiber_state::suspended;
-}
+bool is_suspended(const fiber_base* f) noexcept { return f && f->state == fiber_state::suspended; }
 
 bool wake(fiber_base* f, wake_reason reason) noexcept {
   if (!f || f->state != fiber_state::suspended) return false;
@@ -93,11 +88,6 @@ timeout_error make_timeout_error(fiber_base* self) {
   std::abort();
 }
 
-/// Throws if a kill or an expired timeout is pending for `self`.
-void raise_pending(fiber_base* self) {
-  if (self->kill_pending) throw fiber_killed{};
-  if (self->expired_timeouts) throw make_timeout_error(self);
-}
 }  // namespace
 
 void raise_for(wake_reason reason) {
@@ -115,16 +105,66 @@ void raise_for(wake_reason reason) {
   }
 }
 
+namespace {
+
+/// The three flavours of suspension; they differ only in what they do with a kill or timeout.
+enum class wait_kind : std::uint8_t {
+  throwing,         ///< suspend(): throws it
+  reporting,        ///< suspend_noexcept(): returns it (C frames)
+  uninterruptible,  ///< suspend_uninterruptible(): leaves it pending
+};
+
+/// The one interruptibility rule (DESIGN.md): a kill or an expired scoped timeout may end a wait
+/// only if the fiber is not unwinding, not shielded, and the wait is not uninterruptible.
+bool interruptible_now(const hub_impl* h, const fiber_base* self, wait_kind kind) noexcept {
+  return kind != wait_kind::uninterruptible && h->uncaught_exceptions() == 0 &&
+         self->shield_depth == 0;
+}
+
+/// The kill or expired timeout waiting to be raised in `self`, if any (kill first).
+wake_reason pending_interruption(const fiber_base* self) noexcept {
+  if (self->kill_pending) return wake_reason::killed;
+  if (self->expired_timeouts) return wake_reason::timeout;
+  return wake_reason::none;
+}
+
+/// errno belongs to the thread, so the hub and the other fibers overwrite it while a fiber is
+/// away; a C caller around a shimmed call must find it as it left it.
+struct errno_keeper {
+  int saved = errno;
+  ~errno_keeper() { errno = saved; }
+};
+
+/// The body of every suspension. Never throws: the throwing flavour raises what it returns.
+wake_reason suspend_as(hub_impl* h, fiber_base* self, time_point deadline,
+                       wait_kind kind) noexcept {
+  errno_keeper keep_errno;
+  bool interruptible = interruptible_now(h, self, kind);
+  if (interruptible) {
+    if (wake_reason pending = pending_interruption(self); pending != wake_reason::none) {
+      // A throwing wait raises it now. A C frame gets it as an errno and may retry whatever
+      // it gets: pass through the hub first, so such a loop cannot starve other fibers.
+      if (kind == wait_kind::reporting) h->yield_current(self);
+      return pending;
+    }
+  }
+  self->interruptible = interruptible;
+  wake_reason reason = h->suspend_current(deadline);
+  self->interruptible = true;
+  // A C frame can report a deadlock; a shielded or uninterruptible throwing wait cannot.
+  if (reason == wake_reason::deadlock && !interruptible && kind != wait_kind::reporting) {
+    deadlock_in_shielded_wait(self);
+  }
+  return reason;
+}
+
+}  // namespace
+
 wake_reason suspend(time_point deadline) {
   hub_impl* h = t_hub;
   fiber_base* self = h ? h->running() : nullptr;
   if (!self) throw error(outside_fiber_message);
-  bool interruptible = h->uncaught_exceptions() == 0 && self->shield_depth == 0;
-  if (interruptible) raise_pending(self);
-  self->interruptible = interruptible;
-  wake_reason reason = h->suspend_current(deadline);
-  self->interruptible = true;
-  if (reason == wake_reason::deadlock && !interruptible) deadlock_in_shielded_wait(self);
+  wake_reason reason = suspend_as(h, self, deadline, wait_kind::throwing);
   if (reason >= wake_reason::killed) raise_for(reason);
   return reason;
 }
@@ -133,33 +173,27 @@ wake_reason suspend_noexcept(time_point deadline) noexcept {
   hub_impl* h = t_hub;
   fiber_base* self = h ? h->running() : nullptr;
   if (!self) return wake_reason::none;
-  if (self->kill_pending) return wake_reason::killed;
-  if (self->expired_timeouts) return wake_reason::timeout;
-  self->interruptible = true;
-  return h->suspend_current(deadline);
+  return suspend_as(h, self, deadline, wait_kind::reporting);
 }
 
 wake_reason suspend_uninterruptible(time_point deadline) noexcept {
   hub_impl* h = t_hub;
   fiber_base* self = h ? h->running() : nullptr;
   if (!self) return wake_reason::none;
-  self->interruptible = false;  // kill() and expiring timeouts only mark themselves pending
-  wake_reason reason = h->suspend_current(deadline);
-  self->interruptible = true;
-  if (reason == wake_reason::deadlock) deadlock_in_shielded_wait(self);
-  return reason;
+  return suspend_as(h, self, deadline, wait_kind::uninterruptible);
 }
 
 void yield() {
   hub_impl* h = t_hub;
   fiber_base* self = h ? h->running() : nullptr;
   if (!self) throw error(outside_fiber_message);
-  bool interruptible = h->uncaught_exceptions() == 0 && self->shield_depth == 0;
-  if (interruptible) raise_pending(self);
-  self->state = fiber_state::ready;
-  h->push_ready(self);
-  h->switch_away(self);
-  if (interruptible) raise_pending(self);
+  bool interruptible = interruptible_now(h, self, wait_kind::throwing);
+  if (interruptible) raise_for(pending_interruption(self));
+  {
+    errno_keeper keep_errno;
+    h->yield_current(self);
+  }
+  if (interruptible) raise_for(pending_interruption(self));
 }
 
 void arm_timer(timer_node& node) {
@@ -403,7 +437,7 @@ bool hub_impl::prepare_to_start(fiber_base* f) noexcept {
   return true;
 }
 
-wake_reason hub_impl::suspend_current(time_point deadline) {
+wake_reason hub_impl::suspend_current(time_point deadline) noexcept {
   fiber_base* self = current_;
   if (deadline != no_deadline) {
     self->deadline.when = deadline;

@@ -10,10 +10,9 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
-#include <vector>
-
 #include <grove/detail/fiber_base.hpp>
 #include <grove/hub.hpp>
+#include <vector>
 
 #include "core/context_jump.hpp"
 #include "core/sanitizers.hpp"
@@ -80,9 +79,15 @@ class hub_impl {
     ready_tail_ = f;
   }
   /// Suspends the running fiber (state already set by the caller) until someone resumes it.
-  void switch_away(fiber_base* self);
+  void switch_away(fiber_base* self) noexcept;
   /// Suspends the running fiber with an optional deadline; returns the wake reason.
-  wake_reason suspend_current(time_point deadline);
+  wake_reason suspend_current(time_point deadline) noexcept;
+  /// Puts the running fiber at the back of the ready queue and runs the others.
+  void yield_current(fiber_base* self) noexcept {
+    self->state = fiber_state::ready;
+    push_ready(self);
+    switch_away(self);
+  }
   /// Ends the running fiber: never returns.
   [[noreturn]] void finish_current(fiber_base* self);
   /// Called on arrival on a stack: records where the previous context stopped.
@@ -154,7 +159,7 @@ class hub_impl {
   callback_node* soon_head_ = nullptr;
   callback_node* soon_tail_ = nullptr;
 
-  std::exception_ptr stack_failure_;  ///< last stack mapping error, until a stack comes back
+  std::exception_ptr stack_failure_;    ///< last stack mapping error, until a stack comes back
   std::size_t stack_failure_size_ = 0;  ///< the size that failed: smaller requests may still map
   void* eh_globals_;
   fd_poller* fd_poller_ = nullptr;
@@ -185,7 +190,8 @@ inline void hub_impl::switch_to(execution_context& from, execution_context& to) 
   after_switch(t, from);
 }
 
-inline void hub_impl::after_switch(boost::context::detail::transfer_t t, execution_context& self) noexcept {
+inline void hub_impl::after_switch(boost::context::detail::transfer_t t,
+                                   execution_context& self) noexcept {
   sanitizer_finish_switch(self.asan_fake_stack);
   auto* prev = static_cast<execution_context*>(t.data);
   if (prev->finished) [[unlikely]] {
@@ -198,7 +204,7 @@ inline void hub_impl::after_switch(boost::context::detail::transfer_t t, executi
   eh->uncaught_exceptions = self.eh_uncaught;
 }
 
-inline void hub_impl::switch_away(fiber_base* self) {
+inline void hub_impl::switch_away(fiber_base* self) noexcept {
   // A fiber yielding with nothing else ready goes through the loop, so I/O, timers and
   // callbacks get their turn instead of the fiber spinning alone.
   bool alone = ready_head_ == self && ready_tail_ == self;

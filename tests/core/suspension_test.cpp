@@ -2,9 +2,12 @@
 // uninterruptible suspension that waits for a cancelled operation's completion.
 #include <doctest/doctest.h>
 
+#include <cerrno>
 #include <chrono>
+#include <grove/detail/fiber_base.hpp>
 #include <grove/detail/suspension.hpp>  // first: the header is self-contained
 #include <grove/grove.hpp>
+#include <stdexcept>
 
 using namespace std::chrono_literals;
 
@@ -56,5 +59,201 @@ TEST_CASE("an uninterruptible suspension honours its own deadline; outside a fib
   grove::run([] {
     auto r = grove::detail::suspend_uninterruptible(grove::detail::clock::now() + 5ms);
     CHECK(r == grove::detail::wake_reason::deadline);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The no-throw suspension C frames use (the shims), and the one interruptibility rule.
+
+namespace {
+
+namespace gd = grove::detail;
+using steady = std::chrono::steady_clock;
+
+double ms_since(steady::time_point start) {
+  return std::chrono::duration<double, std::milli>(steady::now() - start).count();
+}
+
+// Stands in for a shimmed read() on a descriptor that never becomes ready: a no-throw wait, a
+// kill or timeout reported as an errno, EAGAIN when the wait's own deadline passed.
+int shimmed_read_standin() noexcept {
+  gd::wake_reason why = gd::suspend_noexcept(gd::clock::now() + 2ms);
+  if (int e = gd::errno_for(why)) {
+    errno = e;
+  } else {
+    errno = EAGAIN;
+  }
+  return -1;
+}
+
+// What libcurl, hiredis and libpq do around read(): retry on EINTR and EAGAIN, give up on
+// anything else. Bounded, so a regression fails instead of hanging the suite.
+struct retry_result {
+  int result = 0;
+  int error = 0;
+  int attempts = 0;
+};
+retry_result c_library_read() noexcept {
+  retry_result r;
+  while (r.attempts < 100000) {
+    ++r.attempts;
+    r.result = shimmed_read_standin();
+    r.error = errno;
+    if (r.result == -1 && (r.error == EINTR || r.error == EAGAIN)) continue;
+    break;
+  }
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("errno_for maps a kill to ECANCELED and a scoped timeout to ETIMEDOUT, never EINTR") {
+  static_assert(gd::errno_for(gd::wake_reason::killed) == ECANCELED);
+  static_assert(gd::errno_for(gd::wake_reason::timeout) == ETIMEDOUT);
+  CHECK(gd::errno_for(gd::wake_reason::deadlock) == EDEADLK);
+  CHECK(gd::errno_for(gd::wake_reason::notified) == 0);
+  CHECK(gd::errno_for(gd::wake_reason::deadline) == 0);
+  CHECK(gd::errno_for(gd::wake_reason::none) == 0);
+}
+
+TEST_CASE("a C loop retrying on EINTR/EAGAIN ends promptly after a kill, raised at the next wait") {
+  grove::run([] {
+    retry_result seen;
+    bool killed_at_next_wait = false;
+    auto f = grove::spawn([&] {
+      seen = c_library_read();
+      try {
+        grove::this_fiber::sleep_for(10s);
+      } catch (const grove::fiber_killed&) {
+        killed_at_next_wait = true;
+        throw;
+      }
+    });
+    grove::this_fiber::sleep_for(30ms);  // several EAGAIN rounds
+    auto killed_at = steady::now();
+    f.kill();
+    CHECK(f.join_for(2s));
+    CHECK(ms_since(killed_at) < 500);
+    CHECK(seen.result == -1);
+    CHECK(seen.error == ECANCELED);
+    CHECK(seen.attempts > 1);
+    CHECK(killed_at_next_wait);
+  });
+}
+
+TEST_CASE("a C loop retrying on EINTR/EAGAIN ends with ETIMEDOUT when its scoped timeout expires") {
+  grove::run([] {
+    auto start = steady::now();
+    retry_result seen;
+    bool timeout_at_next_wait = false;
+    {
+      grove::timeout t(30ms);
+      seen = c_library_read();
+      try {
+        grove::this_fiber::yield();
+      } catch (const grove::timeout_error& e) {
+        timeout_at_next_wait = e.from(t);
+      }
+    }
+    CHECK(ms_since(start) < 500);
+    CHECK(seen.error == ETIMEDOUT);
+    CHECK(timeout_at_next_wait);
+  });
+}
+
+TEST_CASE("a C loop that retries whatever the errno still lets the other fibers run") {
+  grove::run([] {
+    int ticks = 0;
+    bool done = false;
+    auto ticker = grove::spawn([&] {
+      for (int i = 0; i < 100000 && !done; ++i) {
+        ++ticks;
+        grove::this_fiber::yield();
+      }
+    });
+    int ticks_during_loop = -1;
+    int reported_killed = 0;
+    auto stubborn = grove::spawn([&] {
+      gd::kill(gd::current_fiber());  // pending: every no-throw wait now reports it
+      int before = ticks;
+      for (int i = 0; i < 200; ++i) {
+        if (gd::suspend_noexcept() == gd::wake_reason::killed) ++reported_killed;
+      }
+      ticks_during_loop = ticks - before;
+      done = true;
+      grove::this_fiber::yield();  // the kill lands here
+      FAIL("the pending kill was not raised");
+    });
+    stubborn.join();
+    ticker.join();
+    CHECK(reported_killed == 200);
+    CHECK(ticks_during_loop >= 150);  // each retry passed through the hub
+    CHECK_THROWS_AS(stubborn.get(), grove::killed_error);
+  });
+}
+
+TEST_CASE("a no-throw wait inside a shield or while unwinding is not ended by a kill") {
+  grove::run([] {
+    gd::wake_reason shielded = gd::wake_reason::none;
+    gd::wake_reason pending_in_shield = gd::wake_reason::none;
+    gd::wake_reason unwinding = gd::wake_reason::none;
+    bool killed_after = false;
+    auto f = grove::spawn([&] {
+      {
+        grove::this_fiber::shield s;
+        shielded = gd::suspend_noexcept(gd::clock::now() + 60ms);  // killed meanwhile
+        pending_in_shield = gd::suspend_noexcept(gd::clock::now() + 5ms);
+      }
+      try {
+        struct waits_in_destructor {
+          gd::wake_reason& out;
+          ~waits_in_destructor() { out = gd::suspend_noexcept(gd::clock::now() + 5ms); }
+        } guard{unwinding};
+        throw std::runtime_error("unwind");
+      } catch (const std::runtime_error&) {
+      }
+      try {
+        grove::this_fiber::yield();
+      } catch (const grove::fiber_killed&) {
+        killed_after = true;
+        throw;
+      }
+    });
+    grove::this_fiber::sleep_for(20ms);
+    f.kill();
+    f.join();
+    CHECK(shielded == gd::wake_reason::deadline);
+    CHECK(pending_in_shield == gd::wake_reason::deadline);
+    CHECK(unwinding == gd::wake_reason::deadline);
+    CHECK(killed_after);
+  });
+}
+
+TEST_CASE("errno survives every kind of suspension while other fibers and the hub change it") {
+  grove::run([] {
+    bool done = false;
+    auto clobberer = grove::spawn([&] {
+      for (int i = 0; i < 100000 && !done; ++i) {
+        errno = EBADF;
+        grove::this_fiber::yield();
+      }
+    });
+    auto f = grove::spawn([&] {
+      errno = EDOM;
+      grove::this_fiber::sleep_for(10ms);
+      CHECK(errno == EDOM);
+      errno = ERANGE;
+      grove::this_fiber::yield();
+      CHECK(errno == ERANGE);
+      errno = EILSEQ;
+      CHECK(gd::suspend_noexcept(gd::clock::now() + 5ms) == gd::wake_reason::deadline);
+      CHECK(errno == EILSEQ);
+      errno = ENOSPC;
+      CHECK(gd::suspend_uninterruptible(gd::clock::now() + 5ms) == gd::wake_reason::deadline);
+      CHECK(errno == ENOSPC);
+      done = true;
+    });
+    f.get();
+    clobberer.join();
   });
 }

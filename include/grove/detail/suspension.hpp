@@ -7,8 +7,23 @@
 // and suspend() turns "killed" / "timeout" into grove::fiber_killed / grove::timeout_error.
 // The first wake of a suspension wins; later ones are refused (wake() returns false), which is
 // what keeps a killed waiter from consuming a wake-up meant for another.
+//
+// One interruptibility rule for the three flavours (throwing, errno-reporting, uninterruptible):
+// a kill or an expired grove::timeout may end a wait only while the fiber is not unwinding
+// (std::uncaught_exceptions() == 0), is not inside a grove::this_fiber::shield and the wait is
+// not an uninterruptible one. Otherwise it stays pending and lands at the first wait after.
+//
+// Waits from C frames (the shims) use suspend_noexcept(): a kill or timeout is reported, never
+// thrown, and errno_for() maps it: kill -> ECANCELED, scoped timeout -> ETIMEDOUT. Not EINTR:
+// C libraries (libcurl, hiredis, libpq) retry EINTR and EAGAIN but give up on these. While one
+// is pending every such wait reports it again, yet first passes through the hub (a yield), so a
+// C loop that retries anyway never starves other fibers, I/O or timers. The kill or timeout
+// itself stays pending and is thrown at the next throwing grove wait.
+//
+// errno survives every suspension: the hub and other fibers overwrite it while a fiber is away.
 #pragma once
 
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 
@@ -17,7 +32,6 @@ namespace grove::detail {
 using clock = std::chrono::steady_clock;
 using time_point = clock::time_point;
 inline constexpr time_point no_deadline = time_point::max();
-
 
 struct fiber_base;
 class hub_impl;
@@ -44,10 +58,30 @@ hub_impl* current_hub() noexcept;
 /// Throws grove::error when called outside a fiber.
 wake_reason suspend(time_point deadline = no_deadline);
 
-/// Like suspend() but never throws: returns killed / timeout / deadlock as reasons; a kill stays
-/// pending and is raised at the next throwing suspension. For C frames (the shims).
+/// Like suspend() but never throws, for C frames (the shims): returns killed / timeout /
+/// deadlock as reasons (errno_for() maps them). Same interruptibility rule as suspend(). With a
+/// kill or an expired scope already pending it does not wait, but still yields once to the
+/// other fibers before returning the reason, so a caller retrying in a loop cannot starve the
+/// hub. The kill or timeout stays pending and is thrown at the next throwing wait.
 /// Returns wake_reason::none when not called from a fiber.
 wake_reason suspend_noexcept(time_point deadline = no_deadline) noexcept;
+
+/// The errno a C call reports when its wait ended for `reason`: ECANCELED for killed,
+/// ETIMEDOUT for a scoped timeout, EDEADLK for deadlock; 0 for the others (notified, the wait's
+/// own deadline, none), whose meaning the caller decides (ready, EAGAIN for SO_RCVTIMEO...).
+/// Never EINTR: C libraries retry that, and a killed fiber must get control back.
+constexpr int errno_for(wake_reason reason) noexcept {
+  switch (reason) {
+    case wake_reason::killed:
+      return ECANCELED;
+    case wake_reason::timeout:
+      return ETIMEDOUT;
+    case wake_reason::deadlock:
+      return EDEADLK;
+    default:
+      return 0;
+  }
+}
 
 /// Suspends until woken with `notified` or until `deadline`, ignoring kills and scoped timeouts:
 /// they stay pending and are raised at the next suspend(). For the short waits a frame must
@@ -64,7 +98,8 @@ bool wake(fiber_base* f, wake_reason reason) noexcept;
 /// True if `f` is suspended and can still be woken.
 bool is_suspended(const fiber_base* f) noexcept;
 
-/// Puts the current fiber at the back of the ready queue and runs the others (honours kill).
+/// Puts the current fiber at the back of the ready queue and runs the others (honours kill and
+/// scoped timeouts under the same rule as suspend()).
 void yield();
 
 }  // namespace grove::detail
