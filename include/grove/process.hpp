@@ -11,8 +11,10 @@
 // Spawning uses posix_spawn (glibc: clone(CLONE_VM | CLONE_VFORK)), so a parent with a large
 // memory footprint does not copy its page tables, and a missing executable, a bad working
 // directory or a failed redirection is a process_error from spawn(), not a child that fails
-// silently. The child starts with every signal unblocked and at its default disposition, and
-// (close_fds, the default) with no descriptor of the parent but 0, 1 and 2.
+// silently. The call runs on the hub's offload pool (a vfork stops its thread until the child
+// has exec'ed): the hub keeps running, and spawns from many fibers proceed in parallel. The child
+// starts with every signal unblocked and at its default disposition, and (close_fds, the default)
+// with no descriptor of the parent but 0, 1 and 2.
 //
 // Waiting: the child's exit is a pidfd (pidfd_open) waited on by the hub like a socket, so
 // wait() suspends only the calling fiber and honours kill and scoped timeouts.

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <grove/fiber.hpp>
 #include <grove/hub.hpp>
+#include <grove/offload.hpp>
 #include <grove/process.hpp>
 #include <mutex>
 #include <thread>
@@ -267,11 +268,22 @@ process process::spawn(const std::vector<std::string>& argv, process_options opt
   }
 
   // glibc's posix_spawn runs the child on clone(CLONE_VM | CLONE_VFORK): no page tables are
-  // copied, and an exec failure comes back as the return value.
+  // copied, and an exec failure comes back as the return value. CLONE_VFORK also stops the
+  // calling thread until the child has exec'ed (a millisecond or more on a busy machine), so
+  // the call runs on the offload pool: the hub keeps running fibers, and a burst of spawns
+  // proceeds in parallel (measured: bench/RESULTS.md). Shielded: the pool thread uses this
+  // frame, and a child started must reach its process object (whose destructor reaps it).
   pid_t pid = 0;
-  int rc = options.search_path && argv.front().find('/') == std::string::npos
-               ? ::posix_spawnp(&pid, args[0], &plan.actions, &plan.attributes, args.data(), envp)
-               : ::posix_spawn(&pid, args[0], &plan.actions, &plan.attributes, args.data(), envp);
+  bool search = options.search_path && argv.front().find('/') == std::string::npos;
+  int rc;
+  {
+    this_fiber::shield shield;
+    rc = grove::offload([&] {
+      return search
+                 ? ::posix_spawnp(&pid, args[0], &plan.actions, &plan.attributes, args.data(), envp)
+                 : ::posix_spawn(&pid, args[0], &plan.actions, &plan.attributes, args.data(), envp);
+    });
+  }
   if (rc != 0) {
     std::string where = options.working_directory.empty()
                             ? std::string()
