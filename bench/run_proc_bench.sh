@@ -90,3 +90,8 @@ run_median offload_round_trip "$GROVE_BENCH/process_bench" offload "$OFFLOAD_N"
 for mode in io_uring pool blocking; do
   run_median "file_read_$mode" "$GROVE_BENCH/fs_bench" "$FILE_PATH" "$FILE_MIB" "$TICKERS" "$mode"
 done
+# The same file from the page cache (a read is a memory copy).
+for mode in io_uring pool blocking; do
+  run_median "warm_read_$mode" env FS_BENCH_WARM=1 "$GROVE_BENCH/fs_bench" "$FILE_PATH" \
+    "$FILE_MIB" "$TICKERS" "$mode"
+done

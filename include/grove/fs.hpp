@@ -1,8 +1,9 @@
 // Files without blocking the hub (gevent's FileObjectThread; the talk's "there is no async
 // support for file I/O"). A regular file is always "ready" to epoll, so a plain read() of a cold
-// file stalls every fiber on the thread; grove::fs runs each operation through io_uring (the
-// kernel does the I/O while the hub runs other fibers) or, where io_uring is unavailable
-// (old kernel, seccomp, io_uring_disabled), on the hub's offload thread pool.
+// file stalls every fiber on the thread; grove::fs runs each operation on the hub's offload
+// thread pool (the default: it measured faster, bench/RESULTS.md) or through io_uring
+// (set_backend(backend::io_uring) where the kernel allows it: the kernel does the I/O while the
+// hub runs other fibers).
 //
 // Example:
 //   std::string config = grove::fs::read_file("/etc/hostname");
@@ -46,11 +47,11 @@ class fs_error : public error {
 
 /// How file operations reach the kernel.
 enum class backend : std::uint8_t {
-  io_uring,     ///< one io_uring per hub; the default where the kernel allows it
-  thread_pool,  ///< the hub's offload pool (pread / pwrite on a pool thread)
+  io_uring,     ///< one io_uring per hub (set up on first use), where the kernel allows it
+  thread_pool,  ///< the hub's offload pool (pread / pwrite on a pool thread); the default
 };
 
-/// The backend the current hub's file operations use (io_uring unless unavailable or changed).
+/// The backend the current hub's file operations use (thread_pool unless changed).
 backend current_backend();
 /// Chooses the current hub's backend; asking for io_uring where the kernel refuses it throws
 /// fs_error. Files already open switch too (each operation picks the backend afresh).

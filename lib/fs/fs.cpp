@@ -1,5 +1,5 @@
 // grove::fs: every file operation is one "op" (openat, pread, pwrite, fdatasync, close) run
-// through the hub's io_uring or, failing that, its offload pool.
+// on the hub's offload pool (the default, faster in bench/RESULTS.md) or its io_uring.
 //
 // io_uring: one ring per hub, a service of the hub's io_context. A fiber prepares one SQE whose
 // user_data is a node on its own stack, submits it (a buffered read of cached data completes
@@ -86,18 +86,8 @@ class fs_service final : public boost::asio::execution_context::service {
   static boost::asio::execution_context::id id;
 
   explicit fs_service(boost::asio::execution_context& context)
-      : service(context), io_(static_cast<boost::asio::io_context&>(context)) {
-    io_uring_params params{};
-    int rc = io_uring_queue_init_params(ring_entries, &ring_, &params);
-    if (rc == 0) {
-      ring_ok_ = true;
-      watcher_.emplace(io_, ring_.ring_fd);
-      chosen_ = backend::io_uring;
-    } else {
-      ring_error_ = -rc;
-      chosen_ = backend::thread_pool;
-    }
-  }
+      : service(context), io_(static_cast<boost::asio::io_context&>(context)) {}
+
   ~fs_service() override {
     shutdown();
     if (ring_ok_) io_uring_queue_exit(&ring_);
@@ -112,9 +102,22 @@ class fs_service final : public boost::asio::execution_context::service {
   }
 
   backend chosen() const noexcept { return chosen_; }
-  bool ring_ok() const noexcept { return ring_ok_; }
+  /// Sets the ring up the first time it is asked for; true if the kernel allows it.
+  bool ring_ok() {
+    if (ring_tried_) return ring_ok_;
+    ring_tried_ = true;
+    io_uring_params params{};
+    int rc = io_uring_queue_init_params(ring_entries, &ring_, &params);
+    if (rc != 0) {
+      ring_error_ = -rc;
+      return false;
+    }
+    ring_ok_ = true;
+    watcher_.emplace(io_, ring_.ring_fd);
+    return true;
+  }
   void choose(backend b) {
-    if (b == backend::io_uring && !ring_ok_) {
+    if (b == backend::io_uring && !ring_ok()) {
       throw fs_error("grove::fs::set_backend(io_uring): this kernel refuses io_uring",
                      std::error_code(ring_error_, std::system_category()));
     }
@@ -215,8 +218,12 @@ class fs_service final : public boost::asio::execution_context::service {
 
   boost::asio::io_context& io_;
   io_uring ring_{};
+  bool ring_tried_ = false;
   bool ring_ok_ = false;
   int ring_error_ = 0;
+  // The pool is the default: on this 2-core VM it read faster than io_uring both from the
+  // disk and from the page cache (bench/RESULTS.md), and it never copies data on the hub's
+  // thread (io_uring completes a cached read inside io_uring_enter, on the hub).
   backend chosen_ = backend::thread_pool;
   std::optional<boost::asio::posix::stream_descriptor> watcher_;
   bool armed_ = false;

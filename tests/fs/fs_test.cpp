@@ -58,12 +58,8 @@ TEST_CASE("a large file is written and read back byte for byte on every backend"
   });
 }
 
-TEST_CASE("the default backend is io_uring where the kernel allows it") {
-  grove::run([] {
-    auto expected = grove::fs::io_uring_available() ? grove::fs::backend::io_uring
-                                                    : grove::fs::backend::thread_pool;
-    CHECK(grove::fs::current_backend() == expected);
-  });
+TEST_CASE("the default backend is the thread pool (it measured faster)") {
+  grove::run([] { CHECK(grove::fs::current_backend() == grove::fs::backend::thread_pool); });
 }
 
 TEST_CASE("a file stream writes, seeks, reads, appends and reports its size") {
