@@ -26,7 +26,8 @@ if [[ -x $bin/blocking_libraries ]]; then  # built where libcurl is installed
 fi
 step "4. The simultaneous chess exhibition (1 s = 1 ms)" $bin/chess_exhibition --ms-per-s 1
 # Later chapters add themselves here when their samples exist.
-for extra in pipeline echo_server echo_client http_server chat_server websocket_chat crawler; do
+for extra in pipeline echo_server echo_client http_server chat_server websocket_chat crawler \
+    parallel_commands cpu_pitfall; do
   [[ -x $bin/$extra ]] && step "$extra" $bin/$extra --tour
 done
 echo

@@ -3,7 +3,7 @@
 # Never install the unversioned libboost-dev: it is Boost 1.74 and conflicts with 1.81.
 
 grove_base_packages=(g++ cmake pkg-config meson ninja-build libboost1.81-dev
-                     libboost-context1.81-dev doctest-dev libssl-dev openssl)
+                     libboost-context1.81-dev doctest-dev libssl-dev openssl liburing-dev)
 # The unmodified third-party clients the shims are proven with (tests/clients/), the real
 # servers they talk to (scripts/test_services.sh starts throw-away ones), and libcurl for the
 # blocking_libraries sample. postgresql brings initdb/pg_ctl in /usr/lib/postgresql/15/bin and

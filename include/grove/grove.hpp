@@ -20,3 +20,8 @@
 #include <grove/select.hpp>
 #include <grove/semaphore.hpp>
 #include <grove/wait.hpp>
+
+// Subprocesses and files (issue 8)
+#include <grove/fs.hpp>
+#include <grove/pipe_stream.hpp>
+#include <grove/process.hpp>

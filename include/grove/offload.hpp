@@ -10,12 +10,21 @@
 //   });
 //
 // Each hub has its own pool (as gevent's hub.threadpool): threads start on demand, up to
-// offload_threads() of them (default 10); further calls queue in FIFO order. The function and
-// its arguments (moved or copied in) run and are destroyed on the pool thread; the value or
-// exception comes back to the caller. A caller that is killed or times out stops waiting at
-// once: a call still queued is dropped without running, a call already running finishes on its
-// thread and its result is destroyed on the hub later. The hub never reports a deadlock while a
-// fiber waits on the pool. The function must not use grove (it runs outside any hub).
+// offload_threads() of them (default 10, or the environment's GROVE_THREADPOOL_SIZE; change it
+// with set_offload_threads). Up to that many calls run at once: a burst of N <= offload_threads()
+// calls starts threads for all of them, so calls that depend on one another (one unblocks another
+// through a pipe) complete as long as they fit in the pool. Further calls queue in FIFO order.
+// The function and its arguments (moved or copied in) run and are destroyed on the pool thread;
+// the value or exception comes back to the caller. The hub never reports a deadlock while a fiber
+// waits on the pool. The function must not use grove (it runs outside any hub).
+//
+// The rule for a waiter that is killed or whose scoped timeout expires:
+//   - call still queued: it is dropped without running; the waiter throws at once;
+//   - call running: the waiter throws at once; the call finishes on its thread and its result
+//     is destroyed later (on the hub, or on the pool thread if the hub has ended);
+//   - call finished, result on its way back: the waiter gets the result (nothing is lost) and
+//     the kill or timeout is raised at its next wait, as for any grove operation that
+//     completed anyway.
 #pragma once
 
 #include <cstddef>

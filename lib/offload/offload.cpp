@@ -12,13 +12,16 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <cerrno>
 #include <condition_variable>
+#include <cstdlib>
 #include <grove/detail/completion.hpp>
 #include <grove/error.hpp>
 #include <grove/hub.hpp>
 #include <grove/offload.hpp>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <system_error>
 #include <thread>
 
@@ -26,14 +29,31 @@ namespace grove::detail {
 namespace {
 
 constexpr std::size_t default_offload_threads = 10;  // gevent's threadpool default
+constexpr std::size_t max_offload_threads = 4096;
+
+/// The pool size from GROVE_THREADPOOL_SIZE, or the default. A value that is not a whole number in
+/// [1, max_offload_threads] is a clear error at the first offload, not a silent default.
+std::size_t threads_from_environment() {
+  const char* text = std::getenv("GROVE_THREADPOOL_SIZE");
+  if (!text || !*text) return default_offload_threads;
+  char* end = nullptr;
+  errno = 0;
+  unsigned long long value = std::strtoull(text, &end, 10);
+  if (errno != 0 || *end != '\0' || *text == '-' || value < 1 || value > max_offload_threads) {
+    throw error("grove: GROVE_THREADPOOL_SIZE='" + std::string(text) +
+                "' is not a thread count from 1 to " + std::to_string(max_offload_threads));
+  }
+  return static_cast<std::size_t>(value);
+}
 
 struct pool_state {
   std::mutex mutex;
   std::condition_variable wakeup;
   offload_job* head = nullptr;  // queued calls, FIFO
   offload_job* tail = nullptr;
-  std::size_t threads = 0;
-  std::size_t idle = 0;
+  std::size_t queued = 0;   // jobs in the queue
+  std::size_t threads = 0;  // threads started and not yet exited
+  std::size_t idle = 0;     // threads waiting for a job (they leave this count once awake)
   std::size_t max_threads = default_offload_threads;
   boost::asio::io_context* io = nullptr;  // null once the hub has shut the pool down
 
@@ -45,11 +65,13 @@ struct pool_state {
       head = job;
     }
     tail = job;
+    ++queued;
   }
   offload_job* pop() {
     offload_job* job = head;
     head = job->next;
     if (!head) tail = nullptr;
+    --queued;
     return job;
   }
   bool unlink(offload_job* job) {
@@ -58,6 +80,7 @@ struct pool_state {
       if (j != job) continue;
       (prev ? prev->next : head) = j->next;
       if (tail == j) tail = prev;
+      --queued;
       return true;
     }
     return false;
@@ -117,6 +140,7 @@ class offload_service final : public boost::asio::execution_context::service {
       : service(context),
         io_(static_cast<boost::asio::io_context&>(context)),
         state_(std::make_shared<pool_state>()) {
+    state_->max_threads = threads_from_environment();
     state_->io = &io_;
   }
 
@@ -132,19 +156,36 @@ class offload_service final : public boost::asio::execution_context::service {
     } guard{this};
     await_completion(done, no_deadline, [&] {
       std::lock_guard lock(state_->mutex);
-      if (job->status == offload_job::state::queued) {
-        state_->unlink(job.get());  // never started: drop it, the caller still owns it
-      } else {
-        job->orphaned = true;  // running or finished: the pool deletes it when it comes back
-        job.release();
+      switch (job->status) {
+        case offload_job::state::queued:
+          state_->unlink(job.get());  // never started: drop it, the caller still owns it
+          done.complete(true);
+          break;
+        case offload_job::state::running:
+          job->orphaned = true;  // the pool deletes it when it comes back
+          job.release();
+          done.complete(true);
+          break;
+        case offload_job::state::finished:
+          // Its delivery is already posted and completes `done` as a success: the caller gets
+          // the result and the kill or timeout stays pending for its next wait (the promise of
+          // await_completion: an operation that completed anyway keeps its result).
+          break;
       }
-      done.complete(true);
     });
   }
 
   void set_max_threads(std::size_t count) {
     std::lock_guard lock(state_->mutex);
     state_->max_threads = count < 1 ? 1 : count;
+    // A larger pool serves what already waits at once, as a burst submitted now would be.
+    while (state_->queued > state_->idle && state_->threads < state_->max_threads) {
+      try {
+        start_thread();
+      } catch (const std::system_error&) {
+        break;  // the threads already running will get to the queue
+      }
+    }
   }
   std::size_t max_threads() {
     std::lock_guard lock(state_->mutex);
@@ -155,7 +196,10 @@ class offload_service final : public boost::asio::execution_context::service {
   void submit(offload_job* job) {
     std::unique_lock lock(state_->mutex);
     state_->push(job);
-    if (state_->idle > 0 || state_->threads >= state_->max_threads) {
+    // An idle thread stays counted as idle until it wakes, so `idle > 0` alone would send a
+    // whole burst to one sleeping thread and run it one job after another. Every queued job
+    // needs a thread of its own: start one while the jobs outnumber the idle threads.
+    if (state_->queued <= state_->idle || state_->threads >= state_->max_threads) {
       state_->wakeup.notify_one();
       return;
     }

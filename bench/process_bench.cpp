@@ -1,0 +1,125 @@
+// grove's subprocess and offload benchmarks (issue 8). Each mode prints one line of key=value.
+//   process_bench spawn N C     spawn + wait N /bin/true children, C at a time: total_ms,
+//   us_per_child process_bench rss MIB K     with MIB of touched memory, K children each:
+//   posix_spawn (grove)
+//                               vs fork + exec: us per spawn + wait, one at a time
+//   process_bench offload N     N round trips of an empty function: grove::offload vs std::async
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <future>
+#include <grove/grove.hpp>
+#include <string>
+#include <vector>
+
+using steady = std::chrono::steady_clock;
+
+namespace {
+
+double us_since(steady::time_point start) {
+  return std::chrono::duration<double, std::micro>(steady::now() - start).count();
+}
+
+int usage() {
+  std::fprintf(stderr, "usage: process_bench spawn N C | rss MIB K | offload N\n");
+  return 2;
+}
+
+long number(const char* text) {
+  char* end = nullptr;
+  long v = std::strtol(text, &end, 10);
+  if (end == text || *end || v <= 0) {
+    std::fprintf(stderr, "process_bench: '%s' is not a positive number\n", text);
+    std::exit(2);
+  }
+  return v;
+}
+
+void spawn_many(long n, long concurrency) {
+  grove::run([&] {
+    for (int i = 0; i < 20; ++i) grove::run_process({"/bin/true"});  // warm up
+    grove::semaphore slots(static_cast<std::ptrdiff_t>(concurrency));
+    grove::group workers;
+    long failed = 0;
+    auto start = steady::now();
+    for (long i = 0; i < n; ++i) {
+      slots.acquire();
+      workers.spawn([&] {
+        if (!grove::run_process({"/bin/true"}).success()) ++failed;
+        slots.release();
+      });
+    }
+    workers.join();
+    double us = us_since(start);
+    std::printf("total_ms=%.1f us_per_child=%.1f failed=%ld\n", us / 1000, us / n, failed);
+  });
+}
+
+void with_large_rss(long mib, long k) {
+  std::size_t bytes = static_cast<std::size_t>(mib) << 20;
+  auto* memory = static_cast<char*>(
+      ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  if (memory == MAP_FAILED) {
+    std::perror("mmap");
+    std::exit(1);
+  }
+  std::memset(memory, 1, bytes);  // every page touched: page tables for all of it
+  grove::run([&] {
+    grove::run_process({"/bin/true"});
+    auto start = steady::now();
+    for (long i = 0; i < k; ++i) grove::run_process({"/bin/true"});
+    double spawn_us = us_since(start) / k;
+    start = steady::now();
+    for (long i = 0; i < k; ++i) {
+      pid_t pid = ::fork();
+      if (pid == 0) {
+        ::execl("/bin/true", "true", nullptr);
+        ::_exit(127);
+      }
+      ::waitpid(pid, nullptr, 0);
+    }
+    double fork_us = us_since(start) / k;
+    std::printf("rss_mib=%ld posix_spawn_us=%.1f fork_exec_us=%.1f fork_over_spawn=%.2f\n", mib,
+                spawn_us, fork_us, fork_us / spawn_us);
+  });
+  ::munmap(memory, bytes);
+}
+
+void offload_round_trips(long n) {
+  grove::run([&] {
+    for (int i = 0; i < 1000; ++i) grove::offload([] {});
+    auto start = steady::now();
+    for (long i = 0; i < n; ++i) grove::offload([] {});
+    double offload_ns = us_since(start) * 1000 / n;
+    for (int i = 0; i < 1000; ++i) std::async(std::launch::async, [] {}).get();
+    start = steady::now();
+    for (long i = 0; i < n; ++i) std::async(std::launch::async, [] {}).get();
+    double async_ns = us_since(start) * 1000 / n;
+    std::printf("offload_ns=%.0f std_async_ns=%.0f async_over_offload=%.2f\n", offload_ns, async_ns,
+                async_ns / offload_ns);
+  });
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc >= 2 && (std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0)) {
+    std::printf("usage: process_bench spawn N C | rss MIB K | offload N\n");
+    return 0;
+  }
+  if (argc == 4 && std::strcmp(argv[1], "spawn") == 0) {
+    spawn_many(number(argv[2]), number(argv[3]));
+  } else if (argc == 4 && std::strcmp(argv[1], "rss") == 0) {
+    with_large_rss(number(argv[2]), number(argv[3]));
+  } else if (argc == 3 && std::strcmp(argv[1], "offload") == 0) {
+    offload_round_trips(number(argv[2]));
+  } else {
+    return usage();
+  }
+  return 0;
+}
