@@ -290,7 +290,16 @@ void hub_impl::loop() {
     if (io_.stopped()) io_.restart();
     if (ready_head_ || soon_head_) {
       io_.poll();
-    } else if (io_.run_one() == 0 && !ready_head_ && !soon_head_) {
+      continue;
+    }
+    // Idle: the moment to give the memory of surplus idle stacks back, a bounded batch at a
+    // time (then poll: a batch may take a while, and work may have arrived meanwhile).
+    if (stacks_.has_surplus()) {
+      stacks_.trim();
+      io_.poll();
+      continue;
+    }
+    if (io_.run_one() == 0 && !ready_head_ && !soon_head_) {
       on_deadlock();
       if (shutting_down_ && live_count_ == 0) break;
     }
