@@ -3,7 +3,6 @@
 // one. Compare with bench/peers/raw_context_switch (raw Boost.Context) in the same run.
 //   switch_bench [switches]
 #include <cstdio>
-
 #include <grove/grove.hpp>
 
 #include "bench_util.hpp"

@@ -8,9 +8,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <string>
-
 #include <grove/error.hpp>
+#include <string>
 
 #include "core/sanitizers.hpp"
 
@@ -28,11 +27,7 @@ constexpr std::size_t first_slab_slots = 16;
 constexpr std::size_t max_slab_slots = 4096;
 constexpr std::size_t max_slab_bytes = std::size_t{1} << 30;
 
-stack_guard_kind probe_guard() noexcept {
-  if (const char* forced = std::getenv("GROVE_STACK_GUARD");
-      forced && std::strcmp(forced, "mprotect") == 0) {
-    return stack_guard_kind::mprotect;
-  }
+stack_guard_kind probe_kernel() noexcept {
   auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
   void* probe = ::mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -51,16 +46,16 @@ long read_max_map_count() {
 
 [[noreturn]] void throw_map_failure(std::size_t usable, int err, std::size_t mapped,
                                     stack_guard_kind guard) {
-  std::string text = "grove: cannot map a " + std::to_string(usable / 1024) +
-                     " KiB fiber stack (" + std::strerror(err) + ") with " +
-                     std::to_string(mapped) + " stacks mapped by this hub; stacks are guarded by " +
+  std::string text = "grove: cannot map a " + std::to_string(usable / 1024) + " KiB fiber stack (" +
+                     std::strerror(err) + ") with " + std::to_string(mapped) +
+                     " stacks mapped by this hub; stacks are guarded by " +
                      stack_guard_name(guard) + ". ";
   long limit = read_max_map_count();
   if (guard == stack_guard_kind::mprotect) {
     if (limit > 0) {
       text += "Each stack takes two kernel memory mappings and vm.max_map_count is " +
-              std::to_string(limit) + ", which caps live fibers near " +
-              std::to_string(limit / 2) + "; ";
+              std::to_string(limit) + ", which caps live fibers near " + std::to_string(limit / 2) +
+              "; ";
     }
     text +=
         "use Linux >= 6.13 (guard regions: a few mappings for a million stacks; unset "
@@ -79,8 +74,12 @@ long read_max_map_count() {
 }  // namespace
 
 stack_guard_kind stack_guard_in_use() noexcept {
-  static const stack_guard_kind kind = probe_guard();
-  return kind;
+  if (const char* forced = std::getenv("GROVE_STACK_GUARD");
+      forced && std::strcmp(forced, "mprotect") == 0) {
+    return stack_guard_kind::mprotect;
+  }
+  static const stack_guard_kind kernel = probe_kernel();
+  return kernel;
 }
 
 const char* stack_guard_name(stack_guard_kind kind) noexcept {
@@ -149,8 +148,8 @@ stack_mapping stack_pool::allocate(std::size_t usable) {
 stack_mapping stack_pool::carve(bucket& b) {
   std::size_t slot = b.usable + guard_bytes;
   if (b.slabs.empty() || b.slabs.back().carved == b.slabs.back().slots) {
-    std::size_t slots = b.slabs.empty() ? first_slab_slots
-                                        : std::min(b.slabs.back().slots * 2, max_slab_slots);
+    std::size_t slots =
+        b.slabs.empty() ? first_slab_slots : std::min(b.slabs.back().slots * 2, max_slab_slots);
     slots = std::max<std::size_t>(1, std::min(slots, max_slab_bytes / slot));
     b.slabs.reserve(b.slabs.size() + 1);  // may throw: before anything is mapped
     void* base = MAP_FAILED;

@@ -9,17 +9,16 @@
 #pragma once
 
 #include <cstddef>
-#include <vector>
-
 #include <grove/detail/fiber_base.hpp>
+#include <vector>
 
 namespace grove::detail {
 
 /// How stacks are guarded in this process.
 enum class stack_guard_kind { region, mprotect };
 
-/// The guard in use: `region` when the kernel has MADV_GUARD_INSTALL and the environment
-/// variable GROVE_STACK_GUARD is not `mprotect`. Probed once per process.
+/// The guard a new hub uses: `region` when the kernel has MADV_GUARD_INSTALL (probed once per
+/// process) and the environment variable GROVE_STACK_GUARD is not `mprotect`.
 stack_guard_kind stack_guard_in_use() noexcept;
 
 /// Human-readable name of a guard kind, for messages.
