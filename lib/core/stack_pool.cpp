@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -91,7 +92,44 @@ const char* stack_guard_name(stack_guard_kind kind) noexcept {
 stack_pool::stack_pool()
     : page_(static_cast<std::size_t>(::sysconf(_SC_PAGESIZE))), guard_(stack_guard_in_use()) {}
 
+std::size_t stack_pool::deepest_use(std::size_t usable) const noexcept {
+  std::vector<unsigned char> resident(usable / page_);
+  std::size_t deepest = 0;
+  auto measure = [&](char* low) {
+    if (::mincore(low, usable, resident.data()) != 0) return;
+    for (std::size_t i = 0; i < resident.size(); ++i) {
+      if (resident[i] & 1) {
+        deepest = std::max(deepest, usable - i * page_);
+        return;
+      }
+    }
+  };
+  for (const auto& b : buckets_) {
+    if (b.usable != usable) continue;
+    if (guard_ == stack_guard_kind::region) {
+      for (const auto& s : b.slabs) {
+        for (std::size_t i = 0; i < s.carved; ++i)
+          measure(s.base + i * (usable + guard_bytes) + guard_bytes);
+      }
+    } else {
+      for (const auto& s : b.warm) measure(static_cast<char*>(s.base) + s.guard);
+    }
+  }
+  return deepest;
+}
+
+void stack_pool::report() const noexcept {
+  for (const auto& b : buckets_) {
+    std::size_t deepest = deepest_use(b.usable);
+    std::fprintf(stderr,
+                 "grove: stacks of %zu KiB: %zu mapped, deepest use %zu KiB (whole pages; "
+                 "stacks already given back idle not counted)\n",
+                 b.usable / 1024, b.warm.size() + b.cold.size(), deepest / 1024);
+  }
+}
+
 stack_pool::~stack_pool() {
+  if (const char* want = std::getenv("GROVE_STACK_REPORT"); want && *want && *want != '0') report();
   // Fibers abandoned at shutdown keep their stacks (something may still point into them), and
   // a slab cannot be unmapped in part without splitting it: keep everything then.
   if (in_use_ != 0) return;
