@@ -92,39 +92,49 @@ const char* stack_guard_name(stack_guard_kind kind) noexcept {
 stack_pool::stack_pool()
     : page_(static_cast<std::size_t>(::sysconf(_SC_PAGESIZE))), guard_(stack_guard_in_use()) {}
 
-std::size_t stack_pool::deepest_use(std::size_t usable) const noexcept {
+stack_pool::stack_use stack_pool::measure_use(std::size_t usable) const noexcept {
   std::vector<unsigned char> resident(usable / page_);
-  std::size_t deepest = 0;
+  stack_use use;
   auto measure = [&](char* low) {
     if (::mincore(low, usable, resident.data()) != 0) return;
+    std::size_t pages = 0;
+    std::size_t lowest = resident.size();
     for (std::size_t i = 0; i < resident.size(); ++i) {
       if (resident[i] & 1) {
-        deepest = std::max(deepest, usable - i * page_);
-        return;
+        ++pages;
+        if (lowest == resident.size()) lowest = i;
       }
     }
+    if (pages == 0) return;
+    ++use.stacks;
+    use.deepest = std::max(use.deepest, usable - lowest * page_);
+    use.most_resident = std::max(use.most_resident, pages * page_);
+    use.total_resident += pages * page_;
   };
   for (const auto& b : buckets_) {
     if (b.usable != usable) continue;
     if (guard_ == stack_guard_kind::region) {
       for (const auto& s : b.slabs) {
-        for (std::size_t i = 0; i < s.carved; ++i)
+        for (std::size_t i = 0; i < s.carved; ++i) {
           measure(s.base + i * (usable + guard_bytes) + guard_bytes);
+        }
       }
     } else {
       for (const auto& s : b.warm) measure(static_cast<char*>(s.base) + s.guard);
     }
   }
-  return deepest;
+  return use;
 }
 
 void stack_pool::report() const noexcept {
   for (const auto& b : buckets_) {
-    std::size_t deepest = deepest_use(b.usable);
+    stack_use use = measure_use(b.usable);
     std::fprintf(stderr,
-                 "grove: stacks of %zu KiB: %zu mapped, deepest use %zu KiB (whole pages; "
-                 "stacks already given back idle not counted)\n",
-                 b.usable / 1024, b.warm.size() + b.cold.size(), deepest / 1024);
+                 "grove: stacks of %zu KiB: %zu used, deepest use %zu KiB, resident memory "
+                 "at most %zu KiB a stack, %zu KiB on average (stacks given back idle not "
+                 "counted)\n",
+                 b.usable / 1024, use.stacks, use.deepest / 1024, use.most_resident / 1024,
+                 use.stacks ? use.total_resident / use.stacks / 1024 : 0);
   }
 }
 

@@ -54,11 +54,16 @@ class stack_pool {
   std::size_t round(std::size_t usable) const noexcept;
   /// Number of stacks currently carved or mapped by this pool (in use or pooled).
   std::size_t mapped() const noexcept { return mapped_; }
-  /// Deepest use of any pooled or live stack of `usable` bytes, in whole touched pages (the
-  /// kernel's residency: stacks are fresh zero pages until touched). Idle stacks whose memory
-  /// trim() gave back are not counted.
-  std::size_t deepest_use(std::size_t usable) const noexcept;
-  /// Prints, per stack size, how many stacks and the deepest use (GROVE_STACK_REPORT=1 at hub
+  /// How stacks of `usable` bytes were used, from the kernel's residency (stacks are fresh zero
+  /// pages until touched), in whole pages. Idle stacks trim() gave back are not counted.
+  struct stack_use {
+    std::size_t stacks = 0;          ///< stacks with any page touched
+    std::size_t deepest = 0;         ///< bytes from the top to the lowest touched page
+    std::size_t most_resident = 0;   ///< touched bytes of the worst stack
+    std::size_t total_resident = 0;  ///< touched bytes of all of them
+  };
+  stack_use measure_use(std::size_t usable) const noexcept;
+  /// Prints measure_use() per stack size (GROVE_STACK_REPORT=1 at hub
   /// end): how small a stack size a program can afford.
   void report() const noexcept;
   /// The guard this pool uses.
