@@ -72,6 +72,34 @@ long read_max_map_count() {
   throw stack_error(text);
 }
 
+// Clears sanitizer poison left on a stack, from its deepest touched page up. Unpoisoning the
+// whole stack writes its entire shadow (ASan memsets shadow ranges under 64 KiB): 32 KiB of
+// memory for every 256 KiB stack, 3 GiB for 100k live fibers. Frames, hence poison, only ever
+// sat on pages the fiber touched, which the kernel reports resident (an ASan build assumes no
+// swap-out of stack pages).
+void unpoison_used_part(char* low, std::size_t usable) noexcept {
+#ifdef GROVE_ASAN
+  static thread_local std::vector<unsigned char> resident;
+  auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  std::size_t pages = usable / page;
+  try {
+    resident.resize(pages);
+  } catch (...) {
+    sanitizer_unpoison(low, usable);
+    return;
+  }
+  if (::mincore(low, usable, resident.data()) != 0) {
+    sanitizer_unpoison(low, usable);
+    return;
+  }
+  std::size_t i = 0;
+  while (i < pages && !(resident[i] & 1)) ++i;
+  if (i < pages) sanitizer_unpoison(low + i * page, usable - i * page);
+#else
+  (void)low, (void)usable;
+#endif
+}
+
 }  // namespace
 
 stack_guard_kind stack_guard_in_use() noexcept {
@@ -245,7 +273,7 @@ stack_mapping stack_pool::map_single(std::size_t usable) {
 void stack_pool::release(stack_mapping s) noexcept {
   std::size_t usable = s.size - s.guard;
   // The dead fiber's frames may have left poisoned redzones behind; a new fiber must start clean.
-  sanitizer_unpoison(static_cast<char*>(s.base) + s.guard, usable);
+  unpoison_used_part(static_cast<char*>(s.base) + s.guard, usable);
   --in_use_;
   for (auto& b : buckets_) {
     if (b.usable != usable) continue;
