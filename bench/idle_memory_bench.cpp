@@ -1,5 +1,6 @@
 // RSS per idle fiber: N fibers each blocked (in a sleep of an hour), default settings. Compare
-// with bench/peers/go_idle_memory. Needs vm.max_map_count >= 2N + slack (run_bench.sh raises it).
+// with bench/peers/go_idle_memory. Default kernel settings suffice where stacks get guard regions
+// (Linux >= 6.13); with mprotect guards (GROVE_STACK_GUARD=mprotect) N is capped near 32k.
 //   idle_memory_bench [N]
 #include <cstdio>
 #include <vector>

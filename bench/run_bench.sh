@@ -9,13 +9,18 @@
 #   BUILD_DIR=build-bench    peers go to $BUILD_DIR/peers/, each run's raw output to
 #                            $BUILD_DIR/raw/<name>.log
 #   SPAWN_N=1000000          fibers/goroutines for the spawn and timer benchmarks
-#   IDLE_N=100000            goroutines for the idle-memory benchmark
+#   IDLE_N=1000000           fibers/goroutines for the idle-memory benchmark
 #   GROVE_BENCH=build-release/bench   where grove's own benchmark binaries are (see below)
 #   ROUND_TRIPS=5000000      channel ping-pong round trips (two messages each)
 #   MUTEX_FIBERS=1000 MUTEX_ROUNDS=1000   contending fibers and rounds of the mutex benchmark
 #   CURL_FIBERS=50           fibers (and multi handles) of the libcurl benchmark
 #
-# Nothing is pinned to a core. Every peer warms up before it times anything.
+#   PIN_CPUS=1               every run is pinned to these CPUs (taskset -c); empty: unpinned
+#
+# Every peer warms up before it times anything. The machine's 1-minute load average when each
+# benchmark starts is printed in the `load` column: on a shared machine, read figures beside it.
+# Runs at default kernel settings: nothing raises vm.max_map_count (a million guarded stacks
+# fit the default 65530 where the kernel has guard regions, Linux >= 6.13).
 #
 # Each peer prints one line of `key=value` tokens; run_median takes the median per key over the
 # runs. grove's benchmarks follow the same contract so that they can sit in the same table.
@@ -27,11 +32,14 @@ cd "$ROOT"
 RUNS=${RUNS:-5}
 BUILD_DIR=${BUILD_DIR:-build-bench}
 SPAWN_N=${SPAWN_N:-1000000}
-IDLE_N=${IDLE_N:-100000}
+IDLE_N=${IDLE_N:-1000000}
 GROVE_BENCH=${GROVE_BENCH:-build-release/bench}
 ROUND_TRIPS=${ROUND_TRIPS:-5000000}
 MUTEX_FIBERS=${MUTEX_FIBERS:-1000}
 MUTEX_ROUNDS=${MUTEX_ROUNDS:-1000}
+PIN_CPUS=${PIN_CPUS-1}
+PIN=()
+[[ -n $PIN_CPUS ]] && PIN=(taskset -c "$PIN_CPUS")
 PEERS_SRC=bench/peers
 PEERS_BIN=$BUILD_DIR/peers
 RAW_DIR=$BUILD_DIR/raw
@@ -101,9 +109,9 @@ selected() {
 }
 
 print_header() {
-  printf '%-26s %-24s %12s %12s %12s %5s\n' benchmark metric median min max runs
-  printf '%-26s %-24s %12s %12s %12s %5s\n' -------------------------- \
-    ------------------------ ------------ ------------ ------------ -----
+  printf '%-26s %-24s %12s %12s %12s %5s %6s\n' benchmark metric median min max runs load
+  printf '%-26s %-24s %12s %12s %12s %5s %6s\n' -------------------------- \
+    ------------------------ ------------ ------------ ------------ ----- ------
 }
 
 # run_median NAME CMD...: runs CMD $RUNS times, parses the `key=value` tokens of its stdout and
@@ -117,17 +125,18 @@ run_median() {
     printf '%-26s %s\n' "$name" "(skipped: $1 not built)"
     return 0
   fi
-  local log=$RAW_DIR/$name.log run output
+  local log=$RAW_DIR/$name.log run output load
+  load=$(cut -d' ' -f1 /proc/loadavg)
   : >"$log"
   for ((run = 1; run <= RUNS; run++)); do
-    if ! output=$("$@" 2>>"$log"); then
+    if ! output=$("${PIN[@]}" "$@" 2>>"$log"); then
       printf '%-26s %s\n' "$name" "(FAILED on run $run, see $log)"
       return 0
     fi
     echo "$output" >>"$log"
   done
   # Every whitespace-separated token of the form key=number is a sample of `key`.
-  awk -v name="$name" '
+  awk -v name="$name" -v load="$load" '
     function show(v) {                        # integers whole, fractions to 2 places
       return (v == int(v)) ? sprintf("%.0f", v) : sprintf("%.2f", v)
     }
@@ -151,9 +160,9 @@ run_median() {
           sorted[j + 1] = v
         }
         median = (n % 2) ? sorted[(n + 1) / 2] : (sorted[n / 2] + sorted[n / 2 + 1]) / 2
-        printf "%-26s %-24s %12s %12s %12s %5d\n", name, key, show(median), show(sorted[1]),
-          show(sorted[n]), n
-        name = ""                             # print the benchmark name once
+        printf "%-26s %-24s %12s %12s %12s %5d %6s\n", name, key, show(median), show(sorted[1]),
+          show(sorted[n]), n, load
+        name = ""; load = ""                  # print the name and load once
       }
     }' "$log"
 }
@@ -167,15 +176,7 @@ build_peers
 configure_build build-release --buildtype=release -Dtests=false -Dsamples=false
 ninja -C build-release >/dev/null
 
-# 100k-1M live fibers need two kernel mappings each: raise vm.max_map_count for the run (root),
-# and put it back afterwards.
-old_map_count=$(cat /proc/sys/vm/max_map_count)
-if ((old_map_count < 2200000)) && [[ -w /proc/sys/vm/max_map_count ]]; then
-  echo 2200000 >/proc/sys/vm/max_map_count
-  trap 'echo "$old_map_count" >/proc/sys/vm/max_map_count' EXIT
-fi
-
-echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ)  $(uname -r)  $(nproc) cpus  RUNS=$RUNS  $(
+echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ)  $(uname -r)  $(nproc) cpus  RUNS=$RUNS  pinned to CPU ${PIN_CPUS:-none}  vm.max_map_count=$(cat /proc/sys/vm/max_map_count)  $(
   grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
 print_header
 
@@ -184,23 +185,24 @@ run_median raw_fiber_switch      "$PEERS_BIN/raw_context_switch" fiber
 run_median raw_fcontext_switch   "$PEERS_BIN/raw_context_switch" fcontext
 run_median boost_fiber_yield     "$PEERS_BIN/boost_fiber_switch"
 run_median go_gosched_switch     "$PEERS_BIN/go_switch"
-# grove: placeholder, enable once meson builds it (must print e.g. `ns_per_switch=...`).
+# grove: two spawned fibers (ns_per_switch) and the main fiber with a spawned one
+# (main_ns_per_switch).
 run_median grove_switch          "$GROVE_BENCH/switch_bench"
 
 # Spawn + join of trivial fibers/goroutines.
 run_median boost_fiber_spawn     "$PEERS_BIN/boost_fiber_spawn" "$SPAWN_N"
 run_median go_spawn              "$PEERS_BIN/go_spawn" "$SPAWN_N"
-# grove: placeholder (must print e.g. `ns_per_fiber=...`).
+# grove: spawn + join, warm (ns_per_fiber) and first round (cold_ns_per_fiber).
 run_median grove_spawn           "$GROVE_BENCH/spawn_bench" "$SPAWN_N"
 
 # Memory per idle (blocked) fiber/goroutine.
 run_median go_idle_memory        "$PEERS_BIN/go_idle_memory" "$IDLE_N"
-# grove: placeholder (must print e.g. `rss_bytes_per_fiber=...`).
+# grove: fibers asleep on a timer, default stack size, default kernel settings.
 run_median grove_idle_memory     "$GROVE_BENCH/idle_memory_bench" "$IDLE_N"
 
 # Timers: SPAWN_N sleepers of random 0-1 s; wall time beyond 1 s and peak RSS.
 run_median go_timers             "$PEERS_BIN/go_timers" "$SPAWN_N"
-# grove: placeholder (must print e.g. `extra_ms=... peak_rss_kib=...`).
+# grove: default stack size.
 run_median grove_timers          "$GROVE_BENCH/timer_bench" "$SPAWN_N"
 # The hub's timer design: one heap + one Asio timer vs an Asio steady_timer per wait.
 run_median timer_strategy        "$GROVE_BENCH/timer_strategy_bench" "$SPAWN_N"

@@ -25,6 +25,7 @@
 
 #include <grove/detail/deadline.hpp>
 #include <grove/detail/fiber_base.hpp>
+#include <grove/detail/yield.hpp>
 #include <grove/error.hpp>
 
 namespace grove {
@@ -157,7 +158,7 @@ auto spawn_later(std::chrono::duration<Rep, Period> delay, const spawn_options& 
 namespace this_fiber {
 
 /// Lets every other ready fiber run once, then continues (raises fiber_killed if killed).
-inline void yield() { detail::yield(); }
+inline void yield() { detail::yield_inline(); }
 
 /// Suspends the calling fiber until `t`; a past time point yields.
 template <class Duration>

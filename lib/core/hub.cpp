@@ -14,6 +14,7 @@
 
 #include <grove/error.hpp>
 #include <grove/timeout.hpp>
+#include <grove/detail/yield.hpp>
 
 #include "core/overflow_guard.hpp"
 #include "core/sanitizers.hpp"
@@ -216,6 +217,26 @@ void yield() {
   if (interruptible) raise_for(pending_interruption(self));
 }
 
+yield_plan yield_prepare() {
+  hub_impl* h = t_hub;
+  fiber_base* self = h ? h->running() : nullptr;
+  if (!self) throw error(outside_fiber_message);
+  if (interruptible_now(h, self, wait_kind::throwing)) raise_for(pending_interruption(self));
+  self->state = fiber_state::ready;
+  h->push_ready(self);
+  execution_context* to = h->next_context(self);
+  if (!to) return {nullptr, nullptr};
+  h->begin_switch(self->ctx, *to);
+  return {to->fctx, &self->ctx};
+}
+
+void yield_finish(jump_result arrival) {
+  hub_impl* h = t_hub;
+  fiber_base* self = h->running();
+  if (arrival.data) h->after_switch(arrival, self->ctx);
+  if (interruptible_now(h, self, wait_kind::throwing)) raise_for(pending_interruption(self));
+}
+
 void arm_timer(timer_node& node) {
   hub_impl* h = t_hub;
   if (!h) throw error("grove: timers need a running hub (grove::run)");
@@ -347,7 +368,16 @@ void hub_impl::loop() {
     if (io_.stopped()) io_.restart();
     if (ready_head_ || soon_head_) {
       io_.poll();
-    } else if (io_.run_one() == 0 && !ready_head_ && !soon_head_) {
+      continue;
+    }
+    // Idle: the moment to give the memory of surplus idle stacks back, a bounded batch at a
+    // time (then poll: a batch may take a while, and work may have arrived meanwhile).
+    if (stacks_.has_surplus()) {
+      stacks_.trim();
+      io_.poll();
+      continue;
+    }
+    if (io_.run_one() == 0 && !ready_head_ && !soon_head_) {
       on_deadlock();
       if (shutting_down_ && live_count_ == 0) break;
     }

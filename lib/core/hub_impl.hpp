@@ -10,12 +10,11 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
-#include <vector>
-
+#include <grove/detail/context_jump.hpp>
 #include <grove/detail/fiber_base.hpp>
 #include <grove/hub.hpp>
+#include <vector>
 
-#include "core/context_jump.hpp"
 #include "core/sanitizers.hpp"
 #include "core/stack_pool.hpp"
 
@@ -32,6 +31,9 @@ struct eh_globals {
   void* caught_exceptions;
   unsigned int uncaught_exceptions;
 };
+// initial-exec: one TLS access without a __tls_get_addr call; the variable is tiny, so the
+// static TLS surplus covers libgrove.so even when it is loaded late.
+extern thread_local hub_impl* t_hub __attribute__((tls_model("initial-exec")));
 
 /// A call_soon / call_later callback. Referenced by the hub's queue or heap and by handles.
 struct callback_node : timer_node {
@@ -81,6 +83,12 @@ class hub_impl {
   }
   /// Suspends the running fiber (state already set by the caller) until someone resumes it.
   void switch_away(fiber_base* self) noexcept;
+  /// Where the running fiber `self` goes when it suspends: the next ready fiber (marked
+  /// running), the loop, or nullptr when `self` itself is next and runs on.
+  execution_context* next_context(fiber_base* self) noexcept;
+  /// First half of a switch: saves what `from` must get back and makes `to` current. Then jump
+  /// to `to.fctx` passing `&from`, and call after_switch on arrival.
+  void begin_switch(execution_context& from, execution_context& to) noexcept;
   /// Suspends the running fiber with an optional deadline; returns the wake reason.
   wake_reason suspend_current(time_point deadline) noexcept;
   /// Puts the running fiber at the back of the ready queue and runs the others.
@@ -92,7 +100,10 @@ class hub_impl {
   /// Ends the running fiber: never returns.
   [[noreturn]] void finish_current(fiber_base* self);
   /// Called on arrival on a stack: records where the previous context stopped.
-  void after_switch(boost::context::detail::transfer_t t, execution_context& self) noexcept;
+  void after_switch(jump_result t, execution_context& self) noexcept;
+  void after_switch(boost::context::detail::transfer_t t, execution_context& self) noexcept {
+    after_switch(jump_result{t.fctx, t.data}, self);
+  }
   /// Kills `f` (see fiber<T>::kill).
   void kill(fiber_base* f) noexcept;
 
@@ -186,19 +197,25 @@ inline fiber_base* hub_impl::pop_runnable() noexcept {
   return nullptr;
 }
 
-inline void hub_impl::switch_to(execution_context& from, execution_context& to) noexcept {
+inline void hub_impl::begin_switch(execution_context& from, execution_context& to) noexcept {
+  // The thread's exception state is swapped here, not on arrival: nothing between here and
+  // the arrival throws, and the arrival (inline in this_fiber::yield) stays minimal.
   auto* eh = static_cast<eh_globals*>(eh_globals_);
   from.eh_caught = eh->caught_exceptions;
   from.eh_uncaught = eh->uncaught_exceptions;
+  eh->caught_exceptions = to.eh_caught;
+  eh->uncaught_exceptions = to.eh_uncaught;
   current_ = to.fiber;
   sanitizer_start_switch(from.finished ? nullptr : &from.asan_fake_stack, to.stack_low,
                          to.stack_size);
-  boost::context::detail::transfer_t t = jump_to(to.fctx, &from);
-  after_switch(t, from);
 }
 
-inline void hub_impl::after_switch(boost::context::detail::transfer_t t,
-                                   execution_context& self) noexcept {
+inline void hub_impl::switch_to(execution_context& from, execution_context& to) noexcept {
+  begin_switch(from, to);
+  after_switch(jump_to(to.fctx, &from), from);
+}
+
+inline void hub_impl::after_switch(jump_result t, execution_context& self) noexcept {
   sanitizer_finish_switch(self.asan_fake_stack);
   auto* prev = static_cast<execution_context*>(t.data);
   if (prev->finished) [[unlikely]] {
@@ -206,24 +223,21 @@ inline void hub_impl::after_switch(boost::context::detail::transfer_t t,
   } else {
     prev->fctx = t.fctx;
   }
-  auto* eh = static_cast<eh_globals*>(eh_globals_);
-  eh->caught_exceptions = self.eh_caught;
-  eh->uncaught_exceptions = self.eh_uncaught;
 }
 
-inline void hub_impl::switch_away(fiber_base* self) noexcept {
+inline execution_context* hub_impl::next_context(fiber_base* self) noexcept {
   // A fiber yielding with nothing else ready goes through the loop, so I/O, timers and
   // callbacks get their turn instead of the fiber spinning alone.
   bool alone = ready_head_ == self && ready_tail_ == self;
   fiber_base* next = budget_ > 0 && !alone ? pop_runnable() : nullptr;
-  if (next) {
-    --budget_;
-    next->state = fiber_state::running;
-    if (next == self) return;
-    switch_to(self->ctx, next->ctx);
-  } else {
-    switch_to(self->ctx, loop_ctx_);
-  }
+  if (!next) return &loop_ctx_;
+  --budget_;
+  next->state = fiber_state::running;
+  return next == self ? nullptr : &next->ctx;
+}
+
+inline void hub_impl::switch_away(fiber_base* self) noexcept {
+  if (execution_context* to = next_context(self)) switch_to(self->ctx, *to);
 }
 
 /// Ends the current suspension of `f` with `reason`, whichever suspension it is: for what

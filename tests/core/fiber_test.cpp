@@ -333,6 +333,58 @@ TEST_CASE("a fiber suspended inside a catch block keeps its own exception state"
   });
 }
 
+TEST_CASE("yields between the main fiber and spawned ones alternate and keep exception state") {
+  // this_fiber::yield switches inline from its caller's frame: exercise it between different
+  // call sites, inside catch blocks, and with a kill arriving while the yielder is away.
+  grove::run([] {
+    std::vector<int> order;
+    auto other = grove::spawn([&order] {
+      try {
+        throw 7;
+      } catch (int seven) {
+        for (int i = 0; i < 3; ++i) {
+          order.push_back(100 + i);
+          grove::this_fiber::yield();
+        }
+        CHECK(std::uncaught_exceptions() == 0);
+        try {
+          throw;
+        } catch (int again) {
+          CHECK(again == seven);
+        }
+      }
+    });
+    try {
+      throw std::string("main's");
+    } catch (const std::string& mine) {
+      for (int i = 0; i < 3; ++i) {
+        grove::this_fiber::yield();
+        order.push_back(i);
+      }
+      try {
+        throw;
+      } catch (const std::string& again) {
+        CHECK(again == "main's");
+      }
+    }
+    other.join();
+    CHECK(order == std::vector<int>{100, 0, 101, 1, 102, 2});
+
+    bool unwound = false;
+    auto victim = grove::spawn([&unwound] {
+      struct mark {
+        bool& flag;
+        ~mark() { flag = true; }
+      } m{unwound};
+      for (;;) grove::this_fiber::yield();
+    });
+    grove::this_fiber::yield();
+    victim.kill();  // pending while the victim sits in yield: raised when it comes back
+    victim.join();
+    CHECK(unwound);
+  });
+}
+
 TEST_CASE("waiting outside a fiber is a clear error") {
   CHECK_THROWS_AS(grove::this_fiber::sleep_for(1ms), grove::error);
   CHECK_THROWS_AS(grove::this_fiber::yield(), grove::error);

@@ -1,16 +1,19 @@
 // Stacks: per-spawn sizes, overflow reports, mapping failures (in child processes).
-#include <grove/fiber.hpp>
-
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
-#include <string>
-
+#include <fstream>
+#include <grove/fiber.hpp>
 #include <grove/grove.hpp>
+#include <string>
+#include <vector>
+
+#include "../../lib/core/stack_pool.hpp"  // the pool itself, tested directly
 
 using namespace std::chrono_literals;
 
@@ -107,9 +110,185 @@ TEST_CASE("when stacks cannot be mapped the fiber fails with advice, and spawn t
   });
   CHECK(WIFEXITED(r.status));
   CHECK(r.err.find("cannot map a 137438953472 KiB fiber stack") != std::string::npos);
-  CHECK(r.err.find("vm.max_map_count") != std::string::npos);
+  CHECK(r.err.find("stacks are guarded by") != std::string::npos);
   CHECK(r.err.find("spawn threw stack_error") != std::string::npos);
   CHECK(r.err.find("small stack ok") != std::string::npos);
+}
+
+namespace {
+bool kernel_has_guard_regions() {
+  return grove::detail::stack_guard_in_use() == grove::detail::stack_guard_kind::region;
+}
+
+long count_mappings() {
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  long n = 0;
+  while (std::getline(maps, line)) ++n;
+  return n;
+}
+
+// `fibers` fibers all alive at once, each waiting on one event: how many kernel mappings that
+// added, or -1 if a fiber could not start.
+long mappings_for_live_fibers(int fibers) {
+  long added = -1;
+  grove::run([&] {
+    grove::event go;
+    int started = 0;
+    std::vector<grove::fiber<void>> all;
+    all.reserve(static_cast<std::size_t>(fibers));
+    long before = count_mappings();
+    for (int i = 0; i < fibers; ++i) {
+      all.push_back(grove::spawn([&] {
+        ++started;
+        go.wait();
+      }));
+    }
+    grove::this_fiber::yield();  // every fiber starts (gets its stack) and waits
+    if (started == fibers) added = count_mappings() - before;
+    go.set();
+    for (auto& f : all) f.join();
+  });
+  return added;
+}
+}  // namespace
+
+TEST_CASE("100k fibers live at once at the default vm.max_map_count") {
+  // Default settings are the point: with two mappings per stack this stopped near 32k. Under
+  // ASan each fiber costs ~13 KiB (shadow, redzones): half as many still pass the old cap.
+#if defined(__SANITIZE_ADDRESS__)
+  static constexpr int fibers = 50'000;
+#else
+  static constexpr int fibers = 100'000;
+#endif
+  grove::run([] {
+    grove::event go;
+    int waiting = 0;
+    int woken = 0;
+    std::vector<grove::fiber<void>> all;
+    all.reserve(fibers);
+    auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < fibers; ++i) {
+      all.push_back(grove::spawn([&] {  // default stack size too
+        ++waiting;
+        go.wait();
+        ++woken;
+      }));
+    }
+    grove::this_fiber::yield();
+    CHECK(waiting == fibers);
+    CHECK(grove::hub::current().fiber_count() == fibers + 1);
+    go.set();
+    for (auto& f : all) f.join();
+    CHECK(woken == fibers);
+    CHECK(std::chrono::steady_clock::now() - start < 60s);
+  });
+}
+
+TEST_CASE("stacks carved from slabs with guard regions add a handful of mappings") {
+  if (!kernel_has_guard_regions()) {
+    MESSAGE("kernel without MADV_GUARD_INSTALL (or GROVE_STACK_GUARD=mprotect): skipped");
+    return;
+  }
+  long added = mappings_for_live_fibers(5000);
+  REQUIRE(added >= 0);
+  CHECK(added < 50);  // mprotect guards: 10,000
+}
+
+TEST_CASE("GROVE_STACK_GUARD=mprotect forces the fallback: two mappings a stack, still caught") {
+  // The guard kind is chosen once per process: the forced fallback runs in a child.
+  auto r = run_in_child([] {
+    ::setenv("GROVE_STACK_GUARD", "mprotect", 1);
+    if (grove::detail::stack_guard_in_use() != grove::detail::stack_guard_kind::mprotect) {
+      std::fputs("fallback not taken\n", stderr);
+      return;
+    }
+    long added = mappings_for_live_fibers(1000);
+    std::fprintf(stderr, "mappings added %ld\n", added);
+    try {
+      grove::run(
+          [] { grove::spawn({.name = "huge", .stack_size = std::size_t{1} << 47}, [] {}).join(); });
+    } catch (const grove::stack_error& e) {
+      std::fprintf(stderr, "%s\n", e.what());
+    }
+    grove::run([] {
+      auto f = grove::spawn({.name = "deep", .stack_size = 64 * 1024},
+                            [] { return recurse(nullptr, 0); });
+      f.join();
+    });
+  });
+  CHECK(r.err.find("fallback not taken") == std::string::npos);
+  auto at = r.err.find("mappings added ");
+  REQUIRE(at != std::string::npos);
+  CHECK(std::stol(r.err.substr(at + 15)) >= 2000);
+  CHECK(r.err.find("guarded by mprotect guard pages") != std::string::npos);
+  CHECK(r.err.find("vm.max_map_count") != std::string::npos);
+  CHECK(WIFSIGNALED(r.status));
+  CHECK(WTERMSIG(r.status) == SIGABRT);
+  CHECK(r.err.find("'deep' (stack 64 KiB)") != std::string::npos);
+}
+
+TEST_CASE("an overflow in a slab-carved stack names the fiber even with neighbours in use") {
+  if (!kernel_has_guard_regions()) {
+    MESSAGE("kernel without MADV_GUARD_INSTALL (or GROVE_STACK_GUARD=mprotect): skipped");
+    return;
+  }
+  auto r = run_in_child([] {
+    grove::run([] {
+      // Neighbours below and above in the same slab, alive while the middle one overflows.
+      grove::event never;
+      auto below =
+          grove::spawn({.name = "neighbour", .stack_size = 64 * 1024}, [&] { never.wait(); });
+      auto deep = grove::spawn({.name = "middle", .stack_size = 64 * 1024}, [] {
+        grove::this_fiber::yield();
+        return recurse(nullptr, 0);
+      });
+      auto above =
+          grove::spawn({.name = "neighbour", .stack_size = 64 * 1024}, [&] { never.wait(); });
+      deep.join();
+    });
+  });
+  CHECK(WIFSIGNALED(r.status));
+  CHECK(WTERMSIG(r.status) == SIGABRT);
+  CHECK(r.err.find("stack overflow in fiber") != std::string::npos);
+  CHECK(r.err.find("'middle' (stack 64 KiB)") != std::string::npos);
+}
+
+TEST_CASE("idle stacks beyond the warm reserve give their memory back in trim, and are reused") {
+  using grove::detail::stack_pool;
+  constexpr std::size_t extra = 300;
+  constexpr std::size_t total = stack_pool::max_pooled_per_size + extra;
+  auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  auto resident = [page](const grove::detail::stack_mapping& s) {
+    unsigned char in_core = 0;
+    char* top_page = static_cast<char*>(s.base) + s.size - page;
+    REQUIRE(::mincore(top_page, page, &in_core) == 0);
+    return (in_core & 1) != 0;
+  };
+  stack_pool pool;
+  std::vector<grove::detail::stack_mapping> stacks;
+  for (std::size_t i = 0; i < total; ++i) {
+    stacks.push_back(pool.allocate(64 * 1024));
+    static_cast<char*>(stacks.back().base)[stacks.back().size - 1] = 1;  // touch the top page
+  }
+  std::size_t mapped = pool.mapped();
+  for (auto& s : stacks) pool.release(s);  // oldest first: the first `extra` are the surplus
+  CHECK(pool.has_surplus());
+  std::size_t kept_before = 0;
+  for (auto& s : stacks) kept_before += resident(s);
+  CHECK(kept_before == total);  // release() never gives memory back: that waits for trim()
+  pool.trim();
+  CHECK_FALSE(pool.has_surplus());
+  std::size_t given_back = 0;
+  for (std::size_t i = 0; i < extra; ++i) given_back += !resident(stacks[i]);
+  std::size_t still_warm = 0;
+  for (std::size_t i = extra; i < total; ++i) still_warm += resident(stacks[i]);
+  CHECK(given_back == extra);
+  CHECK(still_warm == stack_pool::max_pooled_per_size);
+  // Every stack comes back from the pool before a new one is carved or mapped.
+  for (std::size_t i = 0; i < total; ++i) stacks[i] = pool.allocate(64 * 1024);
+  CHECK(pool.mapped() == mapped);
+  for (auto& s : stacks) pool.release(s);
 }
 
 namespace {
