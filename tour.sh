@@ -18,9 +18,10 @@ step() {
 step "1. Synchronous hello: two waits, one after the other" $bin/hello_sync --scale 0.3
 step "2. Callback hello: the hub calls 'World!' back" $bin/hello_callbacks --scale 0.3
 step "3. Fiber hello: sequential-looking code, concurrent waits" $bin/hello_fibers --scale 0.3
+step "3b. Coroutine hello: C++20 co_await on the same hub" $bin/hello_coroutines --scale 0.3
 step "4. The simultaneous chess exhibition (1 s = 1 ms)" $bin/chess_exhibition --ms-per-s 1
 # Later chapters add themselves here when their samples exist.
-for extra in pipeline echo_server echo_client http_server chat_server websocket_chat crawler; do
+for extra in mixed_styles pipeline echo_server echo_client http_server chat_server websocket_chat crawler; do
   [[ -x $bin/$extra ]] && step "$extra" $bin/$extra --tour
 done
 echo
