@@ -102,7 +102,8 @@ int main(int argc, char** argv) {
         cpu[m].push_back(c);
         cpu_round.push_back(c);
       }
-      for (std::size_t m = 0; m < modes.size(); ++m) ratio[m].push_back(cpu_round[m] / cpu_round[0]);
+      for (std::size_t m = 0; m < modes.size(); ++m)
+        ratio[m].push_back(cpu_round[m] / cpu_round[0]);
     }
   });
   std::printf("# rounds=%ld fibers=%ld waits=%ld (1 us each)\n", rounds, fibers, waits);

@@ -175,3 +175,24 @@ TEST_CASE("coroutines and fibers interleave on one hub") {
                                             "coroutine"});
   });
 }
+
+TEST_CASE("grove::run returns while a coroutine still waits, and destroys its frame") {
+  struct set_on_destruction {
+    bool& flag;
+    ~set_on_destruction() { flag = true; }
+  };
+  bool destroyed = false;
+  auto coroutine = [&]() -> asio::awaitable<void> {
+    set_on_destruction guard{destroyed};
+    asio::steady_timer timer(co_await asio::this_coro::executor, 10s);
+    co_await timer.async_wait(asio::use_awaitable);
+  };
+  auto start = clock_type::now();
+  grove::run([&] {
+    asio::co_spawn(hub_io(), coroutine(), asio::detached);
+    grove::this_fiber::sleep_for(10ms);
+    CHECK(!destroyed);
+  });
+  CHECK(destroyed);
+  CHECK(ms_since(start) < 5000);
+}
