@@ -99,7 +99,8 @@ void echo_grove(grove::net::tcp_stream conn) {
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::fprintf(stderr, "usage: net_wait_strategies asio_wait|asio_read_some|use_fiber|grove PORT\n");
+    std::fprintf(stderr,
+                 "usage: net_wait_strategies asio_wait|asio_read_some|use_fiber|grove PORT\n");
     return 2;
   }
   std::string strategy = argv[1];
