@@ -2,13 +2,17 @@
 // blocking inside a fiber. The calling fiber suspends (only it: the hub and the other fibers,
 // callbacks and coroutines keep running) and the call returns the operation's result.
 //
-// Example:
-//   boost::asio::ip::tcp::socket socket(grove::hub::current().io_context());
-//   socket.async_connect(endpoint, grove::use_fiber);                   // throws on error
-//   std::size_t n = socket.async_read_some(boost::asio::buffer(buf), grove::use_fiber);
+// Example (in a fiber):
+//   namespace asio = boost::asio;
+//   auto& io = grove::hub::current().io_context();
+//   asio::ip::tcp::resolver resolver(io);
+//   auto endpoints = resolver.async_resolve("127.0.0.1", "8080", grove::use_fiber);
+//   asio::ip::tcp::socket socket(io);
+//   asio::async_connect(socket, endpoints, grove::use_fiber);      // failure: system_error
+//   std::size_t n = socket.async_read_some(asio::buffer(buf), grove::use_fiber);
 //   boost::system::error_code ec;
-//   n = socket.async_read_some(boost::asio::buffer(buf), grove::use_fiber[ec]);  // no throw
-//   auto [endpoints] = ...;  // several results (other than the error) come back as a tuple
+//   n = socket.async_read_some(asio::buffer(buf), grove::use_fiber[ec]);  // no throw
+//   int answer = asio::co_spawn(io, compute(), grove::use_fiber);  // waits for a coroutine
 //
 // What the operation's signature becomes:
 //   void()                          -> void

@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -177,6 +178,20 @@ TEST_CASE("socket connect, accept, write and read_some through use_fiber return 
     char buf[16];
     std::size_t n = pair.server.async_read_some(asio::buffer(buf), use_fiber);
     CHECK(std::string(buf, n) == "hello");
+  });
+}
+
+TEST_CASE("a resolve then a range connect through use_fiber reaches the listener") {
+  grove::run([] {
+    tcp::acceptor acceptor(hub_io(), tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    auto port = acceptor.local_endpoint().port();
+    auto accepting = grove::spawn([&] { return acceptor.async_accept(use_fiber); });
+    tcp::resolver resolver(hub_io());
+    auto endpoints = resolver.async_resolve("127.0.0.1", std::to_string(port), use_fiber);
+    tcp::socket socket(hub_io());
+    tcp::endpoint reached = asio::async_connect(socket, endpoints, use_fiber);
+    CHECK(reached.port() == port);
+    CHECK(accepting.get().remote_endpoint() == socket.local_endpoint());
   });
 }
 
