@@ -45,7 +45,11 @@ int main(int argc, char** argv) {
   double scale = 1.0;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--help") == 0) return usage(stdout, 0);
-    if (std::strcmp(argv[i], "--scale") == 0 && i + 1 < argc) {
+    if (std::strcmp(argv[i], "--scale") == 0) {
+      if (i + 1 == argc) {
+        std::fprintf(stderr, "hello_coroutines: --scale needs a value (try --help)\n");
+        return 2;
+      }
       char* end = nullptr;
       scale = std::strtod(argv[++i], &end);
       if (*end != '\0' || !(scale > 0 && scale < 1000)) {

@@ -127,7 +127,11 @@ int main(int argc, char** argv) {
     if (std::strcmp(arg, "--tour") == 0) continue;  // the default run is the tour
     bool is_port = std::strcmp(arg, "--port") == 0;
     bool is_clients = std::strcmp(arg, "--clients") == 0;
-    if ((is_port || is_clients) && i + 1 < argc) {
+    if ((is_port || is_clients) && i + 1 == argc) {
+      std::fprintf(stderr, "mixed_styles: %s needs a value (try --help)\n", arg);
+      return 2;
+    }
+    if (is_port || is_clients) {
       bool ok = is_port ? parse_number(argv[++i], 0, 65535, port)
                         : parse_number(argv[++i], 1, 1000, clients);
       if (!ok) {
