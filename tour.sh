@@ -24,9 +24,10 @@ if [[ -x $bin/blocking_libraries ]]; then  # built where libcurl is installed
   step "3c. Pitfall #2: blocking libraries (libcurl, ::sleep, ::recv) without and with the shims" \
     $bin/blocking_libraries --tour
 fi
+step "3d. Coroutine hello: C++20 co_await on the same hub" $bin/hello_coroutines --scale 0.3
 step "4. The simultaneous chess exhibition (1 s = 1 ms)" $bin/chess_exhibition --ms-per-s 1
 # Later chapters add themselves here when their samples exist.
-for extra in pipeline echo_server echo_client http_server chat_server websocket_chat crawler \
+for extra in mixed_styles pipeline echo_server echo_client http_server chat_server websocket_chat crawler \
     parallel_commands cpu_pitfall; do
   [[ -x $bin/$extra ]] && step "$extra" $bin/$extra --tour
 done

@@ -4,6 +4,8 @@
 //                    then recv again (Asio re-arms the descriptor with epoll_ctl on every wait)
 //   asio_read_some   async_read_some / async_write_some (Asio tries the call speculatively,
 //                    queues it in the reactor on EAGAIN, and runs it when epoll reports ready)
+//   use_fiber        async_read_some / async_write with the grove::use_fiber token (the public
+//                    face of asio_read_some: the same Asio operations, errors in [ec])
 //   grove            grove::net::tcp_stream (what grove ships)
 // The Asio variants wait through detail::await_asio (cancel-then-wait on kill / timeout).
 //   net_wait_strategies STRATEGY PORT
@@ -15,6 +17,7 @@
 #include <grove/detail/completion.hpp>
 #include <grove/grove.hpp>
 #include <grove/net/server.hpp>
+#include <grove/use_fiber.hpp>
 #include <string>
 
 namespace asio = boost::asio;
@@ -60,6 +63,17 @@ void echo_asio_read_some(tcp::socket s) {
   }
 }
 
+void echo_use_fiber(tcp::socket s) {
+  char buf[16384];
+  for (;;) {
+    error_code ec;
+    std::size_t n = s.async_read_some(asio::buffer(buf), grove::use_fiber[ec]);
+    if (ec) return;
+    asio::async_write(s, asio::buffer(buf, n), grove::use_fiber[ec]);
+    if (ec) return;
+  }
+}
+
 template <class Echo>
 void serve_asio(unsigned short port, Echo echo) {
   auto& io = grove::hub::current().io_context();
@@ -85,7 +99,8 @@ void echo_grove(grove::net::tcp_stream conn) {
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::fprintf(stderr, "usage: net_wait_strategies asio_wait|asio_read_some|grove PORT\n");
+    std::fprintf(stderr,
+                 "usage: net_wait_strategies asio_wait|asio_read_some|use_fiber|grove PORT\n");
     return 2;
   }
   std::string strategy = argv[1];
@@ -95,6 +110,8 @@ int main(int argc, char** argv) {
       serve_asio(port, echo_asio_wait);
     } else if (strategy == "asio_read_some") {
       serve_asio(port, echo_asio_read_some);
+    } else if (strategy == "use_fiber") {
+      serve_asio(port, echo_use_fiber);
     } else {
       grove::net::serve(grove::net::tcp_listener::bind("127.0.0.1", port), echo_grove);
     }

@@ -73,6 +73,7 @@ servers=(
   # How fibers wait on sockets, the same fiber-per-connection server three ways:
   "wait:asio_wait|build-net-release/bench/net_wait_strategies asio_wait PORT"
   "wait:asio_read_some|build-net-release/bench/net_wait_strategies asio_read_some PORT"
+  "wait:use_fiber|build-net-release/bench/net_wait_strategies use_fiber PORT"
   "wait:grove|build-net-release/bench/net_wait_strategies grove PORT"
   # The shims (issue 7): one fiber-per-connection server, grove's sockets vs plain blocking
   # recv/send made cooperative by libgrove_shims (compare their cpu_vs_epoll).
