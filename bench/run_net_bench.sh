@@ -61,7 +61,7 @@ if newer "$PEERS_BIN/go_echo" "$PEERS_SRC/go_echo/main.go"; then
       GO111MODULE=on go build -o "$ROOT/$PEERS_BIN/go_echo" ./go_echo)
 fi
 configure_build build-net-release --buildtype=release -Dtests=false -Dsamples=true -Dbenchmarks=true
-ninja -C build-net-release samples/echo_server bench/net_wait_strategies >/dev/null
+ninja -C build-net-release samples/echo_server bench/net_wait_strategies bench/shims_echo >/dev/null
 
 # name and command line (PORT is replaced) of each server, the ceiling first
 servers=(
@@ -74,6 +74,10 @@ servers=(
   "wait:asio_wait|build-net-release/bench/net_wait_strategies asio_wait PORT"
   "wait:asio_read_some|build-net-release/bench/net_wait_strategies asio_read_some PORT"
   "wait:grove|build-net-release/bench/net_wait_strategies grove PORT"
+  # The shims (issue 7): one fiber-per-connection server, grove's sockets vs plain blocking
+  # recv/send made cooperative by libgrove_shims (compare their cpu_vs_epoll).
+  "shims:native|build-net-release/bench/shims_echo native PORT"
+  "shims:plain|build-net-release/bench/shims_echo plain PORT"
 )
 
 # --- measuring --------------------------------------------------------------------------------

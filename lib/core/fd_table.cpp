@@ -119,6 +119,8 @@ std::chrono::nanoseconds timeout_of(const std::atomic<std::int64_t>& ns) noexcep
 
 }  // namespace
 
+std::atomic<bool> internal_nonblock_seen{false};
+
 fd_facts fd_lookup(int fd) noexcept {
   fd_facts facts;
   description* d = description_of(fd);
@@ -143,6 +145,7 @@ std::uint32_t fd_generation(int fd) noexcept {
 void fd_adopt(int fd, bool user_nonblock, bool internal_nonblock) noexcept {
   std::uint32_t flags =
       (user_nonblock ? user_nonblock_bit : 0u) | (internal_nonblock ? grove_nonblock_bit : 0u);
+  if (internal_nonblock) internal_nonblock_seen.store(true, std::memory_order_relaxed);
   std::lock_guard lock(g_table_mutex);
   if (slot* s = make_slot(fd)) replace(s, new_description(flags));
 }
@@ -186,20 +189,23 @@ time_point fd_deadline(int fd, io_direction dir) noexcept {
 
 void fd_closing(int fd) noexcept {
   slot* s = find_slot(fd);
-  if (!s) {
+  description* d = s ? s->desc.load(std::memory_order_acquire) : nullptr;
+  if (!d) {
+    // Nothing known but perhaps a registration (a poll on it): a new generation retires it.
     drop_registration(fd, true);
+    if (s) s->generation.fetch_add(1, std::memory_order_acq_rel);
     return;
   }
-  // Another descriptor sharing the file keeps it open, and epoll's registration with it.
-  description* d = s->desc.load(std::memory_order_acquire);
-  bool shared;
-  {
-    std::lock_guard lock(g_table_mutex);
-    shared = d && d->refs > 1;
-  }
-  drop_registration(fd, !shared);
   std::lock_guard lock(g_table_mutex);
+  // Another descriptor sharing the file keeps it open, and epoll's registration with it.
+  drop_registration(fd, d->refs <= 1);
   replace(s, nullptr);
+}
+
+void fd_track(int fd) noexcept {
+  if (find_slot(fd)) return;
+  std::lock_guard lock(g_table_mutex);
+  make_slot(fd);
 }
 
 fd_state* fd_cooperative(int fd) noexcept {
@@ -243,6 +249,7 @@ fd_state* fd_cooperative(int fd) noexcept {
   if (!(kernel_flags & O_NONBLOCK) && sys::fcntl(fd, F_SETFL, kernel_flags | O_NONBLOCK) != 0) {
     return nullptr;
   }
+  internal_nonblock_seen.store(true, std::memory_order_relaxed);
   d->flags.fetch_or(grove_nonblock_bit, std::memory_order_acq_rel);
   return s;
 }

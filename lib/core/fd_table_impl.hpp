@@ -6,6 +6,8 @@
 
 namespace grove::detail {
 
+/// Makes sure `fd` has a slot, so that its generation changes when it is closed.
+void fd_track(int fd) noexcept;
 /// This hub's live registration of `fd`, or nullptr (none, or a stale one, which is dropped).
 fd_state* registered_state(int fd) noexcept;
 /// Registers `fd` with this hub (epoll_ctl ADD) or returns its registration; on failure nullptr

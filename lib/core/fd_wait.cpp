@@ -60,7 +60,7 @@ constexpr int write_dir = static_cast<int>(io_direction::write);
 /// A fiber waiting for one direction of one descriptor; lives on the fiber's stack. A wait on
 /// many descriptors links one per descriptor and direction, all naming the same fiber.
 struct fd_waiter {
-  fiber_base* fiber = nullptr;
+  wake_token token;  ///< the one suspension this waiter may end
   fd_state* state = nullptr;
   fd_waiter* prev = nullptr;
   fd_waiter* next = nullptr;
@@ -127,12 +127,12 @@ class fd_poller final : public boost::asio::execution_context::service {
   }
 
   ~fd_poller() override {
+    if (hub_impl* h = current_hub(); h && h->fd_poller_cache() == this) {
+      h->set_fd_poller_cache(nullptr);
+    }
     sys::close(epoll_fd_);
     for (fd_state* s : by_fd_) {
-      if (s) {
-        s->fd = -1;
-        --s->refs;
-      }
+      if (s) --s->refs;  // the table's; a handle still holding it sees its descriptor
     }
     // A socket that outlives its hub keeps its state, orphaned: its handle deletes it.
     for (fd_state* s : all_) {
@@ -186,6 +186,7 @@ class fd_poller final : public boost::asio::execution_context::service {
       ec = std::make_error_code(std::errc::not_enough_memory);
       return nullptr;
     }
+    fd_track(fd);
     fd_state* s = free_;
     free_ = s->next_free;
     std::uint32_t serial = s->serial + 1;
@@ -225,7 +226,7 @@ class fd_poller final : public boost::asio::execution_context::service {
       while (fd_waiter* w = s->head[d]) {
         unlink(*w);
         w->released = true;
-        wake(w->fiber, wake_reason::notified);
+        wake(w->token, wake_reason::notified);
       }
     }
     cancel_idle_harvest();
@@ -306,7 +307,7 @@ class fd_poller final : public boost::asio::execution_context::service {
     while (fd_waiter* w = s->head[d]) {
       unlink(*w);
       w->fired = true;
-      wake(w->fiber, wake_reason::notified);
+      wake(w->token, wake_reason::notified);
     }
   }
 
@@ -374,9 +375,9 @@ struct errno_keeper {
 template <class Suspend>
 wake_reason wait_on(fd_poller& p, fd_waiter* waiters, std::size_t count, time_point deadline,
                     Suspend&& suspend_fn) {
-  fiber_base* self = current_fiber();
+  wake_token token = next_suspension();  // the suspension below, and no other
   for (std::size_t i = 0; i < count; ++i) {
-    waiters[i].fiber = self;
+    waiters[i].token = token;
     p.link(waiters[i]);
   }
   struct unlink_all {
@@ -387,6 +388,11 @@ wake_reason wait_on(fd_poller& p, fd_waiter* waiters, std::size_t count, time_po
       for (std::size_t i = 0; i < count; ++i) p.forget(waiters[i]);
     }
   } guard{p, waiters, count};
+  // Arming the harvest may run it at once (Asio's speculative attempt), firing waiters before
+  // the fiber has suspended: their wake-up found it running, so it must not suspend now.
+  for (std::size_t i = 0; i < count; ++i) {
+    if (waiters[i].fired || waiters[i].released) return wake_reason::notified;
+  }
   return suspend_fn(deadline);
 }
 
@@ -500,9 +506,21 @@ std::error_code fd_registration::open(int fd) {
 }
 
 fd_state* fd_registration::live_state() const noexcept {
-  return state_ && state_->fd == fd_ && state_->serial == serial_ && state_->owner ? state_
-                                                                                   : nullptr;
+  return state_ && state_->fd == fd_ && state_->serial == serial_ ? state_ : nullptr;
 }
+
+namespace {
+/// Throws unless `s` belongs to the running hub (a socket cannot wait in another thread's hub,
+/// nor after its own hub has ended).
+void check_hub(const fd_state* s) {
+  if (!current_fiber()) {
+    throw error("grove: this descriptor call waits, and can only be made from a fiber");
+  }
+  if (!s->owner || s->owner != current_poller()) {
+    throw error("grove: a descriptor can only wait in the hub (thread) that registered it");
+  }
+}
+}  // namespace
 
 bool fd_registration::registered() const noexcept { return live_state() != nullptr; }
 
@@ -530,6 +548,7 @@ io_result fd_registration::perform(io_direction dir, io_attempt attempt, void* c
                                    time_point deadline) {
   fd_state* s = live_state();
   if (!s) return {std::make_error_code(std::errc::operation_canceled), 0};
+  if (s->owner != current_poller()) check_hub(s);
   io_result r;
   fd_wait_status status =
       perform_loop(s, static_cast<int>(dir), attempt, context, deadline, r, suspend_throwing);
@@ -540,6 +559,7 @@ io_result fd_registration::perform(io_direction dir, io_attempt attempt, void* c
 std::error_code fd_registration::wait_ready(io_direction dir, time_point deadline) {
   fd_state* s = live_state();
   if (!s) return std::make_error_code(std::errc::operation_canceled);
+  check_hub(s);
   // Only an event from now on counts. An unconnected socket polls as hung up: forget that too.
   s->ready[static_cast<int>(dir)] = false;
   s->hangup = false;

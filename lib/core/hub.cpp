@@ -1,17 +1,19 @@
-#include <cxxabi.h>
+#include "core/hub_impl.hpp"
+
 #include <pthread.h>
 
-#include <atomic>
 #include <boost/asio/post.hpp>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
-#include <grove/error.hpp>
-#include <grove/timeout.hpp>
+#include <cxxabi.h>
 #include <string>
 #include <typeinfo>
 #include <vector>
 
-#include "core/hub_impl.hpp"
+#include <grove/error.hpp>
+#include <grove/timeout.hpp>
+
 #include "core/overflow_guard.hpp"
 #include "core/sanitizers.hpp"
 
@@ -19,7 +21,7 @@ namespace ctx = boost::context::detail;
 
 namespace grove::detail {
 
-thread_local hub_impl* t_hub = nullptr;
+constinit thread_local hub_impl* t_hub = nullptr;
 
 void callback_timer_fired(timer_node* t) noexcept;
 
@@ -33,7 +35,7 @@ void deadline_fired(timer_node* node) noexcept {
     owner->state = fiber_state::ready;
     owner->hub->push_ready(owner);
   } else {
-    wake(owner, wake_reason::deadline);
+    interrupt(owner, wake_reason::deadline);  // armed only for the suspension it ends
   }
 }
 
@@ -51,12 +53,25 @@ hub_impl* current_hub() noexcept { return t_hub; }
 
 bool is_suspended(const fiber_base* f) noexcept { return f && f->state == fiber_state::suspended; }
 
-bool wake(fiber_base* f, wake_reason reason) noexcept {
+bool interrupt(fiber_base* f, wake_reason reason) noexcept {
   if (!f || f->state != fiber_state::suspended) return false;
   f->state = fiber_state::ready;
   f->reason = reason;
   f->hub->push_ready(f);
   return true;
+}
+
+wake_token next_suspension() noexcept {
+  fiber_base* self = current_fiber();
+  return self ? wake_token{self, self->suspension} : wake_token{};
+}
+
+bool is_waiting(wake_token token) noexcept {
+  return is_suspended(token.fiber) && token.fiber->suspension == token.suspension;
+}
+
+bool wake(wake_token token, wake_reason reason) noexcept {
+  return is_waiting(token) && interrupt(token.fiber, reason);
 }
 
 namespace {
@@ -159,6 +174,10 @@ wake_reason suspend_as(hub_impl* h, fiber_base* self, time_point deadline,
 }
 
 }  // namespace
+
+void require_fiber() {
+  if (!current_fiber()) throw error(outside_fiber_message);
+}
 
 wake_reason suspend(time_point deadline) {
   hub_impl* h = t_hub;
@@ -332,7 +351,7 @@ void hub_impl::loop() {
 }
 
 void hub_impl::on_deadlock() {
-  if (!shutting_down_ && wake(main_, wake_reason::deadlock)) return;
+  if (!shutting_down_ && interrupt(main_, wake_reason::deadlock)) return;
   // Shutting down, and the remaining fibers wait for something that can never happen. Their
   // frames cannot be unwound. Say so rather than hang, and leak them: their stacks and blocks
   // may still be linked from wait queues and timers elsewhere, so nothing of theirs is freed
@@ -446,6 +465,7 @@ wake_reason hub_impl::suspend_current(time_point deadline) noexcept {
   self->state = fiber_state::suspended;
   self->reason = wake_reason::none;
   switch_away(self);
+  ++self->suspension;  // every token of the suspension that just ended is stale now
   if (self->deadline.armed()) disarm(self->deadline);
   return self->reason;
 }
@@ -540,7 +560,7 @@ void hub_impl::kill(fiber_base* f) noexcept {
     f->state = fiber_state::ready;
     push_ready(f);
   } else if (f->state == fiber_state::suspended && f->interruptible) {
-    wake(f, wake_reason::killed);
+    interrupt(f, wake_reason::killed);
   }
 }
 

@@ -10,9 +10,10 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <vector>
+
 #include <grove/detail/fiber_base.hpp>
 #include <grove/hub.hpp>
-#include <vector>
 
 #include "core/context_jump.hpp"
 #include "core/sanitizers.hpp"
@@ -218,6 +219,11 @@ inline void hub_impl::switch_away(fiber_base* self) noexcept {
     switch_to(self->ctx, loop_ctx_);
   }
 }
+
+/// Ends the current suspension of `f` with `reason`, whichever suspension it is: for what
+/// concerns the fiber rather than one wait (kill, scoped timeouts, deadlock) and for the
+/// suspension's own deadline. Everything else wakes a wake_token. False if not suspended.
+bool interrupt(fiber_base* f, wake_reason reason) noexcept;
 
 /// Destroys the grove::fiber_local values of a finishing fiber (on its own stack).
 void destroy_fiber_locals(fiber_base* f) noexcept;

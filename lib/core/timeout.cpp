@@ -12,7 +12,7 @@ void scoped_timeout_fired(detail::timer_node* node) noexcept {
   state->expired = true;
   detail::fiber_base* owner = state->owner;
   ++owner->expired_timeouts;
-  if (owner->interruptible) detail::wake(owner, detail::wake_reason::timeout);
+  if (owner->interruptible) detail::interrupt(owner, detail::wake_reason::timeout);
 }
 
 }  // namespace

@@ -1,3 +1,4 @@
+#include <grove/detail/fiber_base.hpp>
 #include <grove/detail/wait_queue.hpp>
 
 namespace grove::detail {
@@ -8,11 +9,16 @@ void wait_node::unlink() noexcept {
   if (queue) queue->remove(*this);
 }
 
+void wait_node::renew() noexcept {
+  if (fiber) suspension = fiber->suspension;
+}
+
 wait_queue::~wait_queue() {
   while (head_) remove(*head_);
 }
 
 void wait_queue::push_back(wait_node& node) noexcept {
+  node.renew();
   node.queue = this;
   node.next = nullptr;
   node.prev = tail_;
@@ -44,7 +50,7 @@ void wait_queue::remove(wait_node& node) noexcept {
 wait_node* wait_queue::pop_waiting() noexcept {
   while (wait_node* node = head_) {
     remove(*node);
-    if (is_suspended(node->fiber)) return node;
+    if (is_waiting(node->token())) return node;
   }
   return nullptr;
 }
@@ -52,7 +58,8 @@ wait_node* wait_queue::pop_waiting() noexcept {
 bool wait_queue::notify_one() noexcept {
   wait_node* node = pop_waiting();
   if (!node) return false;
-  wake(node->fiber, wake_reason::notified);
+  node->status = served;
+  wake(node->token(), wake_reason::notified);
   return true;
 }
 
@@ -65,7 +72,17 @@ std::size_t wait_queue::notify_all() noexcept {
 bool wait_queue::wait(time_point deadline) {
   wait_node node;
   push_back(node);
-  return suspend(deadline) == wake_reason::notified;
+  for (;;) {
+    wake_reason why = suspend(deadline);
+    if (node.status == served) return true;
+    if (why != wake_reason::notified) return false;
+    // Woken, yet nothing was handed over: not this wait's wake. Wait on.
+    if (node.linked()) {
+      node.renew();
+    } else {
+      push_back(node);
+    }
+  }
 }
 
 }  // namespace grove::detail

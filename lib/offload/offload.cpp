@@ -218,9 +218,7 @@ offload_service& current_service() {
 }  // namespace
 
 void run_offloaded(std::unique_ptr<offload_job>& job) {
-  if (!current_fiber()) {
-    throw error("grove::offload waits, and can only be called from a fiber (inside grove::run)");
-  }
+  require_fiber();
   current_service().run(job);
 }
 

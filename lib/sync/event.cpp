@@ -10,7 +10,7 @@ void event::set() noexcept {
 bool event::wait_until_deadline(detail::time_point deadline) {
   if (set_) return true;
   if (detail::deadline_passed(deadline)) return false;
-  // Only set() notifies this queue, so a notified waiter saw the flag set.
+  // set() serves every queued node; a waiter that was not served may still find the flag set.
   return waiters_.wait(deadline) || set_;
 }
 

@@ -27,18 +27,23 @@ bool mutex::try_lock() {
 }
 
 bool mutex::lock_until(detail::time_point deadline) {
+  detail::require_fiber();  // the same refusal as every wait
   if (try_lock()) return true;
   if (detail::deadline_passed(deadline)) return false;
-  // unlock() makes us the owner before it wakes us.
+  // unlock() makes us the owner and marks our node served before it wakes us.
   return waiters_.wait(deadline);
 }
 
 void mutex::lock_uninterruptible() {
+  detail::require_fiber();
   if (try_lock()) return;
   detail::wait_node node;
   waiters_.push_back(node);
-  // Returns only once unlock() has made us the owner (a deadlock here aborts with a message).
-  while (detail::suspend_uninterruptible() != detail::wake_reason::notified) {
+  // Returns only once unlock() has made us the owner, which it records in the node; nothing
+  // else ends this wait (a deadlock here aborts with a message).
+  while (detail::outcome_of(node) != detail::handoff::done) {
+    detail::suspend_uninterruptible();
+    if (node.linked()) node.renew();
   }
 }
 

@@ -8,7 +8,7 @@ namespace grove {
 bool semaphore::acquire_until(detail::time_point deadline) {
   if (try_acquire()) return true;
   if (detail::deadline_passed(deadline)) return false;
-  // Only release() notifies this queue, and it hands the permit over with the wake-up.
+  // release() hands the permit over and marks the node served: wait() reads that, not the wake.
   return waiters_.wait(deadline);
 }
 

@@ -21,7 +21,7 @@ TEST_CASE("a work guard released by a fiber is not mistaken for a deadlock") {
     for (int i = 0; i < 3; ++i) {
       using guard = boost::asio::executor_work_guard<boost::asio::io_context::executor_type>;
       auto work = std::make_unique<guard>(io.get_executor());
-      grove::detail::fiber_base* self = grove::detail::current_fiber();
+      grove::detail::wake_token self = grove::detail::next_suspension();
       std::thread([&io, self] {
         std::this_thread::sleep_for(10ms);
         boost::asio::post(

@@ -1,23 +1,28 @@
 // Promises of <grove/detail/suspension.hpp> beyond what fiber/timeout tests show: the
 // uninterruptible suspension that waits for a cancelled operation's completion.
+#include <grove/detail/suspension.hpp>  // first: the header is self-contained
+
 #include <doctest/doctest.h>
 
 #include <cerrno>
 #include <chrono>
-#include <grove/detail/fiber_base.hpp>
-#include <grove/detail/suspension.hpp>  // first: the header is self-contained
-#include <grove/grove.hpp>
 #include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <grove/detail/completion.hpp>
+#include <grove/detail/fiber_base.hpp>
+#include <grove/grove.hpp>
 
 using namespace std::chrono_literals;
 
 TEST_CASE("an uninterruptible suspension defers a kill to the next wait") {
   grove::run([] {
-    grove::detail::fiber_base* waiter = nullptr;
+    grove::detail::wake_token waiter;
     bool woke_notified = false;
     bool killed_later = false;
     auto f = grove::spawn([&] {
-      waiter = grove::detail::current_fiber();
+      waiter = grove::detail::next_suspension();
       woke_notified =
           grove::detail::suspend_uninterruptible() == grove::detail::wake_reason::notified;
       try {
@@ -40,9 +45,9 @@ TEST_CASE("an uninterruptible suspension defers a kill to the next wait") {
 
 TEST_CASE("an uninterruptible suspension outlives a scoped timeout, which fires at the next wait") {
   grove::run([] {
-    grove::detail::fiber_base* waiter = nullptr;
+    grove::detail::wake_token waiter;
     auto f = grove::spawn([&] {
-      waiter = grove::detail::current_fiber();
+      waiter = grove::detail::next_suspension();
       grove::timeout t(10ms);
       CHECK(grove::detail::suspend_uninterruptible() == grove::detail::wake_reason::notified);
       CHECK(t.expired());
@@ -256,4 +261,100 @@ TEST_CASE("errno survives every kind of suspension while other fibers and the hu
     f.get();
     clobberer.join();
   });
+}
+
+// ---------------------------------------------------------------------------------------------
+// A wake belongs to one suspension.
+
+TEST_CASE("a wake token of a suspension that has ended is refused and cannot end a later wait") {
+  grove::run([] {
+    gd::wake_token stale;
+    gd::wake_token current;
+    gd::wake_reason later = gd::wake_reason::none;
+    auto f = grove::spawn([&] {
+      stale = gd::next_suspension();
+      grove::this_fiber::sleep_for(1ms);  // the suspension `stale` names ends here
+      current = gd::next_suspension();
+      later = gd::suspend_noexcept(gd::clock::now() + 200ms);
+    });
+    grove::this_fiber::sleep_for(20ms);  // f is in its second suspension
+    CHECK(stale.fiber == current.fiber);
+    CHECK(stale.suspension != current.suspension);
+    CHECK_FALSE(gd::is_waiting(stale));
+    CHECK_FALSE(gd::wake(stale, gd::wake_reason::notified));
+    CHECK(gd::is_waiting(current));
+    CHECK(gd::wake(current, gd::wake_reason::notified));
+    CHECK_FALSE(gd::wake(current, gd::wake_reason::notified));  // the first wake wins
+    f.join();
+    CHECK(later == gd::wake_reason::notified);
+  });
+}
+
+TEST_CASE("a completion that lands after its wait was interrupted cannot end a later wait") {
+  // A late completion: the operation's wake arrives while the fiber already waits on something
+  // else. The token it holds names the old suspension, so it is refused.
+  grove::run([] {
+    gd::completion* late = nullptr;
+    gd::wake_reason second = gd::wake_reason::none;
+    auto f = grove::spawn([&] {
+      gd::completion c;
+      late = &c;
+      c.waiter = gd::next_suspension();
+      CHECK(gd::suspend_noexcept(gd::clock::now() + 1ms) == gd::wake_reason::deadline);
+      second = gd::suspend_noexcept(gd::clock::now() + 100ms);
+      late = nullptr;
+    });
+    grove::this_fiber::sleep_for(20ms);  // f is in its second suspension
+    REQUIRE(late);
+    late->complete();
+    f.join();
+    CHECK(second == gd::wake_reason::deadline);
+  });
+}
+
+TEST_CASE("every wait entry point refuses a caller that is not a fiber with the same error") {
+  std::vector<std::string> messages;
+  auto record = [&](auto&& call) {
+    try {
+      call();
+      messages.push_back("returned");
+    } catch (const grove::error& e) {
+      messages.push_back(e.what());
+    }
+  };
+  bool initiated = false;
+  auto await_timer = [&] { gd::await_asio<>([&](auto&&) { initiated = true; }, [] {}); };
+  auto all_entry_points = [&] {
+    record([] { gd::suspend(); });
+    record([] { gd::yield(); });
+    record([] { gd::require_fiber(); });
+    record(await_timer);
+    record([] { grove::this_fiber::sleep_for(1ms); });
+    record([] {
+      grove::event e;
+      e.wait();
+    });
+    record([] {
+      grove::semaphore s(0);
+      s.acquire();
+    });
+    record([] {
+      grove::mutex m;
+      m.lock();
+    });
+    record([] {
+      grove::queue<int> q;
+      q.get();
+    });
+    record([] { grove::offload([] { return 1; }); });
+  };
+  all_entry_points();  // outside grove::run
+  grove::run([&] {
+    grove::call_soon(all_entry_points);  // from a hub callback
+    grove::this_fiber::sleep_for(10ms);
+  });
+  REQUIRE(messages.size() == 20);
+  for (const std::string& m : messages) CHECK(m == messages.front());
+  CHECK(messages.front().find("can only be made from a fiber") != std::string::npos);
+  CHECK_FALSE(initiated);
 }

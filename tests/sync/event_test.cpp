@@ -121,6 +121,27 @@ TEST_CASE("a huge timeout or a far time point means forever, not an overflow int
     CHECK(e.wait_for(std::chrono::hours::max()));
     e.clear();
     grove::call_later(2ms, [&] { e.set(); });
-    CHECK(e.wait_until(std::chrono::time_point<std::chrono::steady_clock, std::chrono::hours>::max()));
+    CHECK(e.wait_until(
+        std::chrono::time_point<std::chrono::steady_clock, std::chrono::hours>::max()));
+  });
+}
+
+TEST_CASE("a wake that did not come from set() does not end a wait") {
+  grove::run([] {
+    grove::event e;
+    grove::detail::wake_token waiter;
+    bool returned = false;
+    auto f = grove::spawn([&] {
+      waiter = grove::detail::next_suspension();  // the token of wait()'s suspension
+      e.wait();
+      returned = true;
+    });
+    grove::this_fiber::yield();
+    CHECK(grove::detail::wake(waiter, grove::detail::wake_reason::notified));
+    grove::this_fiber::sleep_for(20ms);
+    CHECK_FALSE(returned);
+    e.set();
+    f.get();
+    CHECK(returned);
   });
 }

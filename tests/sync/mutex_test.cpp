@@ -136,3 +136,27 @@ TEST_CASE("a scoped timeout interrupts lock") {
     CHECK_FALSE(m.locked());
   });
 }
+
+TEST_CASE("a wake that handed nothing over never gives a waiter the mutex") {
+  // A late completion or a cross-thread post aimed at this very suspension must not be read as
+  // "unlock() made you the owner": the waiter reads its node, not the wake.
+  grove::run([] {
+    grove::mutex m;
+    m.lock();
+    grove::detail::wake_token waiter;
+    bool locked = false;
+    auto f = grove::spawn([&] {
+      waiter = grove::detail::next_suspension();  // the token of lock()'s suspension
+      m.lock();
+      locked = true;
+      m.unlock();
+    });
+    grove::this_fiber::yield();  // f waits in lock()
+    CHECK(grove::detail::wake(waiter, grove::detail::wake_reason::notified));
+    grove::this_fiber::sleep_for(20ms);
+    CHECK_FALSE(locked);  // still waiting: the mutex is ours
+    m.unlock();
+    f.get();
+    CHECK(locked);
+  });
+}

@@ -135,3 +135,24 @@ TEST_CASE("a bounded semaphore refuses a release past its bound and changes noth
     CHECK(unbounded.available() == 5);
   });
 }
+
+TEST_CASE("a wake that handed nothing over gives a waiter no permit") {
+  grove::run([] {
+    grove::semaphore s(0);
+    grove::detail::wake_token waiter;
+    bool acquired = false;
+    auto f = grove::spawn([&] {
+      waiter = grove::detail::next_suspension();  // the token of acquire()'s suspension
+      s.acquire();
+      acquired = true;
+    });
+    grove::this_fiber::yield();
+    CHECK(grove::detail::wake(waiter, grove::detail::wake_reason::notified));
+    grove::this_fiber::sleep_for(20ms);
+    CHECK_FALSE(acquired);
+    s.release();
+    f.get();
+    CHECK(acquired);
+    CHECK(s.available() == 0);
+  });
+}

@@ -30,7 +30,9 @@ namespace grove::detail {
 /// The slot an asynchronous operation completes; lives on the waiting fiber's stack.
 /// Hub thread only (operations finishing on other threads post their completion to the hub).
 struct completion {
-  fiber_base* waiter = current_fiber();
+  /// The waiter's current suspension; await_completion() renews it before each suspension, so
+  /// the completion can only end a wait for this operation.
+  wake_token waiter = next_suspension();
   bool done = false;
   /// Set by the completer when the operation ended because cancel() was called.
   bool cancelled = false;
@@ -50,19 +52,27 @@ struct completion {
 /// refers to `c`).
 template <class Cancel>
 bool await_completion(completion& c, time_point deadline, Cancel&& cancel) {
+  require_fiber();  // the drain below would otherwise return at once, forever
+  auto drain = [&c]() noexcept {
+    while (!c.done) {
+      c.waiter = next_suspension();
+      suspend_uninterruptible();
+    }
+  };
   while (!c.done) {
     wake_reason reason;
     try {
+      c.waiter = next_suspension();
       reason = suspend(deadline);
     } catch (...) {
       if (!c.done) cancel();
-      while (!c.done) suspend_uninterruptible();
+      drain();
       if (c.cancelled) throw;
       return true;  // completed anyway: the interruption stays pending for the next wait
     }
     if (reason == wake_reason::deadline && !c.done) {
       cancel();
-      while (!c.done) suspend_uninterruptible();
+      drain();
       return !c.cancelled;
     }
   }
@@ -77,6 +87,7 @@ bool await_completion(completion& c, time_point deadline, Cancel&& cancel) {
 template <class... Args, class Initiate, class Cancel>
 std::tuple<Args...> await_asio(Initiate&& initiate, Cancel&& cancel,
                                time_point deadline = no_deadline) {
+  require_fiber();  // before the operation starts: nobody could wait for its completion
   completion c;
   std::optional<std::tuple<Args...>> result;
   initiate([&c, &result](Args... args) {

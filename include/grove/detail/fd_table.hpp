@@ -26,6 +26,7 @@
 // keep their facts until the number is reused by a call grove sees (socket, accept, pipe, dup...).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -33,6 +34,18 @@
 #include <grove/detail/suspension.hpp>
 
 namespace grove::detail {
+
+class hub_impl;
+/// This thread's running hub (lib/core/hub.cpp), read without a call: a shimmed call outside any
+/// hub (the common passthrough) decides with one thread-local load.
+extern constinit thread_local hub_impl* t_hub __attribute__((tls_model("initial-exec")));
+
+/// Set once grove first makes some descriptor non-blocking behind its user's back (fd_table.cpp).
+extern std::atomic<bool> internal_nonblock_seen;
+/// False until then: no EAGAIN a libc call returns can be grove's doing, the shims need not look.
+inline bool any_internal_nonblock() noexcept {
+  return internal_nonblock_seen.load(std::memory_order_relaxed);
+}
 
 /// What grove knows about a descriptor's open file description.
 struct fd_facts {
@@ -66,6 +79,9 @@ time_point fd_deadline(int fd, io_direction dir) noexcept;
 /// `fd` is being closed: wakes this hub's waiters on it with `closed`, drops its registration
 /// and forgets its facts. Call it before the close itself (the number may be reused at once).
 void fd_closing(int fd) noexcept;
+/// `fd` was just created by a call grove saw (socket, accept, pipe...): whatever grove knew of an
+/// earlier descriptor of the same number (closed behind its back) is forgotten.
+inline void fd_opened(int fd) noexcept { fd_closing(fd); }
 /// The generation of descriptor number `fd` (changes whenever it is closed or created).
 std::uint32_t fd_generation(int fd) noexcept;
 

@@ -67,13 +67,16 @@ struct fiber_base {
   fiber_base* next_live = nullptr;
   fiber_state state = fiber_state::created;
   wake_reason reason = wake_reason::none;
+  /// Number of the current suspension (while suspended) or of the next one (while running):
+  /// wake tokens carry it, and it moves on when a suspension ends, so stale tokens are refused.
+  std::uint64_t suspension = 0;
   bool kill_pending = false;
-  bool interruptible = true;       ///< false while unwinding: kill/timeout wait for later
-  bool error_observed = false;     ///< get() has seen the stored exception
-  bool killed = false;             ///< ended by fiber_killed
+  bool interruptible = true;    ///< false while unwinding: kill/timeout wait for later
+  bool error_observed = false;  ///< get() has seen the stored exception
+  bool killed = false;          ///< ended by fiber_killed
   std::uint32_t refs = 0;
   std::uint64_t id = 0;
-  std::size_t stack_size = 0;      ///< usable bytes requested
+  std::size_t stack_size = 0;  ///< usable bytes requested
   stack_mapping stack;
   std::string name;
   std::exception_ptr error;
@@ -82,9 +85,9 @@ struct fiber_base {
   struct deadline_timer : timer_node {
     fiber_base* owner;
   } deadline;
-  scoped_timeout* timeouts = nullptr;  ///< innermost active grove::timeout scope
-  std::uint32_t expired_timeouts = 0;  ///< active scopes whose deadline passed
-  std::uint32_t shield_depth = 0;      ///< active grove::shield scopes
+  scoped_timeout* timeouts = nullptr;   ///< innermost active grove::timeout scope
+  std::uint32_t expired_timeouts = 0;   ///< active scopes whose deadline passed
+  std::uint32_t shield_depth = 0;       ///< active grove::shield scopes
   fiber_local_slots* locals = nullptr;  ///< grove::fiber_local values (created on first use)
 };
 

@@ -11,7 +11,8 @@
 // Waking from another thread (not built yet) fits the same shape: each primitive guards its
 // state and queues with a small lock (the critical sections are a few pointer writes), the
 // hand-off is made under that lock as now, and detail::wake() on a fiber of another hub posts
-// `wake(f, notified)` to f->hub's io_context (thread-safe) instead of pushing the ready queue.
+// `wake(token, notified)` to the hub of token.fiber (thread-safe) instead of pushing the ready
+// queue; the token makes a wake that lands late harmless to the fiber's later waits.
 // Because the wake then lands later, a kill may win the race on the waiter's hub; the waiter
 // must then read node.status under the lock and, if it was served, keep the result and leave
 // the kill pending, exactly as a served waiter does today.
@@ -28,7 +29,7 @@ namespace grove::detail {
 /// What a waker did for a waiter, stored in wait_node::status.
 enum class handoff : std::uint8_t {
   pending = 0,  ///< not served yet
-  done = 1,     ///< the operation completed on the waiter's behalf
+  done = wait_queue::served,  ///< the operation completed on the waiter's behalf
   closed = 2,   ///< the primitive was closed: the operation cannot complete
   retry = 3,    ///< the hand-off failed (a throwing copy or move): try again
 };
@@ -36,7 +37,7 @@ enum class handoff : std::uint8_t {
 /// Records `outcome` in a popped waiter's node and wakes its fiber.
 inline void hand_off(wait_node& node, handoff outcome) noexcept {
   node.status = static_cast<std::uint8_t>(outcome);
-  wake(node.fiber, wake_reason::notified);
+  wake(node.token(), wake_reason::notified);
 }
 
 /// The outcome recorded in `node`.

@@ -8,6 +8,13 @@
 // The first wake of a suspension wins; later ones are refused (wake() returns false), which is
 // what keeps a killed waiter from consuming a wake-up meant for another.
 //
+// A wake belongs to one suspension: a waker holds a wake_token (the fiber and the number of
+// the suspension it registered for, taken with next_suspension() when the wait registers), and
+// wake() refuses a token whose suspension is over. So a late completion or a cross-thread post
+// can never end a later wait of the same fiber. Kills and scoped timeouts concern the fiber,
+// not one wait: they interrupt whichever suspension is current. A primitive reads what it was
+// handed (wait_node::status), never infers "served" from "woken".
+//
 // One interruptibility rule for the three flavours (throwing, errno-reporting, uninterruptible):
 // a kill or an expired grove::timeout may end a wait only while the fiber is not unwinding
 // (std::uncaught_exceptions() == 0), is not inside a grove::this_fiber::shield and the wait is
@@ -36,6 +43,12 @@ inline constexpr time_point no_deadline = time_point::max();
 struct fiber_base;
 class hub_impl;
 
+/// Names one suspension of one fiber: what a waker keeps to wake exactly that wait.
+struct wake_token {
+  fiber_base* fiber = nullptr;
+  std::uint64_t suspension = 0;  ///< the fiber's suspension count when the wait registered
+};
+
 /// Why a suspended fiber resumed.
 enum class wake_reason : std::uint8_t {
   none,
@@ -51,6 +64,10 @@ fiber_base* current_fiber() noexcept;
 
 /// The hub running on this thread, or nullptr.
 hub_impl* current_hub() noexcept;
+
+/// Throws grove::error (the same message as every wait) unless called from a fiber: for wait
+/// entry points that must refuse before they start anything.
+void require_fiber();
 
 /// Suspends the current fiber until woken or `deadline`. Throws grove::fiber_killed,
 /// grove::timeout_error or grove::error(deadlock) instead of returning those reasons, unless
@@ -92,8 +109,16 @@ wake_reason suspend_uninterruptible(time_point deadline = no_deadline) noexcept;
 /// Throws what suspend() would for `reason` (nothing for notified / deadline).
 void raise_for(wake_reason reason);
 
-/// Schedules `f` with `reason` if it is suspended; false if it is not (already woken, running).
-bool wake(fiber_base* f, wake_reason reason) noexcept;
+/// The token of the calling fiber's next suspension (empty outside a fiber). Take it when the
+/// wait registers, with no other suspension before the one it is for.
+wake_token next_suspension() noexcept;
+
+/// Schedules the suspension `token` names with `reason`; false if it is not waiting (already
+/// woken, over, not begun, or an empty token): a stale wake is refused, never delivered.
+bool wake(wake_token token, wake_reason reason) noexcept;
+
+/// True if the suspension `token` names is waiting and can still be woken.
+bool is_waiting(wake_token token) noexcept;
 
 /// True if `f` is suspended and can still be woken.
 bool is_suspended(const fiber_base* f) noexcept;

@@ -6,7 +6,9 @@
 //   auto why = detail::suspend(deadline);   // node unlinks itself when it goes out of scope
 //
 // Wakers pop with pop_waiting(), which skips (and unlinks) nodes whose fiber was already woken
-// by something else (a kill, a timeout), so no wake-up is ever lost on a dead waiter.
+// by something else (a kill, a timeout), so no wake-up is ever lost on a dead waiter. A node
+// is tied to one suspension (push_back takes the fiber's wake_token): a waker can only end the
+// wait the node was queued for, and records in `status` what it handed over.
 #pragma once
 
 #include <cstddef>
@@ -27,13 +29,19 @@ struct wait_node {
   void unlink() noexcept;
   /// True while the node is in a queue.
   bool linked() const noexcept { return queue != nullptr; }
+  /// The suspension this node wakes.
+  wake_token token() const noexcept { return {fiber, suspension}; }
+  /// Ties the (still queued) node to the fiber's next suspension: for a wait that suspends
+  /// again with the same node.
+  void renew() noexcept;
 
   wait_node* prev = nullptr;
   wait_node* next = nullptr;
   struct wait_queue* queue = nullptr;
-  fiber_base* fiber;         ///< the waiting fiber (the current one at construction)
-  void* payload = nullptr;   ///< for the primitive: e.g. where a channel hands over a value
-  std::uint8_t status = 0;   ///< for the primitive: e.g. "served" / "closed"
+  fiber_base* fiber;             ///< the waiting fiber (the current one at construction)
+  std::uint64_t suspension = 0;  ///< which of its suspensions (taken by push_back)
+  void* payload = nullptr;       ///< for the primitive: e.g. where a channel hands over a value
+  std::uint8_t status = 0;       ///< for the primitive: e.g. "served" / "closed"
 };
 
 /// Intrusive FIFO of wait_nodes. Not thread-safe: all users run on one hub.
@@ -47,19 +55,23 @@ struct wait_queue {
   bool empty() const noexcept { return head_ == nullptr; }
   /// Number of queued nodes.
   std::size_t size() const noexcept { return size_; }
-  /// Appends `node`.
+  /// Appends `node`, tied to its fiber's next suspension.
   void push_back(wait_node& node) noexcept;
   /// Removes `node` (must be in this queue).
   void remove(wait_node& node) noexcept;
   /// Unlinks and returns the first node whose fiber is still suspended, or nullptr.
   wait_node* pop_waiting() noexcept;
-  /// Wakes the first waiting fiber with `notified`; false if there was none.
+  /// Serves the first waiting node (status `served`) and wakes it; false if there was none.
   bool notify_one() noexcept;
-  /// Wakes every waiting fiber; returns how many.
+  /// Serves and wakes every waiting node; returns how many.
   std::size_t notify_all() noexcept;
-  /// Suspends the current fiber in this queue until notified or `deadline`; true if notified,
-  /// false on deadline. Throws like suspend() on kill / scoped timeout.
+  /// Suspends the current fiber in this queue until notify_one/notify_all (or a hand-off)
+  /// served its node (true) or `deadline` passed (false). A wake that served nothing does not
+  /// end the wait. Throws like suspend() on kill / scoped timeout.
   bool wait(time_point deadline = no_deadline);
+
+  /// The status notify_one / notify_all record (handoff::done's value).
+  static constexpr std::uint8_t served = 1;
 
  private:
   wait_node* head_ = nullptr;

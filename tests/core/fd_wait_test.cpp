@@ -154,7 +154,7 @@ TEST_CASE("an operation that completes while its waiter is being killed keeps it
     bool result_seen = false;
     auto f = grove::spawn([&] {
       detail::completion c;
-      waiter = c.waiter;
+      waiter = c.waiter.fiber;
       grove::call_soon([&] { c.complete(); });  // completes in the same hub turn as the kill
       bool completed = detail::await_completion(c, detail::no_deadline, [] {});
       result_seen = completed;
