@@ -20,12 +20,15 @@
 //
 // Cooperation: a call cooperates only when it comes from a fiber on a thread whose hub is running
 // (grove::detail::current_fiber()), and the shims are enabled (GROVE_SHIMS is not "0", read once;
-// a forked child turns them off). The passthrough path costs one relaxed load, one call into
-// libgrove (a thread-local read) and the indirect call to libc.
+// a forked child turns them off). Outside any hub the passthrough costs one thread-local load
+// (detail::t_hub) and the tail jump to libc; on a hub's thread a relaxed load and a call into
+// libgrove (current_fiber) more. Keep each exported function a predicate and a tail call with
+// the cooperative half out of line (shims/sleep.cpp): the passthrough then needs no frame.
 #pragma once
 
 #include <atomic>
 #include <cerrno>
+#include <grove/detail/fd_table.hpp>  // detail::t_hub, read inline
 #include <grove/detail/fiber_base.hpp>
 #include <grove/detail/suspension.hpp>
 #include <utility>
@@ -140,6 +143,8 @@ inline bool enabled() noexcept {
 /// outside fibers (no hub, hub callbacks, other threads, the offload pool), and when the shims
 /// are disabled.
 inline detail::fiber_base* cooperating_fiber() noexcept {
+  if (!detail::t_hub) [[likely]]
+    return nullptr;  // no hub on this thread: decided with one thread-local load
   if (!enabled()) [[unlikely]]
     return nullptr;
   return detail::current_fiber();

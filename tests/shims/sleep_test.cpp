@@ -231,7 +231,7 @@ TEST_CASE(
 
 TEST_CASE("a sleep inside a library loaded with dlopen cooperates") {
   void* plugin = dlopen(GROVE_NAPPER_PLUGIN, RTLD_NOW | RTLD_LOCAL);
-  REQUIRE_MESSAGE(plugin, dlerror());
+  REQUIRE_MESSAGE(plugin, std::string(plugin ? "" : dlerror()));
   auto nap = reinterpret_cast<int (*)(unsigned)>(dlsym(plugin, "napper_usleep"));
   REQUIRE(reinterpret_cast<void*>(nap) != nullptr);
   CHECK(overlap_ms(10, [nap] { CHECK(nap(300'000) == 0); }) < 450);
