@@ -137,7 +137,9 @@ class process {
   /// grove::run.
   static process spawn(const std::vector<std::string>& argv, process_options options = {});
 
+  /// An empty object (no child).
   process() noexcept = default;
+  /// Takes over `other`'s child and pipes.
   process(process&& other) noexcept;
   /// Disposes of this child as the destructor does, then takes over `other`'s.
   process& operator=(process&& other) noexcept;
