@@ -81,7 +81,9 @@ class file {
   /// Opens `path`; throws fs_error.
   static file open(const std::string& path, open_mode mode = open_mode::read);
 
+  /// A closed file.
   file() noexcept = default;
+  /// Takes over `other`'s descriptor, position and buffer.
   file(file&& other) noexcept;
   /// Closes this file (see the destructor), then takes over `other`'s.
   file& operator=(file&& other) noexcept;

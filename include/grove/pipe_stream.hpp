@@ -73,10 +73,12 @@ pipe_iovecs to_pipe_iovecs(const Buffers& buffers) {
 /// One end of a pipe, registered with the current hub. Closed on destruction.
 class pipe_stream {
  public:
+  /// A closed pipe.
   pipe_stream() noexcept = default;
   /// Adopts `fd` (any pipe or FIFO end): makes it non-blocking and registers it with the
   /// current hub; closes it and throws pipe_error on failure.
   explicit pipe_stream(int fd);
+  /// Takes over `other`'s descriptor (no fiber may wait on it).
   pipe_stream(pipe_stream&& other) noexcept = default;
   /// Closes this pipe, then takes over `other`'s.
   pipe_stream& operator=(pipe_stream&& other) noexcept;

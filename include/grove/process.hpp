@@ -22,9 +22,10 @@
 // No zombies: a child is reaped by wait(), wait_for() or poll(); a process object destroyed
 // before its child was reaped (a fiber killed or timed out while waiting unwinds it that way)
 // sends the child SIGKILL and reaps it, off the hub, on a background reaper thread. Keep the
-// object alive, or call wait(), to let a child run on. communicate() and the helpers honour
-// grove::timeout: an expired scope throws timeout_error, and the helpers' process objects are
-// destroyed on the way out, which kills and reaps their children.
+// object alive, or call wait(), to let a child run on. Only the child is signalled: its own
+// children (a shell's commands) are orphaned, not killed; use new_process_group and killpg.
+// communicate() and the helpers honour grove::timeout: an expired scope throws timeout_error, and
+// the helpers' process objects are destroyed on the way out, which kills and reaps their children.
 #pragma once
 
 #include <chrono>
@@ -137,7 +138,9 @@ class process {
   /// grove::run.
   static process spawn(const std::vector<std::string>& argv, process_options options = {});
 
+  /// An empty object (no child).
   process() noexcept = default;
+  /// Takes over `other`'s child and pipes.
   process(process&& other) noexcept;
   /// Disposes of this child as the destructor does, then takes over `other`'s.
   process& operator=(process&& other) noexcept;

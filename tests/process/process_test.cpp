@@ -295,10 +295,10 @@ TEST_CASE("a killed communicate leaves no zombie and no stuck helper fiber") {
   grove::run([] {
     int pid = 0;
     auto waiter = grove::spawn([&] {
-      auto p =
-          grove::process::spawn({"sh", "-c", "cat; sleep 10"}, {.stdin_ = grove::stdio::pipe(),
-                                                                .stdout_ = grove::stdio::pipe(),
-                                                                .stderr_ = grove::stdio::pipe()});
+      auto p = grove::process::spawn({"sh", "-c", "cat; exec sleep 10"},
+                                     {.stdin_ = grove::stdio::pipe(),
+                                      .stdout_ = grove::stdio::pipe(),
+                                      .stderr_ = grove::stdio::pipe()});
       pid = p.pid();
       p.communicate(patterned(1 << 20, 3));
     });
