@@ -1,6 +1,6 @@
 // fd_registration over grove's poller: one edge-triggered epoll set per hub, nested in Asio's.
 //
-// Why a second epoll set: the saving DESIGN.md asks for (no read that is known to fail) needs to
+// Why a second epoll set: the saving docs/architecture.md describes (no read that is known to fail) needs to
 // know when a short read really emptied the socket. A short read can leave a pending end of
 // stream or error behind it, whose epoll edge was already consumed with the data's: waiting
 // after such a read would wait forever. EPOLLRDHUP tells the two apart, and epoll reports the

@@ -131,7 +131,7 @@ enum class wait_kind : std::uint8_t {
   uninterruptible,  ///< suspend_uninterruptible(): leaves it pending
 };
 
-/// The one interruptibility rule (DESIGN.md): a kill or an expired scoped timeout may end a wait
+/// The one interruptibility rule (docs/architecture.md): a kill or an expired scoped timeout may end a wait
 /// only if the fiber is not unwinding, not shielded, and the wait is not uninterruptible.
 bool interruptible_now(const hub_impl* h, const fiber_base* self, wait_kind kind) noexcept {
   return kind != wait_kind::uninterruptible && h->uncaught_exceptions() == 0 &&

@@ -1,6 +1,6 @@
 // Waiting for work done elsewhere: the one way grove waits on operations that complete outside
 // the fiber (a reactor operation on a socket, any Asio asynchronous operation, a function on the
-// offload pool). It is the cancellable suspension of DESIGN.md applied to an operation whose
+// offload pool). It is the cancellable suspension of docs/architecture.md applied to an operation whose
 // completion may refer to the waiting fiber's stack.
 //
 // Example (an Asio timer; sockets and offload do the same with their own operations):

@@ -1,4 +1,4 @@
-// The one cancellable suspension every grove wait is built on (see DESIGN.md).
+// The one cancellable suspension every grove wait is built on (see docs/architecture.md).
 //
 // A blocking operation (1) registers wake-up sources: a wait_node in a wait_queue, a deadline,
 // an fd readiness callback...; (2) calls suspend(); (3) learns from the returned wake_reason why
