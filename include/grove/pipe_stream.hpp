@@ -25,6 +25,7 @@
 #include <boost/system/error_code.hpp>
 #include <cstddef>
 #include <grove/detail/fd_wait.hpp>
+#include <grove/detail/stream_buffers.hpp>
 #include <grove/error.hpp>
 #include <string>
 #include <string_view>
@@ -43,32 +44,6 @@ class pipe_error : public error {
  private:
   std::error_code code_;
 };
-
-namespace detail {
-
-/// Up to 64 buffers of a sequence as iovecs, for one readv / writev.
-struct pipe_iovecs {
-  static constexpr std::size_t capacity = 64;
-  ::iovec iov[capacity];
-  std::size_t count = 0;
-  std::size_t total = 0;
-};
-
-template <class Buffers>
-pipe_iovecs to_pipe_iovecs(const Buffers& buffers) {
-  pipe_iovecs a;
-  auto end = boost::asio::buffer_sequence_end(buffers);
-  for (auto it = boost::asio::buffer_sequence_begin(buffers); it != end; ++it) {
-    boost::asio::const_buffer b(*it);
-    if (b.size() == 0) continue;
-    if (a.count == pipe_iovecs::capacity) break;
-    a.iov[a.count++] = {const_cast<void*>(b.data()), b.size()};
-    a.total += b.size();
-  }
-  return a;
-}
-
-}  // namespace detail
 
 /// One end of a pipe, registered with the current hub. Closed on destruction.
 class pipe_stream {
@@ -95,7 +70,7 @@ class pipe_stream {
   template <class MutableBufferSequence>
   requires boost::asio::is_mutable_buffer_sequence<MutableBufferSequence>::value std::size_t
   read_some(const MutableBufferSequence& buffers) {
-    auto iov = detail::to_pipe_iovecs(buffers);
+    auto iov = detail::to_iovecs(buffers);
     std::error_code ec;
     std::size_t n = receive(iov, ec);
     if (ec) fail("read", ec);
@@ -105,10 +80,10 @@ class pipe_stream {
   template <class MutableBufferSequence>
   requires boost::asio::is_mutable_buffer_sequence<MutableBufferSequence>::value std::size_t
   read_some(const MutableBufferSequence& buffers, boost::system::error_code& ec) {
-    auto iov = detail::to_pipe_iovecs(buffers);
+    auto iov = detail::to_iovecs(buffers);
     std::error_code error;
     std::size_t n = receive(iov, error);
-    ec = to_boost(error);
+    ec = detail::to_boost_error(error);
     if (!error && n == 0 && iov.total > 0) ec = boost::asio::error::eof;
     return n;
   }
@@ -123,7 +98,7 @@ class pipe_stream {
   template <class ConstBufferSequence>
   requires boost::asio::is_const_buffer_sequence<ConstBufferSequence>::value std::size_t write_some(
       const ConstBufferSequence& buffers) {
-    auto iov = detail::to_pipe_iovecs(buffers);
+    auto iov = detail::to_iovecs(buffers);
     std::error_code ec;
     std::size_t n = send(iov, ec);
     if (ec) fail("write", ec);
@@ -133,23 +108,19 @@ class pipe_stream {
   template <class ConstBufferSequence>
   requires boost::asio::is_const_buffer_sequence<ConstBufferSequence>::value std::size_t write_some(
       const ConstBufferSequence& buffers, boost::system::error_code& ec) {
-    auto iov = detail::to_pipe_iovecs(buffers);
+    auto iov = detail::to_iovecs(buffers);
     std::error_code error;
     std::size_t n = send(iov, error);
-    ec = to_boost(error);
+    ec = detail::to_boost_error(error);
     return n;
   }
   /// Writes all of `data`; throws pipe_error (broken_pipe once the reader has gone).
   void write_all(std::string_view data);
 
  private:
-  std::size_t receive(detail::pipe_iovecs& iov, std::error_code& ec);
-  std::size_t send(detail::pipe_iovecs& iov, std::error_code& ec);
+  std::size_t receive(detail::iovec_array& iov, std::error_code& ec);
+  std::size_t send(detail::iovec_array& iov, std::error_code& ec);
   [[noreturn]] void fail(const char* what, std::error_code ec) const;
-  static boost::system::error_code to_boost(const std::error_code& ec) noexcept {
-    return ec ? boost::system::error_code(ec.value(), boost::system::system_category())
-              : boost::system::error_code();
-  }
 
   detail::fd_registration registration_;
   std::string buffered_;  ///< read ahead by read_until, served first by every read

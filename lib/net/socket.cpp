@@ -15,18 +15,6 @@
 #include "core/sys.hpp"
 #include "net/attempt.hpp"
 
-namespace grove::detail {
-
-boost::system::error_code to_boost_error(const std::error_code& ec) noexcept {
-  if (!ec) return {};
-  if (ec.category() == std::system_category() || ec.category() == std::generic_category()) {
-    return {ec.value(), boost::system::system_category()};
-  }
-  return boost::system::error_code(ec);
-}
-
-}  // namespace grove::detail
-
 namespace grove::net {
 namespace {
 
@@ -85,18 +73,6 @@ detail::io_status try_accept(void* context, int fd, std::error_code& ec,
       ec, bytes, 0);
 }
 
-/// Drops the first `n` bytes of `iov`.
-void consume(detail::iovec_array& iov, std::size_t n) {
-  iov.total -= n;
-  std::size_t i = 0;
-  while (i < iov.count && n >= iov.iov[i].iov_len) n -= iov.iov[i++].iov_len;
-  std::copy(iov.iov + i, iov.iov + iov.count, iov.iov);
-  iov.count -= i;
-  if (iov.count > 0 && n > 0) {
-    iov.iov[0].iov_base = static_cast<char*>(iov.iov[0].iov_base) + n;
-    iov.iov[0].iov_len -= n;
-  }
-}
 
 std::string describe(std::chrono::nanoseconds d) {
   auto us = std::chrono::duration_cast<std::chrono::microseconds>(d).count();
@@ -245,7 +221,7 @@ void stream_socket::read_exact(detail::iovec_array& iov) {
     std::size_t n = receive(iov, ec);
     if (ec) fail("read", ec);
     if (n == 0) fail("read_exact", make_error_code(net_errc::end_of_stream));
-    consume(iov, n);
+    detail::consume(iov, n);
   }
 }
 
@@ -254,7 +230,7 @@ void stream_socket::write_all(detail::iovec_array& iov) {
     std::error_code ec;
     std::size_t n = send(iov, ec);
     if (ec) fail("write", ec);
-    consume(iov, n);
+    detail::consume(iov, n);
   }
 }
 

@@ -23,7 +23,7 @@ pipe_error::pipe_error(const std::string& what, std::error_code ec)
 namespace {
 
 struct io_args {
-  detail::pipe_iovecs* iov;
+  detail::iovec_array* iov;
 };
 
 detail::io_status try_read(void* context, int fd, std::error_code& ec,
@@ -65,17 +65,6 @@ detail::io_status try_write(void* context, int fd, std::error_code& ec,
   return status;
 }
 
-void consume(detail::pipe_iovecs& iov, std::size_t n) {
-  iov.total -= n;
-  std::size_t i = 0;
-  while (i < iov.count && n >= iov.iov[i].iov_len) n -= iov.iov[i++].iov_len;
-  std::copy(iov.iov + i, iov.iov + iov.count, iov.iov);
-  iov.count -= i;
-  if (iov.count > 0 && n > 0) {
-    iov.iov[0].iov_base = static_cast<char*>(iov.iov[0].iov_base) + n;
-    iov.iov[0].iov_len -= n;
-  }
-}
 
 }  // namespace
 
@@ -115,7 +104,7 @@ void pipe_stream::fail(const char* what, std::error_code ec) const {
   throw pipe_error(std::string("grove::pipe_stream: ") + what, ec);
 }
 
-std::size_t pipe_stream::receive(detail::pipe_iovecs& iov, std::error_code& ec) {
+std::size_t pipe_stream::receive(detail::iovec_array& iov, std::error_code& ec) {
   if (iov.total == 0) return 0;
   if (!buffered_.empty()) {  // left over from read_until
     std::size_t n = 0;
@@ -138,7 +127,7 @@ std::size_t pipe_stream::receive(detail::pipe_iovecs& iov, std::error_code& ec) 
   return r.bytes;
 }
 
-std::size_t pipe_stream::send(detail::pipe_iovecs& iov, std::error_code& ec) {
+std::size_t pipe_stream::send(detail::iovec_array& iov, std::error_code& ec) {
   if (iov.total == 0) return 0;
   if (!is_open()) {
     ec = std::make_error_code(std::errc::bad_file_descriptor);
@@ -152,12 +141,12 @@ std::size_t pipe_stream::send(detail::pipe_iovecs& iov, std::error_code& ec) {
 }
 
 void pipe_stream::write_all(std::string_view data) {
-  auto iov = detail::to_pipe_iovecs(boost::asio::buffer(data));
+  auto iov = detail::to_iovecs(boost::asio::buffer(data));
   while (iov.total > 0) {
     std::error_code ec;
     std::size_t n = send(iov, ec);
     if (ec) fail("write", ec);
-    consume(iov, n);
+    detail::consume(iov, n);
   }
 }
 
@@ -167,7 +156,7 @@ std::string pipe_stream::read_all() {
     std::size_t old_size = all.size();
     std::size_t chunk = std::max<std::size_t>(64 * 1024, old_size / 2);
     all.resize(old_size + chunk);
-    auto iov = detail::to_pipe_iovecs(boost::asio::buffer(all.data() + old_size, chunk));
+    auto iov = detail::to_iovecs(boost::asio::buffer(all.data() + old_size, chunk));
     std::error_code ec;
     std::size_t n = receive(iov, ec);
     all.resize(old_size + n);
@@ -195,7 +184,7 @@ std::string pipe_stream::read_until(std::string_view delimiter, std::size_t max_
     std::size_t old_size = buffered_.size();
     std::size_t chunk = std::max<std::size_t>(4096, old_size / 2);
     buffered_.resize(old_size + chunk);
-    auto iov = detail::to_pipe_iovecs(boost::asio::buffer(buffered_.data() + old_size, chunk));
+    auto iov = detail::to_iovecs(boost::asio::buffer(buffered_.data() + old_size, chunk));
     io_args args{&iov};
     detail::io_result r =
         registration_.perform(detail::io_direction::read, &try_read, &args, detail::no_deadline);

@@ -30,6 +30,7 @@
 #include <chrono>
 #include <cstddef>
 #include <grove/detail/fd_wait.hpp>
+#include <grove/detail/stream_buffers.hpp>
 #include <grove/net/error.hpp>
 #include <string>
 #include <string_view>
@@ -37,30 +38,6 @@
 
 namespace grove::detail {
 
-/// A buffer sequence as iovecs, for one readv/writev-style call (Asio caps sequences at 64 too).
-struct iovec_array {
-  static constexpr std::size_t capacity = 64;
-  ::iovec iov[capacity];
-  std::size_t count = 0;
-  std::size_t total = 0;
-};
-
-template <class Buffers>
-iovec_array to_iovecs(const Buffers& buffers) {
-  iovec_array a;
-  auto end = boost::asio::buffer_sequence_end(buffers);
-  for (auto it = boost::asio::buffer_sequence_begin(buffers); it != end; ++it) {
-    boost::asio::const_buffer b(*it);
-    if (b.size() == 0) continue;
-    if (a.count == iovec_array::capacity) break;
-    a.iov[a.count++] = {const_cast<void*>(b.data()), b.size()};
-    a.total += b.size();
-  }
-  return a;
-}
-
-/// The same error as a boost::system::error_code, comparing equal to Asio's constants.
-boost::system::error_code to_boost_error(const std::error_code& ec) noexcept;
 
 }  // namespace grove::detail
 
