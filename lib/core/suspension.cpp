@@ -175,6 +175,18 @@ void yield() {
   if (interruptible) raise_for(pending_interruption(self));
 }
 
+wake_reason yield_noexcept() noexcept {
+  hub_impl* h = t_hub;
+  fiber_base* self = h ? h->running() : nullptr;
+  if (!self) return wake_reason::none;
+  {
+    errno_keeper keep_errno;
+    h->yield_current(self);
+  }
+  return interruptible_now(h, self, wait_kind::reporting) ? pending_interruption(self)
+                                                          : wake_reason::none;
+}
+
 yield_plan yield_prepare() {
   hub_impl* h = t_hub;
   fiber_base* self = h ? h->running() : nullptr;

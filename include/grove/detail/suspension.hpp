@@ -127,4 +127,8 @@ bool is_suspended(const fiber_base* f) noexcept;
 /// scoped timeouts under the same rule as suspend()).
 void yield();
 
+/// yield() for C frames: always passes through the hub once, then returns the kill or expired
+/// timeout pending (left pending, as suspend_noexcept() does), or wake_reason::none.
+wake_reason yield_noexcept() noexcept;
+
 }  // namespace grove::detail
