@@ -203,6 +203,7 @@ inline void hub_impl::begin_switch(execution_context& from, execution_context& t
 
 inline void hub_impl::switch_to(execution_context& from, execution_context& to) noexcept {
   begin_switch(from, to);
+  sanitizer_switch_fiber(to.tsan_fiber);  // here, in the frame that jumps (sanitizers.hpp)
   after_switch(jump_to(to.fctx, &from), from);
 }
 
