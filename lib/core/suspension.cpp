@@ -75,6 +75,13 @@ void raise_for(wake_reason reason) {
       throw error(
           "grove: deadlock: every fiber is waiting and nothing can wake them (no timer, I/O or "
           "callback is pending)");
+    case wake_reason::abandoned: {
+      const fiber_base* self = current_fiber();
+      const char* what = self && self->abandoned_by ? self->abandoned_by : "a grove primitive";
+      throw error(std::string(what) +
+                  " destroyed while a fiber waited on it (destroy a primitive only once nothing "
+                  "waits on it)");
+    }
     default:
       return;
   }

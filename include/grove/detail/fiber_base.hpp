@@ -85,7 +85,10 @@ struct fiber_base {
   stack_mapping stack;
   std::string name;
   std::exception_ptr error;
-  wait_queue joiners;
+  wait_queue joiners{"the fiber being joined"};
+  /// What a wake_reason::abandoned names: the wait_queue owner destroyed while this fiber
+  /// waited on it (a static string).
+  const char* abandoned_by = nullptr;
   /// The deadline of the current suspension.
   struct deadline_timer : timer_node {
     fiber_base* owner;
