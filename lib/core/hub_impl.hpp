@@ -1,6 +1,7 @@
-// The hub's internals: ready queue, direct fiber-to-fiber switching, timer heap, callbacks and
-// the loop over Asio. One per thread; nothing here is thread-safe (cross-thread wake-ups go
-// through io_context::post, which is).
+// The hub's internals: ready queue, direct fiber-to-fiber switching, timers, callbacks and the
+// loop over Asio. Its members live in one file a job: hub.cpp (the loop), suspension.cpp,
+// fiber_lifecycle.cpp, timers.cpp (over timer_heap.hpp), callbacks.cpp, reports.cpp. One per
+// thread; nothing here is thread-safe (cross-thread wake-ups go through io_context::post).
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -13,10 +14,10 @@
 #include <grove/detail/context_jump.hpp>
 #include <grove/detail/fiber_base.hpp>
 #include <grove/hub.hpp>
-#include <vector>
 
 #include "core/sanitizers.hpp"
 #include "core/stack_pool.hpp"
+#include "core/timer_heap.hpp"
 
 namespace grove::detail {
 
@@ -31,9 +32,6 @@ struct eh_globals {
   void* caught_exceptions;
   unsigned int uncaught_exceptions;
 };
-// initial-exec: one TLS access without a __tls_get_addr call; the variable is tiny, so the
-// static TLS surplus covers libgrove.so even when it is loaded late.
-extern thread_local hub_impl* t_hub __attribute__((tls_model("initial-exec")));
 
 /// A call_soon / call_later callback. Referenced by the hub's queue or heap and by handles.
 struct callback_node : timer_node {
@@ -147,13 +145,7 @@ class hub_impl {
   void kill_all_live() noexcept;
 
   void reserve_timers(std::size_t extra);
-  void heap_insert(timer_node& node) noexcept;
-  void heap_remove(timer_node& node) noexcept;
-  void heap_up(std::uint32_t i) noexcept;
-  void heap_down(std::uint32_t i) noexcept;
-  bool heap_less(const timer_node* a, const timer_node* b) const noexcept {
-    return a->when < b->when || (a->when == b->when && a->sequence < b->sequence);
-  }
+  void insert_timer(timer_node& node) noexcept;
 
   fiber_base* current_ = nullptr;
   execution_context loop_ctx_;
@@ -169,8 +161,7 @@ class hub_impl {
   std::uint64_t next_id_ = 0;
   std::uint64_t id_block_end_ = 0;
 
-  std::vector<timer_node*> heap_;
-  std::uint64_t timer_sequence_ = 0;
+  timer_heap timers_;
   std::uint64_t timeout_serial_ = 0;
   time_point asio_timer_at_ = no_deadline;
 
@@ -248,7 +239,17 @@ bool interrupt(fiber_base* f, wake_reason reason) noexcept;
 /// Destroys the grove::fiber_local values of a finishing fiber (on its own stack).
 void destroy_fiber_locals(fiber_base* f) noexcept;
 
-/// Prints "grove: fiber <id> '<name>' died with an unhandled exception: ..." once.
+// Reports (lib/core/reports.cpp): one line each on stderr, allocation-free but for the
+// demangler.
+/// Prints "grove: fiber <id> '<name>' died with an unhandled exception: ...".
 void report_unhandled(const fiber_base* f) noexcept;
+/// Says that a hub callback threw and its exception was dropped.
+void report_callback_exception() noexcept;
+/// Says that `count` fibers were still waiting, beyond repair, when grove::run ended.
+void report_abandoned(std::size_t count) noexcept;
+/// One line of that report: the fiber's id and name.
+void report_abandoned_fiber(const fiber_base* f) noexcept;
+/// Every fiber waits, nothing can wake them, and `self` waits where it cannot throw: aborts.
+[[noreturn]] void abort_deadlocked_shielded_wait(const fiber_base* self) noexcept;
 
 }  // namespace grove::detail

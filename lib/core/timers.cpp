@@ -1,0 +1,72 @@
+// The hub's timers: one timer_heap of sleeps, wait deadlines, scoped timeouts and call_later
+// callbacks, and one Asio steady_timer armed at the earliest of them.
+#include <grove/error.hpp>
+
+#include "core/hub_impl.hpp"
+
+namespace grove::detail {
+
+void arm_timer(timer_node& node) {
+  hub_impl* h = t_hub;
+  if (!h) throw error("grove: timers need a running hub (grove::run)");
+  h->arm(node);
+}
+
+void disarm_timer(timer_node& node) noexcept {
+  if (node.armed() && t_hub) t_hub->disarm(node);
+}
+
+// The heap never grows under a noexcept suspension: every live fiber has at most one deadline
+// armed (its own `deadline` node), so keeping room for one per live fiber beyond the other
+// timers, reserved where throwing is allowed (spawn, timeouts, call_later), is enough.
+void hub_impl::reserve_timers(std::size_t extra) {
+  timers_.reserve(timers_.size() + live_count_ + extra);
+}
+
+void hub_impl::arm(timer_node& node) {
+  reserve_timers(1);
+  insert_timer(node);
+}
+
+void hub_impl::arm_deadline(timer_node& node) noexcept { insert_timer(node); }
+
+void hub_impl::insert_timer(timer_node& node) noexcept {
+  timers_.insert(node);
+  if (node.armed() && node.when < asio_timer_at_) rearm_asio_timer();
+}
+
+void hub_impl::disarm(timer_node& node) noexcept {
+  if (!node.armed()) return;
+  timers_.remove(node);
+  if (timers_.empty() && asio_timer_at_ != no_deadline) {
+    // Leave no pending wait behind: an idle hub must be able to tell it is deadlocked.
+    asio_timer_at_ = no_deadline;
+    asio_timer_.cancel();
+  }
+}
+
+void hub_impl::rearm_asio_timer() {
+  if (timers_.empty()) return;
+  time_point top = timers_.top()->when;
+  if (top == asio_timer_at_) return;
+  asio_timer_at_ = top;
+  asio_timer_.expires_at(top);
+  asio_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;  // superseded by a later expires_at / cancel
+    asio_timer_at_ = no_deadline;
+    fire_timers();
+    rearm_asio_timer();
+  });
+}
+
+void hub_impl::fire_timers() noexcept {
+  time_point now = clock::now();
+  std::size_t budget = timers_.size();  // nodes armed by a fire() run in the next round
+  while (budget-- > 0 && !timers_.empty() && timers_.top()->when <= now) {
+    timer_node* node = timers_.top();
+    timers_.remove(*node);
+    node->fire(node);
+  }
+}
+
+}  // namespace grove::detail
