@@ -16,10 +16,11 @@
 // hubs (threads) may wait for the same signal: each waiting fiber gets it.
 //
 // Semantics:
-// - The signals are caught from the call until it returns. Outside a wait their disposition is
-//   what it was (the default for SIGINT / SIGTERM: the process ends), so a second Ctrl-C during
-//   a slow shutdown still ends the process. A signal that arrives while no fiber waits for it is
-//   not remembered for a later wait.
+// - The signals are caught from the call until it returns. When the last wait for a signal in
+//   the process ends, Asio sets its disposition back to the default (SIG_DFL, not whatever it
+//   was before; for SIGINT / SIGTERM: the process ends), so a second Ctrl-C during a slow
+//   shutdown still ends the process. A signal that arrives while no fiber waits for it is not
+//   remembered for a later wait. Don't mix it with your own sigaction() for the same signal.
 // - Like every grove wait it honours kill() and grove::timeout (the wait is cancelled and
 //   fiber_killed / timeout_error is thrown), and is refused outside a fiber with grove::error.
 // - A number that cannot be caught (SIGKILL, SIGSTOP, 0, out of range) throws grove::error
