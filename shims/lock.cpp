@@ -20,6 +20,7 @@
 // (binary+offset for addr2line, the symbol where the dynamic symbol table has one). One report per
 // wait site (the same call stack), process-wide. Disabled, each shim is one relaxed load and a
 // tail call to libc (bench/shims_passthrough_bench.cpp measures it).
+#include <cxxabi.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <execinfo.h>
@@ -35,7 +36,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <cxxabi.h>
 #include <grove/detail/suspend_hook.hpp>
 
 #include "shim.hpp"
@@ -111,10 +111,10 @@ constinit real_function<int(pthread_rwlock_t*, const timespec*)> real_rwlock_tim
     "pthread_rwlock_timedrdlock", &fallback_rwlock_timedrdlock};
 constinit real_function<int(pthread_rwlock_t*, const timespec*)> real_rwlock_timedwrlock{
     "pthread_rwlock_timedwrlock", &fallback_rwlock_timedwrlock};
-constinit real_function<int(pthread_rwlock_t*, clockid_t, const timespec*)>
-    real_rwlock_clockrdlock{"pthread_rwlock_clockrdlock", &fallback_rwlock_clockrdlock};
-constinit real_function<int(pthread_rwlock_t*, clockid_t, const timespec*)>
-    real_rwlock_clockwrlock{"pthread_rwlock_clockwrlock", &fallback_rwlock_clockwrlock};
+constinit real_function<int(pthread_rwlock_t*, clockid_t, const timespec*)> real_rwlock_clockrdlock{
+    "pthread_rwlock_clockrdlock", &fallback_rwlock_clockrdlock};
+constinit real_function<int(pthread_rwlock_t*, clockid_t, const timespec*)> real_rwlock_clockwrlock{
+    "pthread_rwlock_clockwrlock", &fallback_rwlock_clockwrlock};
 
 /// GROVE_CHECK_LOCKS=1, read when the library loads (a constant afterwards).
 constinit std::atomic<bool> g_check_locks{false};

@@ -142,11 +142,12 @@ TEST_CASE("a lock released before the wait, or held outside any fiber, is never 
     std::lock_guard held_by_thread(outside);  // held by the thread across the whole run
     grove::run([&] {
       std::mutex m;
-      grove::hub::current().call_soon([&] { m.lock(); m.unlock(); });  // a callback's lock
+      grove::hub::current().call_soon([&] {
+        m.lock();
+        m.unlock();
+      });  // a callback's lock
       for (int i = 0; i < 3; ++i) {
-        {
-          std::lock_guard lock(m);
-        }
+        { std::lock_guard lock(m); }
         grove::this_fiber::sleep_for(1ms);
       }
     });
@@ -154,7 +155,8 @@ TEST_CASE("a lock released before the wait, or held outside any fiber, is never 
   CHECK(err.empty());
 }
 
-TEST_CASE("a server-ish run (sockets, offload, grove::mutex, brief std::mutex use) reports nothing") {
+TEST_CASE(
+    "a server-ish run (sockets, offload, grove::mutex, brief std::mutex use) reports nothing") {
   std::string err = capture_stderr([&] {
     grove::run([&] {
       std::mutex stats_mutex;
