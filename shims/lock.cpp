@@ -200,7 +200,9 @@ const void* own_base() noexcept {
 void report_if_holding_locks(detail::fiber_base* self) noexcept {
   if (self->locks_held == 0) [[likely]]
     return;
-  void* frames[48];
+  // Per thread rather than on the fiber's stack, which may be small (16 KiB): the report is
+  // rare and never re-entered on a thread (it does not suspend).
+  thread_local void* frames[48];
   int count = backtrace(frames, 48);
   int first = 0;
   const void* base = own_base();
@@ -214,7 +216,8 @@ void report_if_holding_locks(detail::fiber_base* self) noexcept {
   }
   if (!first_report(site | 1)) return;
 
-  report_buffer out;
+  thread_local report_buffer out;
+  out.used = 0;
   out.append(
       "grove: fiber %llu%s%s%s waits while holding %u pthread lock(s) (std::mutex...): any other "
       "fiber of this thread that takes one blocks the thread, and this fiber never runs again to "

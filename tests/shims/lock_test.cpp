@@ -194,3 +194,21 @@ TEST_CASE(
   });
   CHECK(err.empty());
 }
+
+TEST_CASE("a fiber on a small stack (16 KiB) is reported without overflowing it") {
+  std::string err = capture_stderr([&] {
+    grove::run([&] {
+      std::timed_mutex m;
+      grove::spawn({.name = "small", .stack_size = 16 * 1024}, [&] {
+        REQUIRE(m.try_lock_for(1s));  // pthread_mutex_clocklock
+        grove::this_fiber::sleep_for(1ms);
+        m.unlock();
+      }).get();
+    });
+  });
+  if (checking()) {
+    CHECK(err.find("\"small\" waits while holding 1 pthread lock") != std::string::npos);
+  } else {
+    CHECK(err.empty());
+  }
+}
