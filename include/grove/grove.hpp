@@ -25,3 +25,6 @@
 #include <grove/fs.hpp>
 #include <grove/pipe_stream.hpp>
 #include <grove/process.hpp>
+
+// Signals (issue 9)
+#include <grove/signal.hpp>

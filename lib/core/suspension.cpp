@@ -5,6 +5,7 @@
 
 #include <grove/error.hpp>
 #include <grove/timeout.hpp>
+#include <grove/detail/suspend_hook.hpp>
 #include <grove/detail/yield.hpp>
 
 #include "core/hub_impl.hpp"
@@ -121,6 +122,7 @@ struct errno_keeper {
 wake_reason suspend_as(hub_impl* h, fiber_base* self, time_point deadline,
                        wait_kind kind) noexcept {
   errno_keeper keep_errno;
+  notify_suspending(self);
   bool interruptible = interruptible_now(h, self, kind);
   if (interruptible) {
     if (wake_reason pending = pending_interruption(self); pending != wake_reason::none) {
@@ -173,6 +175,7 @@ void yield() {
   hub_impl* h = t_hub;
   fiber_base* self = h ? h->running() : nullptr;
   if (!self) throw error(outside_fiber_message);
+  notify_suspending(self);
   bool interruptible = interruptible_now(h, self, wait_kind::throwing);
   if (interruptible) raise_for(pending_interruption(self));
   {
@@ -198,6 +201,7 @@ yield_plan yield_prepare() {
   hub_impl* h = t_hub;
   fiber_base* self = h ? h->running() : nullptr;
   if (!self) throw error(outside_fiber_message);
+  notify_suspending(self);
   if (interruptible_now(h, self, wait_kind::throwing)) raise_for(pending_interruption(self));
   self->state = fiber_state::ready;
   h->push_ready(self);
@@ -226,6 +230,12 @@ wake_reason hub_impl::suspend_current(time_point deadline) noexcept {
   ++self->suspension;  // every token of the suspension that just ended is stale now
   if (self->deadline.armed()) disarm(self->deadline);
   return self->reason;
+}
+
+std::atomic<suspend_hook> g_suspend_hook{nullptr};
+
+void set_suspend_hook(suspend_hook hook) noexcept {
+  g_suspend_hook.store(hook, std::memory_order_relaxed);
 }
 
 }  // namespace grove::detail

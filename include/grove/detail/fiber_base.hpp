@@ -96,6 +96,9 @@ struct fiber_base {
   scoped_timeout* timeouts = nullptr;   ///< innermost active grove::timeout scope
   std::uint32_t expired_timeouts = 0;   ///< active scopes whose deadline passed
   std::uint32_t shield_depth = 0;       ///< active grove::shield scopes
+  /// pthread locks this fiber holds, as counted by whoever interposes them (the shims, under
+  /// GROVE_CHECK_LOCKS); the core never changes it. Read by the suspension hook's check.
+  std::uint32_t locks_held = 0;
   fiber_local_slots* locals = nullptr;  ///< grove::fiber_local values (created on first use)
 };
 
