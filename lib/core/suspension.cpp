@@ -189,6 +189,7 @@ wake_reason yield_noexcept() noexcept {
   hub_impl* h = t_hub;
   fiber_base* self = h ? h->running() : nullptr;
   if (!self) return wake_reason::none;
+  notify_suspending(self);
   {
     errno_keeper keep_errno;
     h->yield_current(self);
