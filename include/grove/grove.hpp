@@ -6,6 +6,7 @@
 #include <grove/hub.hpp>
 #include <grove/offload.hpp>
 #include <grove/timeout.hpp>
+#include <grove/debug.hpp>
 
 // Synchronization (issue 3)
 #include <grove/channel.hpp>

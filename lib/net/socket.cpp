@@ -234,7 +234,9 @@ void stream_socket::write_all(detail::iovec_array& iov) {
   }
 }
 
-std::string stream_socket::read_until(std::string_view delimiter, std::size_t max_size) {
+std::string stream_socket::read_until(std::string_view delimiter, std::size_t max_size,
+                                      std::source_location where) {
+  detail::call_site site(where);
   if (delimiter.empty()) throw error("grove::net: read_until needs a non-empty delimiter");
   std::size_t searched = 0;  // bytes of buffered_ known not to start a delimiter
   for (;;) {

@@ -172,7 +172,7 @@ class offload_service final : public boost::asio::execution_context::service {
           // await_completion: an operation that completed anyway keeps its result).
           break;
       }
-    });
+    }, {wait_kind::offload, reinterpret_cast<std::uintptr_t>(job.get())});
   }
 
   void set_max_threads(std::size_t count) {

@@ -89,6 +89,9 @@ struct fiber_base {
   std::uint32_t expired_timeouts = 0;   ///< active scopes whose deadline passed
   std::uint32_t shield_depth = 0;       ///< active grove::shield scopes
   fiber_local_slots* locals = nullptr;  ///< grove::fiber_local values (created on first use)
+  /// What the fiber waits on and where (grove::dump_fibers). Before the fiber starts, `where`
+  /// is its spawn site, which then moves to the top of its stack (spawn_site_slot).
+  wait_record wait;
 };
 
 /// Adds a reference.

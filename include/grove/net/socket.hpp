@@ -21,6 +21,8 @@
 // of stream as boost::asio::error::eof; grove's throwing overload returns 0 instead.
 #pragma once
 
+#include <source_location>
+
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -111,7 +113,8 @@ class stream_socket : public socket {
   /// 0 at end of stream. Throws net_error (peer reset: connection_reset).
   template <class MutableBufferSequence>
   requires boost::asio::is_mutable_buffer_sequence<MutableBufferSequence>::value std::size_t
-  read_some(const MutableBufferSequence& buffers) {
+  read_some(const MutableBufferSequence& buffers, std::source_location where = std::source_location::current()) {
+    detail::call_site site(where);
     auto iov = detail::to_iovecs(buffers);
     std::error_code ec;
     std::size_t n = receive(iov, ec);
@@ -121,7 +124,9 @@ class stream_socket : public socket {
   /// Asio's SyncReadStream read_some: end of stream is boost::asio::error::eof.
   template <class MutableBufferSequence>
   requires boost::asio::is_mutable_buffer_sequence<MutableBufferSequence>::value std::size_t
-  read_some(const MutableBufferSequence& buffers, boost::system::error_code& ec) {
+  read_some(const MutableBufferSequence& buffers, boost::system::error_code& ec,
+            std::source_location where = std::source_location::current()) {
+    detail::call_site site(where);
     auto iov = detail::to_iovecs(buffers);
     std::error_code error;
     std::size_t n = receive(iov, error);
@@ -133,19 +138,22 @@ class stream_socket : public socket {
   /// first.
   template <class MutableBufferSequence>
   requires boost::asio::is_mutable_buffer_sequence<MutableBufferSequence>::value void read_exact(
-      const MutableBufferSequence& buffers) {
+      const MutableBufferSequence& buffers, std::source_location where = std::source_location::current()) {
+    detail::call_site site(where);
     auto iov = detail::to_iovecs(buffers);
     read_exact(iov);
   }
   /// Reads up to and including `delimiter`; returns "" at end of stream, or the rest of the
   /// stream if it ends without one. Throws net_error(message_size) past `max_size` bytes.
   /// Bytes read beyond the delimiter are kept for the next read.
-  std::string read_until(std::string_view delimiter, std::size_t max_size = 64 * 1024);
+  std::string read_until(std::string_view delimiter, std::size_t max_size = 64 * 1024,
+                         std::source_location where = std::source_location::current());
 
   /// Writes some of `buffers` (waiting until at least one byte fits); returns the count.
   template <class ConstBufferSequence>
   requires boost::asio::is_const_buffer_sequence<ConstBufferSequence>::value std::size_t write_some(
-      const ConstBufferSequence& buffers) {
+      const ConstBufferSequence& buffers, std::source_location where = std::source_location::current()) {
+    detail::call_site site(where);
     auto iov = detail::to_iovecs(buffers);
     std::error_code ec;
     std::size_t n = send(iov, ec);
@@ -155,7 +163,9 @@ class stream_socket : public socket {
   /// Asio's SyncWriteStream write_some.
   template <class ConstBufferSequence>
   requires boost::asio::is_const_buffer_sequence<ConstBufferSequence>::value std::size_t write_some(
-      const ConstBufferSequence& buffers, boost::system::error_code& ec) {
+      const ConstBufferSequence& buffers, boost::system::error_code& ec,
+      std::source_location where = std::source_location::current()) {
+    detail::call_site site(where);
     auto iov = detail::to_iovecs(buffers);
     std::error_code error;
     std::size_t n = send(iov, error);
@@ -165,12 +175,15 @@ class stream_socket : public socket {
   /// Writes all of `buffers`. Throws net_error (peer gone: broken_pipe or connection_reset).
   template <class ConstBufferSequence>
   requires boost::asio::is_const_buffer_sequence<ConstBufferSequence>::value void write_all(
-      const ConstBufferSequence& buffers) {
+      const ConstBufferSequence& buffers, std::source_location where = std::source_location::current()) {
+    detail::call_site site(where);
     auto iov = detail::to_iovecs(buffers);
     write_all(iov);
   }
   /// Writes all of `data`.
-  void write_all(std::string_view data) { write_all(boost::asio::buffer(data)); }
+  void write_all(std::string_view data, std::source_location where = std::source_location::current()) {
+    write_all(boost::asio::buffer(data), where);
+  }
 
   /// Ends one or both directions (the peer reads end of stream after shutdown(send)).
   void shutdown(shutdown_type how = shutdown_type::both);
