@@ -91,6 +91,9 @@ void run_hub(fiber_base* main) {
 
 void hub_impl::loop() {
   for (;;) {
+    // Progress for the blocking monitor, like a switch: a hub busy with callbacks and Asio
+    // handlers alone is not stuck, one stuck inside a callback is.
+    watch_.count_switch();
     if (ready_head_) {
       budget_ = switch_budget;
       if (fiber_base* f = pop_runnable()) {

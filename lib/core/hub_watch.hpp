@@ -16,8 +16,9 @@ namespace grove::detail {
 class hub_impl;
 
 struct hub_watch {
-  /// Switches so far. Only the hub writes it (a relaxed load and store, no locked instruction):
-  /// the whole cost of the blocking monitor on the switch path, enabled or not.
+  /// Switches (and passes of the hub's loop) so far. Only the hub writes it (a relaxed load and
+  /// store, no locked instruction): the whole cost of the blocking monitor on the switch path,
+  /// enabled or not.
   std::atomic<std::uint64_t> switches{0};
   /// True while the loop waits in the reactor with nothing to run: not a stall.
   std::atomic<bool> idle{false};
@@ -28,7 +29,8 @@ struct hub_watch {
   // The monitor's own bookkeeping (diagnostics thread only, under the registry mutex).
   std::uint64_t seen = 0;  ///< switches at the last look
   std::chrono::steady_clock::time_point seen_at{};
-  bool reported = false;  ///< this incident (no switch since `seen`) was reported
+  long long seen_cpu_ns = -1;  ///< the thread's CPU time then (-1: unknown)
+  bool reported = false;       ///< this incident (no switch since `seen`) was reported
   hub_watch* next = nullptr;
   hub_watch* prev = nullptr;
 

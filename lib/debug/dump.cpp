@@ -7,12 +7,11 @@
 #include <cinttypes>
 #include <cstdio>
 #include <fstream>
+#include <grove/debug.hpp>
+#include <grove/error.hpp>
 #include <ostream>
 #include <string>
 #include <vector>
-
-#include <grove/debug.hpp>
-#include <grove/error.hpp>
 
 #include "core/hub_impl.hpp"
 
@@ -58,7 +57,8 @@ std::string describe_fd(int fd) {
   if (what == "anon_inode:[pidfd]") {
     std::ifstream info("/proc/self/fdinfo/" + std::to_string(fd));
     for (std::string line; std::getline(info, line);) {
-      if (line.rfind("Pid:", 0) == 0) return "child pid " + line.substr(line.find_first_not_of(" \t", 4));
+      if (line.rfind("Pid:", 0) == 0)
+        return "child pid " + line.substr(line.find_first_not_of(" \t", 4));
     }
     return "a child's pidfd";
   }
@@ -152,7 +152,7 @@ std::string location(const std::source_location& where) {
 
 // Reads another fiber's stack, where the sanitizer's poison of live frames may sit.
 __attribute__((no_sanitize("address"))) std::size_t painted_depth(const char* low,
-                                                                   const char* top) noexcept {
+                                                                  const char* top) noexcept {
   const char* p = low;
   while (p < top && static_cast<unsigned char>(*p) == stack_paint) ++p;
   return static_cast<std::size_t>(top - p);
@@ -173,7 +173,8 @@ std::size_t resident_depth(const char* low, std::size_t size) {
 }
 
 std::string stack_use(const hub_impl& h, const fiber_base* f) {
-  if (!f->ctx.stack_low) return "stack " + std::to_string(f->stack_size / 1024) + " KiB, not mapped yet";
+  if (!f->ctx.stack_low)
+    return "stack " + std::to_string(f->stack_size / 1024) + " KiB, not mapped yet";
   const char* low = static_cast<const char*>(f->ctx.stack_low);
   std::string text = "stack " + std::to_string(f->ctx.stack_size / 1024) + " KiB, high-water ";
   if (h.paints_stacks()) {

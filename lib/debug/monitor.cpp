@@ -3,6 +3,7 @@
 // look at every hub's switch counter a few times per threshold) and the dump signal (its
 // handler writes a byte to a pipe this thread reads, then posts a dump to every hub's
 // io_context, so the dump is printed by each hub between fibers, never in a handler).
+#include <cxxabi.h>
 #include <dlfcn.h>
 #include <elf.h>
 #include <execinfo.h>
@@ -16,23 +17,21 @@
 
 #include <algorithm>
 #include <atomic>
+#include <boost/asio/post.hpp>
 #include <cerrno>
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <cxxabi.h>
+#include <grove/debug.hpp>
+#include <grove/error.hpp>
 #include <iostream>
 #include <mutex>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <boost/asio/post.hpp>
-#include <grove/debug.hpp>
-#include <grove/error.hpp>
 
 #include "core/hub_impl.hpp"
 
@@ -104,7 +103,8 @@ void on_dump_signal(int) {
 
 /// addr2line's lines for `addresses` (file-relative) of `object`, one block per address; empty
 /// when addr2line is missing or fails.
-std::vector<std::string> addr2line(const char* object, const std::vector<std::uintptr_t>& addresses) {
+std::vector<std::string> addr2line(const char* object,
+                                   const std::vector<std::uintptr_t>& addresses) {
   int out[2];
   if (::pipe2(out, O_CLOEXEC) != 0) return {};
   std::vector<std::string> args = {"addr2line", "-a", "-C", "-f", "-i", "-p", "-e", object};
@@ -181,7 +181,8 @@ std::string symbolise(void* const* frames, int depth) {
     std::vector<std::size_t> members;
     std::vector<std::uintptr_t> addresses;
     for (std::size_t j = i; j < all.size(); ++j) {
-      if (all[j].found && !done[j] && std::strcmp(all[j].info.dli_fname, all[i].info.dli_fname) == 0) {
+      if (all[j].found && !done[j] &&
+          std::strcmp(all[j].info.dli_fname, all[i].info.dli_fname) == 0) {
         members.push_back(j);
         addresses.push_back(all[j].relative);
         done[j] = true;
@@ -221,8 +222,48 @@ std::string symbolise(void* const* frames, int depth) {
   return text;
 }
 
-/// Prints one incident: the hub `w` has not switched for `held`.
-void report_blocked(diagnostics& d, hub_watch& w, milliseconds held, long threshold) {
+/// Reads a small file of /proc into `text`; false if it cannot.
+bool read_proc(const char* path, char (&text)[512]) {
+  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  ssize_t n = ::read(fd, text, sizeof text - 1);
+  ::close(fd);
+  if (n <= 0) return false;
+  text[n] = '\0';
+  return true;
+}
+
+/// The CPU time thread `tid` of this process has used, in ns, or -1.
+long long cpu_time_ns(pid_t tid) {
+  char path[64];
+  char text[512];
+  std::snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", static_cast<int>(tid));
+  unsigned long long running = 0;
+  if (!read_proc(path, text) || std::sscanf(text, "%llu", &running) != 1) return -1;
+  return static_cast<long long>(running);
+}
+
+/// True if thread `tid` sleeps in the kernel (a blocking call), false if it runs or waits for
+/// a CPU (or its state is unknown).
+bool sleeps_in_kernel(pid_t tid) {
+  char path[64];
+  char text[512];
+  std::snprintf(path, sizeof path, "/proc/self/task/%d/stat", static_cast<int>(tid));
+  if (!read_proc(path, text)) return false;
+  const char* end_of_name = std::strrchr(text, ')');
+  return end_of_name && end_of_name[1] == ' ' && (end_of_name[2] == 'S' || end_of_name[2] == 'D');
+}
+
+/// One stall, captured while its hub was registered, printed after the registry is unlocked
+/// (symbolising runs addr2line: no hub should wait for that to start or end).
+struct incident {
+  std::string headline;
+  std::vector<void*> frames;
+};
+
+/// Captures the hub thread of `w` (which has not switched for `held`) for a report.
+incident capture_blocked(diagnostics& d, hub_watch& w, milliseconds held, milliseconds wall,
+                         bool in_kernel, long threshold) {
   capture& c = d.shot;
   c.depth = 0;
   c.state.store(1, std::memory_order_release);
@@ -234,7 +275,7 @@ void report_blocked(diagnostics& d, hub_watch& w, milliseconds held, long thresh
     captured = c.state.load(std::memory_order_acquire) == 2;
   }
   c.state.store(0, std::memory_order_release);
-  std::string who = !captured   ? std::string("(the hub thread did not answer the signal)")
+  std::string who = !captured    ? std::string("(the hub thread did not answer the signal)")
                     : c.in_fiber ? "fiber " + std::to_string(c.fiber_id) + " '" + c.name + "'"
                                  : std::string("the hub itself (a callback or an Asio handler)");
   // The frames before the interrupted one are the handler's and the kernel's signal return.
@@ -251,36 +292,59 @@ void report_blocked(diagnostics& d, hub_watch& w, milliseconds held, long thresh
     if (skip == 0 && c.depth > 2) skip = 2;
   }
   std::string text = "grove: monitor: " + who + " has held the hub of thread " +
-                     std::to_string(w.tid) + " for " +
-                     std::to_string(held.count()) + " ms without switching (threshold " +
-                     std::to_string(threshold) + " ms)";
+                     std::to_string(w.tid) + " for " + std::to_string(held.count()) +
+                     " ms without switching (threshold " + std::to_string(threshold) + " ms";
+  text += in_kernel ? ", blocked in a system call" : ", on the CPU";
+  if (wall - held >= milliseconds(1))
+    text += "; " + std::to_string(wall.count()) + " ms of wall time";
+  text += ")";
   text += captured ? "; its backtrace:\n" : "\n";
-  std::fputs(text.c_str(), stderr);
-  if (captured) {
-    std::string frames = symbolise(c.frames + skip, c.depth - skip);
-    frames += "grove: monitor: end of backtrace\n";
-    std::fputs(frames.c_str(), stderr);
+  incident found{std::move(text), {}};
+  if (captured) found.frames.assign(c.frames + skip, c.frames + c.depth);
+  return found;
+}
+
+void print(const incident& i) {
+  std::string text = i.headline;
+  if (!i.frames.empty()) {
+    text += symbolise(i.frames.data(), static_cast<int>(i.frames.size()));
+    text += "grove: monitor: end of backtrace\n";
   }
+  std::fputs(text.c_str(), stderr);
   std::fflush(stderr);
 }
 
 void check_hubs(diagnostics& d, long threshold) {
-  std::lock_guard lock(d.mutex);
+  std::vector<incident> found;
+  std::unique_lock lock(d.mutex);
   auto now = steady_clock::now();
   for (hub_watch* w = d.head; w; w = w->next) {
     std::uint64_t s = w->switches.load(std::memory_order_relaxed);
     if (w->idle.load(std::memory_order_relaxed) || s != w->seen) {
       w->seen = s;
       w->seen_at = now;
+      w->seen_cpu_ns = cpu_time_ns(w->tid);
       w->reported = false;
       continue;
     }
-    auto held = duration_cast<milliseconds>(now - w->seen_at);
-    if (!w->reported && held.count() >= threshold) {
-      w->reported = true;  // once per incident: until the hub switches again
-      report_blocked(d, *w, held, threshold);
+    if (w->reported) continue;  // once per incident: until the hub switches again
+    // On a busy machine a thread also stops switching while it waits for a CPU: that time is
+    // not the fiber's. So a thread on the CPU (or waiting for one) is measured in CPU time, one
+    // sleeping in a blocking call in wall time.
+    auto wall = duration_cast<milliseconds>(now - w->seen_at);
+    bool in_kernel = sleeps_in_kernel(w->tid);
+    long long cpu = cpu_time_ns(w->tid);
+    auto held = wall;
+    if (!in_kernel && cpu >= 0 && w->seen_cpu_ns >= 0) {
+      held = std::min(wall, duration_cast<milliseconds>(nanoseconds(cpu - w->seen_cpu_ns)));
+    }
+    if (held.count() >= threshold) {
+      w->reported = true;
+      found.push_back(capture_blocked(d, *w, held, wall, in_kernel, threshold));
     }
   }
+  lock.unlock();
+  for (const incident& i : found) print(i);
 }
 
 void post_dumps(diagnostics& d) {
@@ -330,7 +394,7 @@ void start_thread() {
     // The first backtrace() loads the unwinder (dlopen): never inside the signal handler.
     void* frames[4];
     ::backtrace(frames, 4);
-    struct sigaction sa{};
+    struct sigaction sa {};
     sa.sa_handler = &on_monitor_signal;
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = SA_RESTART | SA_ONSTACK;  // the hub thread's alternate stack (overflow guard)
@@ -344,9 +408,7 @@ void start_thread() {
   });
 }
 
-void poke(char byte) {
-  [[maybe_unused]] ssize_t n = ::write(diag().pipe_write, &byte, 1);
-}
+void poke(char byte) { [[maybe_unused]] ssize_t n = ::write(diag().pipe_write, &byte, 1); }
 
 int signal_from_name(const char* text) {
   if (!text || !*text) return 0;
@@ -372,16 +434,20 @@ void register_hub(hub_watch& w) noexcept {
         if (*end == '\0' && n > 0) {
           monitor_blocking(milliseconds(n));
         } else {
-          std::fprintf(stderr, "grove: GROVE_MONITOR_MS=%s is not a positive number of "
-                               "milliseconds; the blocking monitor stays off\n", ms);
+          std::fprintf(stderr,
+                       "grove: GROVE_MONITOR_MS=%s is not a positive number of "
+                       "milliseconds; the blocking monitor stays off\n",
+                       ms);
         }
       }
       const char* name = std::getenv("GROVE_DUMP_SIGNAL");
       if (int sig = signal_from_name(name); sig > 0) {
         dump_fibers_on(sig);
       } else if (sig < 0) {
-        std::fprintf(stderr, "grove: GROVE_DUMP_SIGNAL=%s is not a signal (USR1, USR2, QUIT or "
-                             "a number); no dump signal\n", name);
+        std::fprintf(stderr,
+                     "grove: GROVE_DUMP_SIGNAL=%s is not a signal (USR1, USR2, QUIT or "
+                     "a number); no dump signal\n",
+                     name);
       }
     } catch (const std::exception& e) {
       std::fprintf(stderr, "%s\n", e.what());
@@ -415,13 +481,14 @@ namespace grove {
 void dump_fibers_on(int signal) {
   detail::diagnostics& d = detail::diag();
   if (signal < 0 || signal >= NSIG || signal == SIGKILL || signal == SIGSTOP) {
-    throw error("grove::dump_fibers_on: " + std::to_string(signal) + " is not a signal one can catch");
+    throw error("grove::dump_fibers_on: " + std::to_string(signal) +
+                " is not a signal one can catch");
   }
   detail::start_thread();
   int previous = d.dump_signal.exchange(signal);
   if (previous > 0 && previous != signal) ::signal(previous, SIG_DFL);
   if (signal == 0) return;
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = &detail::on_dump_signal;
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = SA_RESTART;
