@@ -12,8 +12,9 @@ void release(callback_node* node) noexcept {
   if (--node->refs == 0) delete node;
 }
 
-void callback_timer_fired(timer_node* t) noexcept {
-  auto* node = static_cast<callback_node*>(t);
+namespace {
+/// Runs a callback unless cancelled, then drops the reference of the queue or heap it left.
+void fire_and_release(callback_node* node) noexcept {
   if (!node->cancelled) {
     node->done = true;
     try {
@@ -21,9 +22,14 @@ void callback_timer_fired(timer_node* t) noexcept {
     } catch (...) {
       report_callback_exception();
     }
-    node->fn = nullptr;
+    node->fn = nullptr;  // what it captured goes now, not when the last handle does
   }
   release(node);
+}
+}  // namespace
+
+void callback_timer_fired(timer_node* t) noexcept {
+  fire_and_release(static_cast<callback_node*>(t));
 }
 
 callback_handle hub_impl::call_soon(std::function<void()> fn) {
@@ -68,17 +74,8 @@ void hub_impl::run_callbacks() {
   while (callback_node* n = soon_head_) {
     soon_head_ = n->next;
     if (!soon_head_) soon_tail_ = nullptr;
-    if (!n->cancelled) {
-      n->done = true;
-      try {
-        n->fn();
-      } catch (...) {
-        report_callback_exception();
-      }
-      n->fn = nullptr;
-    }
     bool was_last = n == last;
-    release(n);
+    fire_and_release(n);
     if (was_last) break;
   }
 }

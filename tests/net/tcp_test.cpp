@@ -90,6 +90,21 @@ TEST_CASE("end of stream: read_some returns 0, read_until returns the rest then 
   });
 }
 
+TEST_CASE("read_all returns what read_until read ahead and the rest, up to end of stream") {
+  grove::run([] {
+    loopback_pair p;
+    std::string big(200 * 1024, 'b');  // several kernel reads
+    auto writer = grove::spawn([&] {
+      p.client.write_all("head\n" + big);
+      p.client.shutdown(net::shutdown_type::send);
+    });
+    CHECK(p.server.read_until("\n") == "head\n");
+    CHECK(p.server.read_all() == big);
+    CHECK(p.server.read_all().empty());
+    writer.join();
+  });
+}
+
 TEST_CASE("peer reset is net_error(connection_reset) on read, and a write after it fails cleanly") {
   grove::run([] {
     loopback_pair p;
