@@ -1,12 +1,12 @@
 // The umbrella header: everything public in grove.
 #pragma once
 
+#include <grove/debug.hpp>
 #include <grove/error.hpp>
 #include <grove/fiber.hpp>
 #include <grove/hub.hpp>
 #include <grove/offload.hpp>
 #include <grove/timeout.hpp>
-#include <grove/debug.hpp>
 
 // Synchronization (issue 3)
 #include <grove/channel.hpp>

@@ -31,7 +31,8 @@ bool join_until(fiber_base* f, time_point deadline) {
   if (f == current_fiber()) throw error("grove: a fiber cannot join itself");
   block_ref keep(f);
   while (f->state != fiber_state::finished) {
-    if (!f->joiners.wait(deadline, {wait_kind::join, reinterpret_cast<std::uintptr_t>(f)})) return f->state == fiber_state::finished;
+    if (!f->joiners.wait(deadline, {wait_kind::join, reinterpret_cast<std::uintptr_t>(f)}))
+      return f->state == fiber_state::finished;
   }
   return true;
 }

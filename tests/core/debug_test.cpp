@@ -2,8 +2,8 @@
 // stack use), the dump signal and the blocking monitor.
 #include <doctest/doctest.h>
 #include <fcntl.h>
-#include <time.h>
 #include <signal.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <chrono>

@@ -53,25 +53,25 @@ struct wake_token {
 /// What a suspension waits on, as grove::dump_fibers names it.
 enum class wait_kind : std::uint8_t {
   unknown,
-  sleep,         ///< a timer (the deadline says when)
-  join,          ///< another fiber's end; detail: its fiber_base*
-  event,         ///< detail: the event
-  future,        ///< detail: the shared state
-  queue,         ///< detail: the queue
-  channel,       ///< detail: the channel
-  mutex,         ///< detail: the mutex
-  semaphore,     ///< detail: the semaphore
-  condition,     ///< detail: the condition_variable
-  group,         ///< a group's or pool's fibers; detail: the group
-  wait_any,      ///< several fibers / events / futures (grove::wait_any, wait_all)
-  select,        ///< several channels (grove::select)
-  fd_readable,   ///< detail: the descriptor
-  fd_writable,   ///< detail: the descriptor
-  fd_poll,       ///< several descriptors at once (poll, select, epoll_wait)
-  child,         ///< a child process; detail: its pid
-  offload,       ///< a job on the offload pool
-  asio,          ///< an Asio operation (grove::use_fiber, await_asio)
-  server,        ///< a server's internal state (a connection slot, its stop)
+  sleep,        ///< a timer (the deadline says when)
+  join,         ///< another fiber's end; detail: its fiber_base*
+  event,        ///< detail: the event
+  future,       ///< detail: the shared state
+  queue,        ///< detail: the queue
+  channel,      ///< detail: the channel
+  mutex,        ///< detail: the mutex
+  semaphore,    ///< detail: the semaphore
+  condition,    ///< detail: the condition_variable
+  group,        ///< a group's or pool's fibers; detail: the group
+  wait_any,     ///< several fibers / events / futures (grove::wait_any, wait_all)
+  select,       ///< several channels (grove::select)
+  fd_readable,  ///< detail: the descriptor
+  fd_writable,  ///< detail: the descriptor
+  fd_poll,      ///< several descriptors at once (poll, select, epoll_wait)
+  child,        ///< a child process; detail: its pid
+  offload,      ///< a job on the offload pool
+  asio,         ///< an Asio operation (grove::use_fiber, await_asio)
+  server,       ///< a server's internal state (a connection slot, its stop)
 };
 
 /// What one suspension waits on: a kind and one word of detail (descriptor, pid, object).
@@ -168,8 +168,7 @@ constexpr int errno_for(wake_reason reason) noexcept {
 /// they stay pending and are raised at the next suspend(). For the short waits a frame must
 /// finish before it may unwind, e.g. for a cancelled asynchronous operation whose completion
 /// still refers to the fiber's stack. Returns wake_reason::none when not called from a fiber.
-wake_reason suspend_uninterruptible(time_point deadline = no_deadline,
-                                    waiting_on on = {}) noexcept;
+wake_reason suspend_uninterruptible(time_point deadline = no_deadline, waiting_on on = {}) noexcept;
 
 /// Throws what suspend() would for `reason` (nothing for notified / deadline).
 void raise_for(wake_reason reason);
