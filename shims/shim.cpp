@@ -65,7 +65,7 @@ detail::wake_reason sleep_until(detail::time_point deadline) noexcept {
   if (!detail::current_fiber()) return detail::wake_reason::none;
   if (deadline <= detail::clock::now()) return yield_noexcept();
   for (;;) {
-    detail::wake_reason reason = detail::suspend_noexcept(deadline);
+    detail::wake_reason reason = detail::suspend_noexcept(deadline, {detail::wait_kind::sleep, 0});
     switch (reason) {
       case detail::wake_reason::deadline:
       case detail::wake_reason::killed:

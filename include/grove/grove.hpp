@@ -1,6 +1,7 @@
 // The umbrella header: everything public in grove.
 #pragma once
 
+#include <grove/debug.hpp>
 #include <grove/error.hpp>
 #include <grove/fiber.hpp>
 #include <grove/hub.hpp>

@@ -74,11 +74,11 @@ std::size_t wait_queue::notify_all() noexcept {
   return woken;
 }
 
-bool wait_queue::wait(time_point deadline) {
+bool wait_queue::wait(time_point deadline, waiting_on on) {
   wait_node node;
   push_back(node);
   for (;;) {
-    wake_reason why = suspend(deadline);
+    wake_reason why = suspend(deadline, on);
     if (node.status == served) return true;
     if (why != wake_reason::notified) return false;
     // Woken, yet nothing was handed over: not this wait's wake. Wait on.

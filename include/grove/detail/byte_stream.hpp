@@ -3,7 +3,8 @@
 //   std::size_t kernel_read(iovec_array&, std::error_code&);   // iov not empty; 0 = end
 //   std::size_t kernel_write(iovec_array&, std::error_code&);  // iov not empty
 //   [[noreturn]] void fail(const char* what, std::error_code) const;  // its own error type
-// Both kernel calls wait (suspending the fiber) until they transfer something or fail.
+// Both kernel calls wait (suspending the fiber) until they transfer something or fail. Each
+// call records its caller's line for grove::dump_fibers (a defaulted std::source_location).
 #pragma once
 
 #include <algorithm>
@@ -13,7 +14,9 @@
 #include <cstddef>
 #include <cstring>
 #include <grove/detail/stream_buffers.hpp>
+#include <grove/detail/suspension.hpp>
 #include <grove/error.hpp>
+#include <source_location>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -28,7 +31,9 @@ class byte_stream {
   /// 0 at end of stream. Throws the stream's error type.
   template <class MutableBufferSequence>
   requires boost::asio::is_mutable_buffer_sequence<MutableBufferSequence>::value std::size_t
-  read_some(const MutableBufferSequence& buffers) {
+  read_some(const MutableBufferSequence& buffers,
+            std::source_location where = std::source_location::current()) {
+    call_site site(where);
     auto iov = to_iovecs(buffers);
     std::error_code ec;
     std::size_t n = receive(iov, ec);
@@ -38,7 +43,9 @@ class byte_stream {
   /// Asio's SyncReadStream read_some: end of stream is boost::asio::error::eof.
   template <class MutableBufferSequence>
   requires boost::asio::is_mutable_buffer_sequence<MutableBufferSequence>::value std::size_t
-  read_some(const MutableBufferSequence& buffers, boost::system::error_code& ec) {
+  read_some(const MutableBufferSequence& buffers, boost::system::error_code& ec,
+            std::source_location where = std::source_location::current()) {
+    call_site site(where);
     auto iov = to_iovecs(buffers);
     std::error_code error;
     std::size_t n = receive(iov, error);
@@ -49,7 +56,9 @@ class byte_stream {
   /// Reads up to and including `delimiter`; returns "" at end of stream, or the rest of the
   /// stream if it ends without one. Throws the stream's error (message_size) past `max_size`
   /// bytes. Bytes read beyond the delimiter are kept for the next read.
-  std::string read_until(std::string_view delimiter, std::size_t max_size = 64 * 1024) {
+  std::string read_until(std::string_view delimiter, std::size_t max_size = 64 * 1024,
+                         std::source_location where = std::source_location::current()) {
+    call_site site(where);
     if (delimiter.empty()) throw error("grove: read_until needs a non-empty delimiter");
     std::size_t searched = 0;  // bytes of buffered_ known not to start a delimiter
     for (;;) {
@@ -68,7 +77,8 @@ class byte_stream {
     }
   }
   /// Reads until end of stream and returns everything read.
-  std::string read_all() {
+  std::string read_all(std::source_location where = std::source_location::current()) {
+    call_site site(where);
     while (read_more(64 * 1024) != 0) {
     }
     return std::exchange(buffered_, std::string());
@@ -77,7 +87,9 @@ class byte_stream {
   /// Writes some of `buffers` (waiting until at least one byte fits); returns the count.
   template <class ConstBufferSequence>
   requires boost::asio::is_const_buffer_sequence<ConstBufferSequence>::value std::size_t write_some(
-      const ConstBufferSequence& buffers) {
+      const ConstBufferSequence& buffers,
+      std::source_location where = std::source_location::current()) {
+    call_site site(where);
     auto iov = to_iovecs(buffers);
     std::error_code ec;
     std::size_t n = send(iov, ec);
@@ -87,7 +99,9 @@ class byte_stream {
   /// Asio's SyncWriteStream write_some.
   template <class ConstBufferSequence>
   requires boost::asio::is_const_buffer_sequence<ConstBufferSequence>::value std::size_t write_some(
-      const ConstBufferSequence& buffers, boost::system::error_code& ec) {
+      const ConstBufferSequence& buffers, boost::system::error_code& ec,
+      std::source_location where = std::source_location::current()) {
+    call_site site(where);
     auto iov = to_iovecs(buffers);
     std::error_code error;
     std::size_t n = send(iov, error);
@@ -98,7 +112,9 @@ class byte_stream {
   /// connection_reset).
   template <class ConstBufferSequence>
   requires boost::asio::is_const_buffer_sequence<ConstBufferSequence>::value void write_all(
-      const ConstBufferSequence& buffers) {
+      const ConstBufferSequence& buffers,
+      std::source_location where = std::source_location::current()) {
+    call_site site(where);
     auto iov = to_iovecs(buffers);
     while (iov.total > 0) {
       std::error_code ec;
@@ -108,7 +124,10 @@ class byte_stream {
     }
   }
   /// Writes all of `data`.
-  void write_all(std::string_view data) { write_all(boost::asio::buffer(data)); }
+  void write_all(std::string_view data,
+                 std::source_location where = std::source_location::current()) {
+    write_all(boost::asio::buffer(data), where);
+  }
 
  protected:
   /// Serves what read_until read ahead first, then the kernel.

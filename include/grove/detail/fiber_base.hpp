@@ -100,6 +100,9 @@ struct fiber_base {
   /// GROVE_CHECK_LOCKS); the core never changes it. Read by the suspension hook's check.
   std::uint32_t locks_held = 0;
   fiber_local_slots* locals = nullptr;  ///< grove::fiber_local values (created on first use)
+  /// What the fiber waits on and where (grove::dump_fibers). Before the fiber starts, `where`
+  /// is its spawn site, which then moves to the top of its stack (spawn_site_slot).
+  wait_record wait;
 };
 
 /// Adds a reference.

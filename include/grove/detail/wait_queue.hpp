@@ -77,7 +77,7 @@ struct wait_queue {
   /// Suspends the current fiber in this queue until notify_one/notify_all (or a hand-off)
   /// served its node (true) or `deadline` passed (false). A wake that served nothing does not
   /// end the wait. Throws like suspend() on kill / scoped timeout.
-  bool wait(time_point deadline = no_deadline);
+  bool wait(time_point deadline = no_deadline, waiting_on on = {});
 
   /// The status notify_one / notify_all record (handoff::done's value).
   static constexpr std::uint8_t served = 1;
