@@ -77,15 +77,16 @@ void hub_impl::launch(fiber_base* f, const spawn_options& options, time_point st
   }
 }
 
-bool hub_impl::prepare_to_start(fiber_base* f) noexcept {
+bool prepare_to_start(hub_core& hub, fiber_base* f) noexcept {
+  auto& h = static_cast<hub_impl&>(hub);
   // A fiber killed before it started still gets a stack: its callable (and everything it
   // captured) is destroyed there, in fiber context, where a destructor may wait.
   try {
-    f->stack = stacks_.allocate(f->stack_size);
+    f->stack = h.stacks_.allocate(f->stack_size);
   } catch (...) {
-    stack_failure_ = std::current_exception();
-    stack_failure_size_ = f->stack_size;
-    finish_unstarted(f, stack_failure_, false);
+    h.stack_failure_ = std::current_exception();
+    h.stack_failure_size_ = f->stack_size;
+    h.finish_unstarted(f, h.stack_failure_, false);
     return false;
   }
   char* low = static_cast<char*>(f->stack.base) + f->stack.guard;

@@ -5,6 +5,9 @@
 
 #include <pthread.h>
 
+#include <cerrno>
+#include <cstdlib>
+
 #include <cxxabi.h>
 
 #include <grove/error.hpp>
@@ -17,8 +20,11 @@ constinit thread_local hub_impl* t_hub = nullptr;
 
 void callback_timer_fired(timer_node* t) noexcept;
 
-hub_impl::hub_impl()
-    : eh_globals_(abi::__cxa_get_globals()), io_(1), asio_timer_(io_), facade_(this) {
+hub_impl::hub_impl() : io_(1), asio_timer_(io_), facade_(this) {
+  // The inline yield reads t_hub as a hub_core* (hub_core.hpp): it must be at offset 0.
+  if (static_cast<void*>(static_cast<hub_core*>(this)) != static_cast<void*>(this)) std::abort();
+  eh_globals_ = abi::__cxa_get_globals();
+  errno_ = &errno;
   pthread_attr_t attr;
   if (pthread_getattr_np(pthread_self(), &attr) == 0) {
     void* low = nullptr;

@@ -13,6 +13,7 @@
 #include <functional>
 #include <grove/detail/context_jump.hpp>
 #include <grove/detail/fiber_base.hpp>
+#include <grove/detail/hub_core.hpp>
 #include <grove/hub.hpp>
 
 #include "core/sanitizers.hpp"
@@ -21,17 +22,9 @@
 
 namespace grove::detail {
 
-class hub_impl;
 class fd_poller;
-// initial-exec: one TLS access without a __tls_get_addr call; the variable is tiny, so the
-// static TLS surplus covers libgrove.so even when it is loaded late.
-extern thread_local hub_impl* t_hub __attribute__((tls_model("initial-exec")));
-
-// Layout of the Itanium C++ ABI's __cxa_eh_globals (libstdc++ and libc++abi alike).
-struct eh_globals {
-  void* caught_exceptions;
-  unsigned int uncaught_exceptions;
-};
+// t_hub (hub_core.hpp) is initial-exec: one TLS access without a __tls_get_addr call; the
+// variable is tiny, so the static TLS surplus covers libgrove.so even when it is loaded late.
 
 /// A call_soon / call_later callback. Referenced by the hub's queue or heap and by handles.
 struct callback_node : timer_node {
@@ -44,7 +37,9 @@ struct callback_node : timer_node {
 };
 void release(callback_node* node) noexcept;
 
-class hub_impl {
+// The scheduling state (hub_core) is the one base, so t_hub doubles as a hub_core* for the
+// inline yield; no virtual functions here for the same reason.
+class hub_impl : public hub_core {
  public:
   /// Direct fiber-to-fiber switches allowed before the loop polls Asio again. Bounds how long
   /// ready fibers can starve I/O and timers; large enough that the poll's cost (a syscall when
@@ -69,21 +64,8 @@ class hub_impl {
   // Scheduling ---------------------------------------------------------------------------
   /// Registers a new fiber; it starts at `start_at` (now for no_deadline).
   void launch(fiber_base* f, const spawn_options& options, time_point start_at);
-  /// Appends a fiber to the ready queue (state must already say ready).
-  void push_ready(fiber_base* f) noexcept {
-    f->next_ready = nullptr;
-    if (ready_tail_) {
-      ready_tail_->next_ready = f;
-    } else {
-      ready_head_ = f;
-    }
-    ready_tail_ = f;
-  }
   /// Suspends the running fiber (state already set by the caller) until someone resumes it.
   void switch_away(fiber_base* self) noexcept;
-  /// Where the running fiber `self` goes when it suspends: the next ready fiber (marked
-  /// running), the loop, or nullptr when `self` itself is next and runs on.
-  execution_context* next_context(fiber_base* self) noexcept;
   /// First half of a switch: saves what `from` must get back and makes `to` current. Then jump
   /// to `to.fctx` passing `&from`, and call after_switch on arrival.
   void begin_switch(execution_context& from, execution_context& to) noexcept;
@@ -130,8 +112,7 @@ class hub_impl {
 
  private:
   void switch_to(execution_context& from, execution_context& to) noexcept;
-  fiber_base* pop_runnable() noexcept;
-  bool prepare_to_start(fiber_base* f) noexcept;
+  friend bool prepare_to_start(hub_core& hub, fiber_base* f) noexcept;
   void finish_unstarted(fiber_base* f, std::exception_ptr error, bool killed) noexcept;
   void mark_finished(fiber_base* f) noexcept;
   void retire(fiber_base* f) noexcept;
@@ -147,11 +128,6 @@ class hub_impl {
   void reserve_timers(std::size_t extra);
   void insert_timer(timer_node& node) noexcept;
 
-  fiber_base* current_ = nullptr;
-  execution_context loop_ctx_;
-  int budget_ = 0;
-  fiber_base* ready_head_ = nullptr;
-  fiber_base* ready_tail_ = nullptr;
   fiber_base* live_head_ = nullptr;
   std::size_t live_count_ = 0;
   fiber_base* main_ = nullptr;
@@ -170,7 +146,6 @@ class hub_impl {
 
   std::exception_ptr stack_failure_;    ///< last stack mapping error, until a stack comes back
   std::size_t stack_failure_size_ = 0;  ///< the size that failed: smaller requests may still map
-  void* eh_globals_;
   fd_poller* fd_poller_ = nullptr;
   stack_pool stacks_;
   boost::asio::io_context io_;
@@ -178,25 +153,8 @@ class hub_impl {
   grove::hub facade_;
 };
 
-inline fiber_base* hub_impl::pop_runnable() noexcept {
-  while (fiber_base* f = ready_head_) {
-    ready_head_ = f->next_ready;
-    if (!ready_head_) ready_tail_ = nullptr;
-    if (f->ctx.fctx || prepare_to_start(f)) [[likely]]
-      return f;
-  }
-  return nullptr;
-}
-
 inline void hub_impl::begin_switch(execution_context& from, execution_context& to) noexcept {
-  // The thread's exception state is swapped here, not on arrival: nothing between here and
-  // the arrival throws, and the arrival (inline in this_fiber::yield) stays minimal.
-  auto* eh = static_cast<eh_globals*>(eh_globals_);
-  from.eh_caught = eh->caught_exceptions;
-  from.eh_uncaught = eh->uncaught_exceptions;
-  eh->caught_exceptions = to.eh_caught;
-  eh->uncaught_exceptions = to.eh_uncaught;
-  current_ = to.fiber;
+  hand_over(from, to);
   sanitizer_start_switch(from.finished ? nullptr : &from.asan_fake_stack, to.stack_low,
                          to.stack_size);
 }
@@ -214,17 +172,6 @@ inline void hub_impl::after_switch(jump_result t, execution_context& self) noexc
   } else {
     prev->fctx = t.fctx;
   }
-}
-
-inline execution_context* hub_impl::next_context(fiber_base* self) noexcept {
-  // A fiber yielding with nothing else ready goes through the loop, so I/O, timers and
-  // callbacks get their turn instead of the fiber spinning alone.
-  bool alone = ready_head_ == self && ready_tail_ == self;
-  fiber_base* next = budget_ > 0 && !alone ? pop_runnable() : nullptr;
-  if (!next) return &loop_ctx_;
-  --budget_;
-  next->state = fiber_state::running;
-  return next == self ? nullptr : &next->ctx;
 }
 
 inline void hub_impl::switch_away(fiber_base* self) noexcept {

@@ -175,19 +175,6 @@ void yield() {
   if (interruptible) raise_for(pending_interruption(self));
 }
 
-yield_plan yield_prepare() {
-  hub_impl* h = t_hub;
-  fiber_base* self = h ? h->running() : nullptr;
-  if (!self) throw error(outside_fiber_message);
-  if (interruptible_now(h, self, wait_kind::throwing)) raise_for(pending_interruption(self));
-  self->state = fiber_state::ready;
-  h->push_ready(self);
-  execution_context* to = h->next_context(self);
-  if (!to) return {nullptr, nullptr};
-  h->begin_switch(self->ctx, *to);
-  return {to->fctx, &self->ctx};
-}
-
 void yield_finish(jump_result arrival) {
   hub_impl* h = t_hub;
   fiber_base* self = h->running();
