@@ -30,8 +30,8 @@ hub_impl::hub_impl() : io_(1), asio_timer_(io_), facade_(this) {
     void* low = nullptr;
     std::size_t size = 0;
     pthread_attr_getstack(&attr, &low, &size);
-    loop_ctx_.stack_low = low;
-    loop_ctx_.stack_size = size;
+    loop_stack_low_ = low;
+    loop_stack_size_ = size;
     pthread_attr_destroy(&attr);
   }
 }
@@ -67,7 +67,7 @@ void hub_impl::run(fiber_base* main) {
   overflow_guard guard;  // sigaltstack for this thread + the process-wide SIGSEGV handler
   main_ = main;
   spawn_options options;
-  options.name = main->name;
+  options.name = main->name();
   launch(main, options, no_deadline);
   loop();
 }
@@ -128,7 +128,7 @@ void hub_impl::on_deadlock() {
   report_abandoned(live_count_);
   while (fiber_base* f = live_head_) {
     report_abandoned_fiber(f);
-    if (f->deadline.armed()) disarm(f->deadline);
+    if (f->deadline().armed()) disarm(f->deadline());
     f->state = fiber_state::finished;
     f->killed = true;
     live_head_ = f->next_live;

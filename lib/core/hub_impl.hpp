@@ -66,9 +66,6 @@ class hub_impl : public hub_core {
   void launch(fiber_base* f, const spawn_options& options, time_point start_at);
   /// Suspends the running fiber (state already set by the caller) until someone resumes it.
   void switch_away(fiber_base* self) noexcept;
-  /// First half of a switch: saves what `from` must get back and makes `to` current. Then jump
-  /// to `to.fctx` passing `&from`, and call after_switch on arrival.
-  void begin_switch(execution_context& from, execution_context& to) noexcept;
   /// Suspends the running fiber with an optional deadline; returns the wake reason.
   wake_reason suspend_current(time_point deadline) noexcept;
   /// Puts the running fiber at the back of the ready queue and runs the others.
@@ -79,11 +76,9 @@ class hub_impl : public hub_core {
   }
   /// Ends the running fiber: never returns.
   [[noreturn]] void finish_current(fiber_base* self);
-  /// Called on arrival on a stack: records where the previous context stopped.
-  void after_switch(jump_result t, execution_context& self) noexcept;
-  void after_switch(boost::context::detail::transfer_t t, execution_context& self) noexcept {
-    after_switch(jump_result{t.fctx, t.data}, self);
-  }
+  /// Called on arrival on a stack: records where the previous context stopped, or retires it
+  /// if it finished.
+  void arrive(jump_result t) noexcept;
   /// Kills `f` (see fiber<T>::kill).
   void kill(fiber_base* f) noexcept;
 
@@ -111,7 +106,8 @@ class hub_impl : public hub_core {
   std::uint64_t next_timeout_serial() noexcept { return ++timeout_serial_; }
 
  private:
-  void switch_to(execution_context& from, execution_context& to) noexcept;
+  /// Switches from the running context to `to`; `finished`: `from` will never be resumed.
+  void switch_to(execution_context& from, execution_context& to, bool finished = false) noexcept;
   friend bool prepare_to_start(hub_core& hub, fiber_base* f) noexcept;
   void finish_unstarted(fiber_base* f, std::exception_ptr error, bool killed) noexcept;
   void mark_finished(fiber_base* f) noexcept;
@@ -147,27 +143,38 @@ class hub_impl : public hub_core {
   std::exception_ptr stack_failure_;    ///< last stack mapping error, until a stack comes back
   std::size_t stack_failure_size_ = 0;  ///< the size that failed: smaller requests may still map
   fd_poller* fd_poller_ = nullptr;
+  void* loop_stack_low_ = nullptr;  ///< the thread's stack (sanitizer annotations)
+  std::size_t loop_stack_size_ = 0;
   stack_pool stacks_;
   boost::asio::io_context io_;
   boost::asio::steady_timer asio_timer_;
   grove::hub facade_;
 };
 
-inline void hub_impl::begin_switch(execution_context& from, execution_context& to) noexcept {
-  hand_over(from, to);
-  sanitizer_start_switch(from.finished ? nullptr : &from.asan_fake_stack, to.stack_low,
-                         to.stack_size);
+inline void hub_impl::switch_to(execution_context& from, execution_context& to,
+                                bool finished) noexcept {
+  current_ = to.fiber;
+  // ASan is told where the next stack is; the fake stack of `from` is kept on its own stack.
+  void* fake_stack = nullptr;
+  if (to.fiber) {
+    sanitizer_start_switch(finished ? nullptr : &fake_stack,
+                           static_cast<char*>(to.fiber->stack_base) + stack_pool::guard_bytes,
+                           to.fiber->stack_size);
+  } else {
+    sanitizer_start_switch(finished ? nullptr : &fake_stack, loop_stack_low_, loop_stack_size_);
+  }
+  // Each context keeps its own exception state across a switch (hub_core::exception_state).
+  eh_globals& eh = exception_state();
+  eh_globals saved_eh = eh;
+  jump_result t = jump_to(to.fctx, leaving(&from, finished));
+  sanitizer_finish_switch(fake_stack);
+  eh = saved_eh;
+  arrive(t);
 }
 
-inline void hub_impl::switch_to(execution_context& from, execution_context& to) noexcept {
-  begin_switch(from, to);
-  after_switch(jump_to(to.fctx, &from), from);
-}
-
-inline void hub_impl::after_switch(jump_result t, execution_context& self) noexcept {
-  sanitizer_finish_switch(self.asan_fake_stack);
-  auto* prev = static_cast<execution_context*>(t.data);
-  if (prev->finished) [[unlikely]] {
+inline void hub_impl::arrive(jump_result t) noexcept {
+  execution_context* prev = left_context(t.data);
+  if (left_finished(t.data)) [[unlikely]] {
     retire(prev->fiber);
   } else {
     prev->fctx = t.fctx;

@@ -64,17 +64,17 @@ void on_fault(int sig, siginfo_t* info, void* uc) {
   t_in_fault = true;
   hub_impl* hub = hub_impl::current();
   fiber_base* f = hub ? hub->running() : nullptr;
-  if (f && f->stack.base) {
+  if (f && f->stack_base) {
     auto* addr = static_cast<char*>(info->si_addr);
-    auto* low = static_cast<char*>(f->stack.base);
-    if (addr >= low && addr < low + f->stack.guard) {
+    auto* low = static_cast<char*>(f->stack_base);
+    if (addr >= low && addr < low + stack_pool::guard_bytes) {
       line out;
       out.add("grove: stack overflow in fiber ");
       out.add(f->id);
       out.add(" '");
-      out.add(f->name.c_str());
+      out.add(f->name_c_str());
       out.add("' (stack ");
-      out.add((f->stack.size - f->stack.guard) / 1024);
+      out.add(f->stack_size / 1024);
       out.add(" KiB); give it more with spawn_options::stack_size\n");
       ssize_t ignored = detail::sys::write(STDERR_FILENO, out.text, out.used);
       (void)ignored;

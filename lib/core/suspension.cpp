@@ -48,7 +48,8 @@ bool wake(wake_token token, wake_reason reason) noexcept {
 namespace {
 timeout_error make_timeout_error(fiber_base* self) {
   scoped_timeout* outermost = nullptr;
-  for (scoped_timeout* t = self->timeouts; t; t = t->outer) {
+  fiber_extras* extras = self->extras_if_any();
+  for (scoped_timeout* t = extras ? extras->timeouts : nullptr; t; t = t->outer) {
     if (t->expired) outermost = t;
   }
   if (!outermost) return timeout_error("grove: timeout expired", 0);
@@ -178,21 +179,21 @@ void yield() {
 void yield_finish(jump_result arrival) {
   hub_impl* h = t_hub;
   fiber_base* self = h->running();
-  if (arrival.data) h->after_switch(arrival, self->ctx);
+  h->arrive(arrival);
   if (interruptible_now(h, self, wait_kind::throwing)) raise_for(pending_interruption(self));
 }
 
 wake_reason hub_impl::suspend_current(time_point deadline) noexcept {
   fiber_base* self = current_;
   if (deadline != no_deadline) {
-    self->deadline.when = deadline;
-    arm_deadline(self->deadline);
+    self->deadline().when = deadline;
+    arm_deadline(self->deadline());
   }
   self->state = fiber_state::suspended;
   self->reason = wake_reason::none;
   switch_away(self);
   ++self->suspension;  // every token of the suspension that just ended is stale now
-  if (self->deadline.armed()) disarm(self->deadline);
+  if (self->deadline().armed()) disarm(self->deadline());
   return self->reason;
 }
 

@@ -65,19 +65,10 @@ struct hub_core {
     return next == self ? nullptr : &next->ctx;
   }
 
-  /// The bookkeeping half of a switch: saves the thread's exception state into `from`, installs
-  /// `to`'s and makes `to` current. Then jump to `to.fctx` passing `&from`. (hub_impl::
-  /// begin_switch adds the sanitizer annotations.)
-  void hand_over(execution_context& from, execution_context& to) noexcept {
-    // Swapped here, not on arrival: nothing between here and the arrival throws, and the
-    // arrival (inline in this_fiber::yield) stays minimal.
-    auto* eh = static_cast<eh_globals*>(eh_globals_);
-    from.eh_caught = eh->caught_exceptions;
-    from.eh_uncaught = eh->uncaught_exceptions;
-    eh->caught_exceptions = to.eh_caught;
-    eh->uncaught_exceptions = to.eh_uncaught;
-    current_ = to.fiber;
-  }
+  /// The thread's C++ exception state ("exceptions being caught", uncaught_exceptions()). Each
+  /// fiber needs its own, or a fiber suspended in a catch block corrupts another's: every
+  /// context copies it onto its own stack before it jumps away and puts it back on arrival.
+  eh_globals& exception_state() noexcept { return *static_cast<eh_globals*>(eh_globals_); }
 
   fiber_base* current_ = nullptr;
   fiber_base* ready_head_ = nullptr;

@@ -43,21 +43,24 @@ inline void yield_inline() {
   h->push_ready(self);
   execution_context* to = h->next_context(self);
   if (!to) return;  // next in line itself: nothing ran meanwhile
-  h->hand_over(self->ctx, *to);
-  // errno survives a suspension (the other fibers and the hub overwrite it meanwhile), as the
-  // out-of-line suspensions keep it.
+  h->current_ = to->fiber;
+  // What this context keeps across the switch, on its own stack: the exception state (see
+  // hub_core::exception_state) and errno (the other fibers and the hub overwrite it meanwhile;
+  // the out-of-line suspensions keep it too).
+  eh_globals& eh = h->exception_state();
+  eh_globals saved_eh = eh;
   int* thread_errno = h->errno_;
   int saved_errno = *thread_errno;
   jump_result arrival = jump_to(to->fctx, &self->ctx);
   *thread_errno = saved_errno;
-  // The common arrival inline (hub_impl::after_switch is the general one): note where the
-  // previous context stopped.
-  auto* previous = static_cast<execution_context*>(arrival.data);
-  if (previous->finished || self->kill_pending || self->expired_timeouts) [[unlikely]] {
+  eh = saved_eh;
+  // The common arrival inline (hub_impl::arrive is the general one): note where the previous
+  // context stopped.
+  if (left_finished(arrival.data) || self->kill_pending || self->expired_timeouts) [[unlikely]] {
     yield_finish(arrival);
     return;
   }
-  previous->fctx = arrival.fctx;
+  left_context(arrival.data)->fctx = arrival.fctx;
 #else
   yield();
 #endif
