@@ -223,8 +223,8 @@ void report_if_holding_locks(detail::fiber_base* self) noexcept {
       "fiber of this thread that takes one blocks the thread, and this fiber never runs again to "
       "release it. Release locks before a grove wait, or use grove::mutex. Wait site (reported "
       "once; GROVE_CHECK_LOCKS=1; `addr2line -Cfe <binary> <offset>` names a frame):\n",
-      static_cast<unsigned long long>(self->id), self->name.empty() ? "" : " \"",
-      self->name.c_str(), self->name.empty() ? "" : "\"", self->locks_held);
+      static_cast<unsigned long long>(self->id), self->name().empty() ? "" : " \"",
+      self->name_c_str(), self->name().empty() ? "" : "\"", self->locks_held);
   for (int i = first, shown = 0; i < count && shown < 24; ++i, ++shown) {
     Dl_info info{};
     if (!dladdr(frames[i], &info) || !info.dli_fname) {

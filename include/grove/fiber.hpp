@@ -97,7 +97,7 @@ class fiber {
   /// Unique id of the fiber (process-wide); 0 for an empty handle.
   std::uint64_t id() const noexcept { return block_ ? block_->id : 0; }
   /// The name given in spawn_options (may be empty).
-  std::string_view name() const noexcept { return block_ ? block_->name : std::string_view(); }
+  std::string_view name() const noexcept { return block_ ? block_->name() : std::string_view(); }
   /// The control block, for grove's own multi-waits and groups (detail API; may be nullptr).
   detail::fiber_base* control_block() const noexcept { return block_; }
 

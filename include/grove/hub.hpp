@@ -107,7 +107,7 @@ auto run(Fn&& fn) -> std::invoke_result_t<std::decay_t<Fn>> {
   using T = std::invoke_result_t<std::decay_t<Fn>>;
   auto bound = [fn = std::forward<Fn>(fn)]() mutable -> T { return std::invoke(std::move(fn)); };
   auto* block = new detail::fiber_impl<T, decltype(bound)>(std::move(bound));
-  block->name = "main";
+  block->set_name("main");
   fiber<T> handle(block);
   detail::run_hub(block);
   return handle.get();

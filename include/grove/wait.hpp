@@ -36,8 +36,10 @@ namespace grove {
 template <class T>
 struct detail::awaitable<fiber<T>> {
   static bool ready(const fiber<T>& f) noexcept { return !f.valid() || f.ready(); }
-  static wait_queue* queue(fiber<T>& f) noexcept {
-    return f.valid() ? &f.control_block()->joiners : nullptr;
+  // Not noexcept: a fiber's joiners are made on first use (may throw std::bad_alloc, before the
+  // wait starts).
+  static wait_queue* queue(fiber<T>& f) {
+    return f.valid() ? &f.control_block()->extras().joiners : nullptr;
   }
 };
 

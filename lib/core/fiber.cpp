@@ -7,7 +7,16 @@
 namespace grove::detail {
 
 fiber_base::fiber_base() noexcept = default;
-fiber_base::~fiber_base() = default;
+// A million idle fibers pay for every byte of the block (bench/RESULTS.md, issue 10): 144 bytes
+// today, a 160-byte malloc chunk with a trivial callable; room is left for 16 more.
+static_assert(sizeof(fiber_base) <= 160, "keep the fiber control block small");
+
+fiber_base::~fiber_base() { delete extras_; }
+
+fiber_extras& fiber_base::extras() {
+  if (!extras_) extras_ = new fiber_extras;
+  return *extras_;
+}
 
 namespace {
 // Keeps a control block alive while someone waits on it: another fiber may drop the last handle.
@@ -23,7 +32,7 @@ void join(fiber_base* f) {
   if (f == current_fiber()) throw error("grove: a fiber cannot join itself");
   block_ref keep(f);
   const waiting_on on{wait_kind::join, reinterpret_cast<std::uintptr_t>(f)};
-  while (f->state != fiber_state::finished) f->joiners.wait(no_deadline, on);
+  while (f->state != fiber_state::finished) f->extras().joiners.wait(no_deadline, on);
 }
 
 bool join_until(fiber_base* f, time_point deadline) {
@@ -31,7 +40,7 @@ bool join_until(fiber_base* f, time_point deadline) {
   if (f == current_fiber()) throw error("grove: a fiber cannot join itself");
   block_ref keep(f);
   while (f->state != fiber_state::finished) {
-    if (!f->joiners.wait(deadline, {wait_kind::join, reinterpret_cast<std::uintptr_t>(f)}))
+    if (!f->extras().joiners.wait(deadline, {wait_kind::join, reinterpret_cast<std::uintptr_t>(f)}))
       return f->state == fiber_state::finished;
   }
   return true;
@@ -43,7 +52,7 @@ void rethrow_if_failed(fiber_base* f) {
     std::rethrow_exception(f->error);
   }
   if (f->killed) {
-    throw killed_error("grove: fiber " + std::to_string(f->id) + " '" + f->name +
+    throw killed_error("grove: fiber " + std::to_string(f->id) + " '" + f->name_c_str() +
                        "' was killed before it produced a value");
   }
 }
@@ -59,7 +68,7 @@ std::uint64_t id() noexcept {
 
 std::string_view name() noexcept {
   auto* f = detail::current_fiber();
-  return f ? std::string_view(f->name) : std::string_view();
+  return f ? f->name() : std::string_view();
 }
 
 }  // namespace grove::this_fiber

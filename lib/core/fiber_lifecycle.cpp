@@ -4,6 +4,7 @@
 #include <exception>
 #include <new>
 #include <source_location>
+#include <string>
 
 #include <grove/error.hpp>
 
@@ -18,7 +19,7 @@ namespace {
 std::atomic<std::uint64_t> g_next_fiber_id{0};
 
 void deadline_fired(timer_node* node) noexcept {
-  auto* owner = static_cast<fiber_base::deadline_timer*>(node)->owner;
+  fiber_base* owner = fiber_base::of_deadline(node);
   if (owner->state == fiber_state::created) {  // spawn_later: time to start
     owner->state = fiber_state::ready;
     owner->hub->push_ready(owner);
@@ -62,10 +63,14 @@ void hub_impl::launch(fiber_base* f, const spawn_options& options, time_point st
     id_block_end_ = next_id_ + id_block;
   }
   f->id = next_id_++;
-  if (f->name.empty()) f->name = options.name;
-  f->stack_size = stacks_.round(options.stack_size);
-  f->deadline.owner = f;
-  f->deadline.fire = &deadline_fired;
+  if (!options.name.empty() && f->name().empty()) f->set_name(options.name);
+  std::size_t stack_size = stacks_.round(options.stack_size);
+  if (stack_size > UINT32_MAX) {
+    throw stack_error("grove::spawn: a fiber's stack_size must be under 4 GiB (asked for " +
+                      std::to_string(options.stack_size) + " bytes)");
+  }
+  f->stack_size = static_cast<std::uint32_t>(stack_size);
+  f->deadline().fire = &deadline_fired;
   retain(f);  // the hub's reference, dropped when the fiber's stack is retired
   f->next_live = live_head_;
   if (live_head_) live_head_->prev_live = f;
@@ -80,30 +85,31 @@ void hub_impl::launch(fiber_base* f, const spawn_options& options, time_point st
     push_ready(f);
   } else {
     f->state = fiber_state::created;
-    f->deadline.when = start_at;
-    arm_deadline(f->deadline);
+    f->deadline().when = start_at;
+    arm_deadline(f->deadline());
   }
 }
 
-bool hub_impl::prepare_to_start(fiber_base* f) noexcept {
+bool prepare_to_start(hub_core& hub, fiber_base* f) noexcept {
+  auto& h = static_cast<hub_impl&>(hub);
   // A fiber killed before it started still gets a stack: its callable (and everything it
   // captured) is destroyed there, in fiber context, where a destructor may wait.
   try {
-    f->stack = stacks_.allocate(f->stack_size);
+    f->stack_base = h.stacks_.allocate(f->stack_size).base;
   } catch (...) {
-    stack_failure_ = std::current_exception();
-    stack_failure_size_ = f->stack_size;
-    finish_unstarted(f, stack_failure_, false);
+    h.stack_failure_ = std::current_exception();
+    h.stack_failure_size_ = f->stack_size;
+    h.finish_unstarted(f, h.stack_failure_, false);
     return false;
   }
-  char* low = static_cast<char*>(f->stack.base) + f->stack.guard;
-  std::size_t usable = f->stack.size - f->stack.guard;
-  f->ctx.stack_low = low;
-  f->ctx.stack_size = usable;
+  char* low = static_cast<char*>(f->stack_base) + stack_pool::guard_bytes;
+  std::size_t usable = f->stack_size;
   f->ctx.fiber = f;
+#ifdef GROVE_TSAN
   f->ctx.tsan_fiber = sanitizer_create_fiber();
+#endif
   char* top = low + usable - spawn_site_reserve;
-  if (paint_stacks_) paint_stack(low, top);
+  if (h.paint_stacks_) paint_stack(low, top);
   // The spawn site moves from the control block to the top of the stack (fiber_base::wait).
   new (top) std::source_location(f->wait.where);
   f->wait.where = std::source_location();
@@ -112,15 +118,17 @@ bool hub_impl::prepare_to_start(fiber_base* f) noexcept {
 }
 
 std::source_location spawn_site(const fiber_base* f) noexcept {
-  if (!f->ctx.fctx || !f->ctx.stack_low) return f->wait.where;  // not started: still in the block
-  const char* top = static_cast<const char*>(f->ctx.stack_low) + f->ctx.stack_size;
+  if (!f->ctx.fctx || !f->stack_base) return f->wait.where;  // not started: still in the block
+  const char* top = static_cast<const char*>(f->stack_base) + stack_pool::guard_bytes + f->stack_size;
   return *std::launder(reinterpret_cast<const std::source_location*>(top - spawn_site_reserve));
 }
 
 void hub_impl::fiber_entry(ctx::transfer_t t) noexcept {
   hub_impl* h = t_hub;
   fiber_base* self = h->current_;
-  h->after_switch(t, self->ctx);
+  sanitizer_finish_switch(nullptr);
+  h->exception_state() = {nullptr, 0};  // a fresh context: no exception caught or in flight
+  h->arrive({t.fctx, t.data});
   try {
     if (self->kill_pending) {  // killed before it started: never run the function
       self->killed = true;
@@ -138,7 +146,7 @@ void hub_impl::fiber_entry(ctx::transfer_t t) noexcept {
   // What the fiber leaves behind is destroyed here, shielded: destructors may wait, and a kill
   // or timeout must not throw out of them.
   ++self->shield_depth;
-  if (self->locals) destroy_fiber_locals(self);
+  if (self->locals()) destroy_fiber_locals(self);
   if (self->refs == 1) {
     // Detached: nobody can ever get() the result, so report and destroy it here, on the
     // fiber's own stack, rather than in whichever context retires the block.
@@ -154,14 +162,13 @@ void hub_impl::fiber_entry(ctx::transfer_t t) noexcept {
 
 void hub_impl::finish_current(fiber_base* self) {
   mark_finished(self);
-  self->ctx.finished = true;
   fiber_base* next = budget_ > 0 ? pop_runnable() : nullptr;
   if (next) {
     --budget_;
     next->state = fiber_state::running;
-    switch_to(self->ctx, next->ctx);
+    switch_to(self->ctx, next->ctx, true);
   } else {
-    switch_to(self->ctx, loop_ctx_);
+    switch_to(self->ctx, loop_ctx_, true);
   }
   __builtin_unreachable();
 }
@@ -176,7 +183,7 @@ void hub_impl::mark_finished(fiber_base* f) noexcept {
   if (f->next_live) f->next_live->prev_live = f->prev_live;
   f->prev_live = f->next_live = nullptr;
   --live_count_;
-  f->joiners.notify_all();
+  if (fiber_extras* x = f->extras_if_any()) x->joiners.notify_all();
   if (f->error && f->refs == 1) {  // only the hub holds it: nobody can ever get() it
     report_unhandled(f);
     f->error_observed = true;
@@ -192,11 +199,13 @@ void hub_impl::finish_unstarted(fiber_base* f, std::exception_ptr error, bool ki
 }
 
 void hub_impl::retire(fiber_base* f) noexcept {
+#ifdef GROVE_TSAN
   sanitizer_destroy_fiber(f->ctx.tsan_fiber);
   f->ctx.tsan_fiber = nullptr;
-  if (f->stack.base) {
-    stacks_.release(f->stack);
-    f->stack = {};
+#endif
+  if (f->stack_base) {
+    stacks_.release(stack_pool::mapping_of(f->stack_base, f->stack_size));
+    f->stack_base = nullptr;
     stack_failure_ = nullptr;  // a stack came back: new fibers may start again
   }
   release(f);
@@ -205,7 +214,7 @@ void hub_impl::retire(fiber_base* f) noexcept {
 void hub_impl::kill(fiber_base* f) noexcept {
   f->kill_pending = true;
   if (f->state == fiber_state::created) {  // spawn_later, not started: start now, to end at once
-    disarm(f->deadline);
+    disarm(f->deadline());
     f->state = fiber_state::ready;
     push_ready(f);
   } else if (f->state == fiber_state::suspended && f->interruptible) {

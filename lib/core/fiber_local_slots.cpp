@@ -4,8 +4,9 @@
 namespace grove::detail {
 
 void destroy_fiber_locals(fiber_base* f) noexcept {
-  fiber_local_slots* slots = f->locals;
-  f->locals = nullptr;
+  fiber_extras* extras = f->extras_if_any();  // there are locals: it exists
+  fiber_local_slots* slots = extras->locals;
+  extras->locals = nullptr;
   // Newest first, like automatic variables; a destructor may create new locals: loop.
   while (slots) {
     while (!slots->entries.empty()) {
@@ -14,8 +15,8 @@ void destroy_fiber_locals(fiber_base* f) noexcept {
       entry.destroy(entry.value);
     }
     delete slots;
-    slots = f->locals;
-    f->locals = nullptr;
+    slots = extras->locals;
+    extras->locals = nullptr;
   }
 }
 

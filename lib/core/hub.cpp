@@ -8,6 +8,9 @@
 
 #include <cstdlib>
 
+#include <cerrno>
+#include <cstdlib>
+
 #include <cxxabi.h>
 
 #include <grove/error.hpp>
@@ -20,15 +23,18 @@ constinit thread_local hub_impl* t_hub = nullptr;
 
 void callback_timer_fired(timer_node* t) noexcept;
 
-hub_impl::hub_impl()
-    : eh_globals_(abi::__cxa_get_globals()), io_(1), asio_timer_(io_), facade_(this) {
+hub_impl::hub_impl() : io_(1), asio_timer_(io_), facade_(this) {
+  // The inline yield reads t_hub as a hub_core* (hub_core.hpp): it must be at offset 0.
+  if (static_cast<void*>(static_cast<hub_core*>(this)) != static_cast<void*>(this)) std::abort();
+  eh_globals_ = abi::__cxa_get_globals();
+  errno_ = &errno;
   pthread_attr_t attr;
   if (pthread_getattr_np(pthread_self(), &attr) == 0) {
     void* low = nullptr;
     std::size_t size = 0;
     pthread_attr_getstack(&attr, &low, &size);
-    loop_ctx_.stack_low = low;
-    loop_ctx_.stack_size = size;
+    loop_stack_low_ = low;
+    loop_stack_size_ = size;
     pthread_attr_destroy(&attr);
   }
   const char* paint = std::getenv("GROVE_STACK_PAINT");
@@ -65,6 +71,7 @@ void hub_impl::run(fiber_base* main) {
   } reset;
   overflow_guard guard;  // sigaltstack for this thread + the process-wide SIGSEGV handler
   watch_.hub = this;
+  watch_.switches = &switches_;
   watch_.thread = pthread_self();
   watch_.tid = ::gettid();
   register_hub(watch_);
@@ -73,9 +80,11 @@ void hub_impl::run(fiber_base* main) {
     ~leave_registry() { unregister_hub(w); }
   } registered{watch_};
   main_ = main;
+#ifdef GROVE_TSAN
   loop_ctx_.tsan_fiber = sanitizer_current_fiber();  // the loop runs as the thread itself
+#endif
   spawn_options options;
-  options.name = main->name;
+  options.name = main->name();
   launch(main, options, no_deadline);
   loop();
 }
@@ -94,7 +103,7 @@ void hub_impl::loop() {
   for (;;) {
     // Progress for the blocking monitor, like a switch: a hub busy with callbacks and Asio
     // handlers alone is not stuck, one stuck inside a callback is.
-    watch_.count_switch();
+    count_switch();
     if (ready_head_) {
       budget_ = switch_budget;
       if (fiber_base* f = pop_runnable()) {
@@ -143,7 +152,7 @@ void hub_impl::on_deadlock() {
   report_abandoned(live_count_);
   while (fiber_base* f = live_head_) {
     report_abandoned_fiber(f);
-    if (f->deadline.armed()) disarm(f->deadline);
+    if (f->deadline().armed()) disarm(f->deadline());
     f->state = fiber_state::finished;
     f->killed = true;
     live_head_ = f->next_live;

@@ -13,6 +13,7 @@
 #include <functional>
 #include <grove/detail/context_jump.hpp>
 #include <grove/detail/fiber_base.hpp>
+#include <grove/detail/hub_core.hpp>
 #include <grove/hub.hpp>
 
 #include "core/hub_watch.hpp"
@@ -22,17 +23,9 @@
 
 namespace grove::detail {
 
-class hub_impl;
 class fd_poller;
-// initial-exec: one TLS access without a __tls_get_addr call; the variable is tiny, so the
-// static TLS surplus covers libgrove.so even when it is loaded late.
-extern thread_local hub_impl* t_hub __attribute__((tls_model("initial-exec")));
-
-// Layout of the Itanium C++ ABI's __cxa_eh_globals (libstdc++ and libc++abi alike).
-struct eh_globals {
-  void* caught_exceptions;
-  unsigned int uncaught_exceptions;
-};
+// t_hub (hub_core.hpp) is initial-exec: one TLS access without a __tls_get_addr call; the
+// variable is tiny, so the static TLS surplus covers libgrove.so even when it is loaded late.
 
 /// A call_soon / call_later callback. Referenced by the hub's queue or heap and by handles.
 struct callback_node : timer_node {
@@ -45,7 +38,9 @@ struct callback_node : timer_node {
 };
 void release(callback_node* node) noexcept;
 
-class hub_impl {
+// The scheduling state (hub_core) is the one base, so t_hub doubles as a hub_core* for the
+// inline yield; no virtual functions here for the same reason.
+class hub_impl : public hub_core {
  public:
   /// Direct fiber-to-fiber switches allowed before the loop polls Asio again. Bounds how long
   /// ready fibers can starve I/O and timers; large enough that the poll's cost (a syscall when
@@ -70,24 +65,8 @@ class hub_impl {
   // Scheduling ---------------------------------------------------------------------------
   /// Registers a new fiber; it starts at `start_at` (now for no_deadline).
   void launch(fiber_base* f, const spawn_options& options, time_point start_at);
-  /// Appends a fiber to the ready queue (state must already say ready).
-  void push_ready(fiber_base* f) noexcept {
-    f->next_ready = nullptr;
-    if (ready_tail_) {
-      ready_tail_->next_ready = f;
-    } else {
-      ready_head_ = f;
-    }
-    ready_tail_ = f;
-  }
   /// Suspends the running fiber (state already set by the caller) until someone resumes it.
   void switch_away(fiber_base* self) noexcept;
-  /// Where the running fiber `self` goes when it suspends: the next ready fiber (marked
-  /// running), the loop, or nullptr when `self` itself is next and runs on.
-  execution_context* next_context(fiber_base* self) noexcept;
-  /// First half of a switch: saves what `from` must get back and makes `to` current. Then jump
-  /// to `to.fctx` passing `&from`, and call after_switch on arrival.
-  void begin_switch(execution_context& from, execution_context& to) noexcept;
   /// Suspends the running fiber with an optional deadline; returns the wake reason.
   wake_reason suspend_current(time_point deadline) noexcept;
   /// Puts the running fiber at the back of the ready queue and runs the others.
@@ -98,11 +77,9 @@ class hub_impl {
   }
   /// Ends the running fiber: never returns.
   [[noreturn]] void finish_current(fiber_base* self);
-  /// Called on arrival on a stack: records where the previous context stopped.
-  void after_switch(jump_result t, execution_context& self) noexcept;
-  void after_switch(boost::context::detail::transfer_t t, execution_context& self) noexcept {
-    after_switch(jump_result{t.fctx, t.data}, self);
-  }
+  /// Called on arrival on a stack: records where the previous context stopped, or retires it
+  /// if it finished.
+  void arrive(jump_result t) noexcept;
   /// Kills `f` (see fiber<T>::kill).
   void kill(fiber_base* f) noexcept;
 
@@ -137,9 +114,9 @@ class hub_impl {
   std::uint64_t next_timeout_serial() noexcept { return ++timeout_serial_; }
 
  private:
-  void switch_to(execution_context& from, execution_context& to) noexcept;
-  fiber_base* pop_runnable() noexcept;
-  bool prepare_to_start(fiber_base* f) noexcept;
+  /// Switches from the running context to `to`; `finished`: `from` will never be resumed.
+  void switch_to(execution_context& from, execution_context& to, bool finished = false) noexcept;
+  friend bool prepare_to_start(hub_core& hub, fiber_base* f) noexcept;
   void finish_unstarted(fiber_base* f, std::exception_ptr error, bool killed) noexcept;
   void mark_finished(fiber_base* f) noexcept;
   void retire(fiber_base* f) noexcept;
@@ -155,11 +132,6 @@ class hub_impl {
   void reserve_timers(std::size_t extra);
   void insert_timer(timer_node& node) noexcept;
 
-  fiber_base* current_ = nullptr;
-  execution_context loop_ctx_;
-  int budget_ = 0;
-  fiber_base* ready_head_ = nullptr;
-  fiber_base* ready_tail_ = nullptr;
   fiber_base* live_head_ = nullptr;
   std::size_t live_count_ = 0;
   fiber_base* main_ = nullptr;
@@ -178,8 +150,9 @@ class hub_impl {
 
   std::exception_ptr stack_failure_;    ///< last stack mapping error, until a stack comes back
   std::size_t stack_failure_size_ = 0;  ///< the size that failed: smaller requests may still map
-  void* eh_globals_;
   fd_poller* fd_poller_ = nullptr;
+  void* loop_stack_low_ = nullptr;  ///< the thread's stack (sanitizer annotations)
+  std::size_t loop_stack_size_ = 0;
   stack_pool stacks_;
   bool paint_stacks_ = false;
   hub_watch watch_;
@@ -188,55 +161,38 @@ class hub_impl {
   grove::hub facade_;
 };
 
-inline fiber_base* hub_impl::pop_runnable() noexcept {
-  while (fiber_base* f = ready_head_) {
-    ready_head_ = f->next_ready;
-    if (!ready_head_) ready_tail_ = nullptr;
-    if (f->ctx.fctx || prepare_to_start(f)) [[likely]]
-      return f;
-  }
-  return nullptr;
-}
-
-inline void hub_impl::begin_switch(execution_context& from, execution_context& to) noexcept {
-  // The thread's exception state is swapped here, not on arrival: nothing between here and
-  // the arrival throws, and the arrival (inline in this_fiber::yield) stays minimal.
-  auto* eh = static_cast<eh_globals*>(eh_globals_);
-  from.eh_caught = eh->caught_exceptions;
-  from.eh_uncaught = eh->uncaught_exceptions;
-  eh->caught_exceptions = to.eh_caught;
-  eh->uncaught_exceptions = to.eh_uncaught;
+inline void hub_impl::switch_to(execution_context& from, execution_context& to,
+                                bool finished) noexcept {
   current_ = to.fiber;
-  watch_.count_switch();
-  sanitizer_start_switch(from.finished ? nullptr : &from.asan_fake_stack, to.stack_low,
-                         to.stack_size);
-}
-
-inline void hub_impl::switch_to(execution_context& from, execution_context& to) noexcept {
-  begin_switch(from, to);
+  count_switch();
+  // ASan is told where the next stack is; the fake stack of `from` is kept on its own stack.
+  void* fake_stack = nullptr;
+  if (to.fiber) {
+    sanitizer_start_switch(finished ? nullptr : &fake_stack,
+                           static_cast<char*>(to.fiber->stack_base) + stack_pool::guard_bytes,
+                           to.fiber->stack_size);
+  } else {
+    sanitizer_start_switch(finished ? nullptr : &fake_stack, loop_stack_low_, loop_stack_size_);
+  }
+  // Each context keeps its own exception state across a switch (hub_core::exception_state).
+  eh_globals& eh = exception_state();
+  eh_globals saved_eh = eh;
+#ifdef GROVE_TSAN
   sanitizer_switch_fiber(to.tsan_fiber);  // here, in the frame that jumps (sanitizers.hpp)
-  after_switch(jump_to(to.fctx, &from), from);
+#endif
+  jump_result t = jump_to(to.fctx, leaving(&from, finished));
+  sanitizer_finish_switch(fake_stack);
+  eh = saved_eh;
+  arrive(t);
 }
 
-inline void hub_impl::after_switch(jump_result t, execution_context& self) noexcept {
-  sanitizer_finish_switch(self.asan_fake_stack);
-  auto* prev = static_cast<execution_context*>(t.data);
-  if (prev->finished) [[unlikely]] {
+inline void hub_impl::arrive(jump_result t) noexcept {
+  execution_context* prev = left_context(t.data);
+  if (left_finished(t.data)) [[unlikely]] {
     retire(prev->fiber);
   } else {
     prev->fctx = t.fctx;
   }
-}
-
-inline execution_context* hub_impl::next_context(fiber_base* self) noexcept {
-  // A fiber yielding with nothing else ready goes through the loop, so I/O, timers and
-  // callbacks get their turn instead of the fiber spinning alone.
-  bool alone = ready_head_ == self && ready_tail_ == self;
-  fiber_base* next = budget_ > 0 && !alone ? pop_runnable() : nullptr;
-  if (!next) return &loop_ctx_;
-  --budget_;
-  next->state = fiber_state::running;
-  return next == self ? nullptr : &next->ctx;
 }
 
 inline void hub_impl::switch_away(fiber_base* self) noexcept {

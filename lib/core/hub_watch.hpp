@@ -16,10 +16,10 @@ namespace grove::detail {
 class hub_impl;
 
 struct hub_watch {
-  /// Switches (and passes of the hub's loop) so far. Only the hub writes it (a relaxed load and
-  /// store, no locked instruction): the whole cost of the blocking monitor on the switch path,
-  /// enabled or not.
-  std::atomic<std::uint64_t> switches{0};
+  /// The hub's count of switches and loop passes (hub_core::count_switch: a relaxed load and
+  /// store, no locked instruction, the whole cost of the blocking monitor on the switch path,
+  /// enabled or not). Only the hub writes it.
+  const std::atomic<std::uint64_t>* switches = nullptr;
   /// True while the loop waits in the reactor with nothing to run: not a stall.
   std::atomic<bool> idle{false};
   hub_impl* hub = nullptr;
@@ -33,10 +33,6 @@ struct hub_watch {
   bool reported = false;       ///< this incident (no switch since `seen`) was reported
   hub_watch* next = nullptr;
   hub_watch* prev = nullptr;
-
-  void count_switch() noexcept {
-    switches.store(switches.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  }
 };
 
 /// Enters `w` (the calling thread's hub) in the registry, and starts the monitor or the dump

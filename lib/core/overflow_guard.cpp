@@ -67,9 +67,9 @@ void chain(const struct sigaction& previous, int sig, siginfo_t* info, void* uc)
 thread_local bool t_in_fault __attribute__((tls_model("initial-exec"))) = false;
 
 bool in_guard(const fiber_base* f, const char* addr) noexcept {
-  if (!f || !f->stack.base) return false;
-  auto* low = static_cast<const char*>(f->stack.base);
-  return addr >= low && addr < low + f->stack.guard;
+  if (!f || !f->stack_base) return false;
+  auto* low = static_cast<const char*>(f->stack_base);
+  return addr >= low && addr < low + stack_pool::guard_bytes;
 }
 
 // The fiber of this thread's hub whose guard region holds `addr`. Not only the running one:
@@ -99,9 +99,9 @@ void on_fault(int sig, siginfo_t* info, void* uc) {
     out.add("grove: stack overflow in fiber ");
     out.add(f->id);
     out.add(" '");
-    out.add(f->name.c_str());
+    out.add(f->name_c_str());
     out.add("' (stack ");
-    out.add((f->stack.size - f->stack.guard) / 1024);
+    out.add(f->stack_size / 1024);
     out.add(" KiB); give it more with spawn_options::stack_size\n");
     ssize_t ignored = detail::sys::write(STDERR_FILENO, out.text, out.used);
     (void)ignored;

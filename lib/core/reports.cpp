@@ -19,13 +19,13 @@ void report_unhandled(const fiber_base* f) noexcept {
     int status = 0;
     char* name = abi::__cxa_demangle(typeid(e).name(), nullptr, nullptr, &status);
     std::fprintf(stderr, "grove: fiber %llu '%s' died with an unhandled exception: %s: %s\n", id,
-                 f->name.c_str(), status == 0 && name ? name : typeid(e).name(), e.what());
+                 f->name_c_str(), status == 0 && name ? name : typeid(e).name(), e.what());
     std::free(name);
   } catch (...) {
     std::fprintf(stderr,
                  "grove: fiber %llu '%s' died with an unhandled exception: an exception not "
                  "derived from std::exception\n",
-                 id, f->name.c_str());
+                 id, f->name_c_str());
   }
 }
 
@@ -42,7 +42,7 @@ void report_abandoned(std::size_t count) noexcept {
 
 void report_abandoned_fiber(const fiber_base* f) noexcept {
   std::fprintf(stderr, "grove:   fiber %llu '%s'\n", static_cast<unsigned long long>(f->id),
-               f->name.c_str());
+               f->name_c_str());
 }
 
 // A clear message beats a silent hang: the fiber can never continue.
@@ -51,7 +51,7 @@ void abort_deadlocked_shielded_wait(const fiber_base* self) noexcept {
                "grove: deadlock: every fiber is waiting and nothing can wake them, and fiber %llu "
                "'%s' waits where it cannot throw (unwinding, grove::shield or an "
                "uninterruptible wait); aborting\n",
-               static_cast<unsigned long long>(self->id), self->name.c_str());
+               static_cast<unsigned long long>(self->id), self->name_c_str());
   std::abort();
 }
 

@@ -50,6 +50,11 @@ class stack_pool {
   void trim() noexcept;
   /// Whether trim() has work to do.
   bool has_surplus() const noexcept { return surplus_ != 0; }
+  /// The mapping allocate() returned whose base is `base`, for `usable` as round() gave it
+  /// (fibers keep only the base: every stack has the same guard).
+  static stack_mapping mapping_of(void* base, std::size_t usable) noexcept {
+    return {base, usable + guard_bytes, guard_bytes};
+  }
   /// Usable size `allocate(usable)` really provides (page-rounded).
   std::size_t round(std::size_t usable) const noexcept;
   /// Number of stacks currently carved or mapped by this pool (in use or pooled).

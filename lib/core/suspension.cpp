@@ -49,7 +49,8 @@ bool wake(wake_token token, wake_reason reason) noexcept {
 namespace {
 timeout_error make_timeout_error(fiber_base* self) {
   scoped_timeout* outermost = nullptr;
-  for (scoped_timeout* t = self->timeouts; t; t = t->outer) {
+  fiber_extras* extras = self->extras_if_any();
+  for (scoped_timeout* t = extras ? extras->timeouts : nullptr; t; t = t->outer) {
     if (t->expired) outermost = t;
   }
   if (!outermost) return timeout_error("grove: timeout expired", 0);
@@ -78,7 +79,8 @@ void raise_for(wake_reason reason) {
           "callback is pending)");
     case wake_reason::abandoned: {
       const fiber_base* self = current_fiber();
-      const char* what = self && self->abandoned_by ? self->abandoned_by : "a grove primitive";
+      const fiber_extras* x = self ? self->extras_if_any() : nullptr;
+      const char* what = x && x->abandoned_by ? x->abandoned_by : "a grove primitive";
       throw error(std::string(what) +
                   " destroyed while a fiber waited on it (destroy a primitive only once nothing "
                   "waits on it)");
@@ -211,38 +213,24 @@ wake_reason yield_noexcept() noexcept {
                                                           : wake_reason::none;
 }
 
-yield_plan yield_prepare() {
-  hub_impl* h = t_hub;
-  fiber_base* self = h ? h->running() : nullptr;
-  if (!self) throw error(outside_fiber_message);
-  notify_suspending(self);
-  if (interruptible_now(h, self, suspend_flavour::throwing)) raise_for(pending_interruption(self));
-  self->state = fiber_state::ready;
-  h->push_ready(self);
-  execution_context* to = h->next_context(self);
-  if (!to) return {nullptr, nullptr};
-  h->begin_switch(self->ctx, *to);
-  return {to->fctx, &self->ctx};
-}
-
 void yield_finish(jump_result arrival) {
   hub_impl* h = t_hub;
   fiber_base* self = h->running();
-  if (arrival.data) h->after_switch(arrival, self->ctx);
+  h->arrive(arrival);
   if (interruptible_now(h, self, suspend_flavour::throwing)) raise_for(pending_interruption(self));
 }
 
 wake_reason hub_impl::suspend_current(time_point deadline) noexcept {
   fiber_base* self = current_;
   if (deadline != no_deadline) {
-    self->deadline.when = deadline;
-    arm_deadline(self->deadline);
+    self->deadline().when = deadline;
+    arm_deadline(self->deadline());
   }
   self->state = fiber_state::suspended;
   self->reason = wake_reason::none;
   switch_away(self);
   ++self->suspension;  // every token of the suspension that just ended is stale now
-  if (self->deadline.armed()) disarm(self->deadline);
+  if (self->deadline().armed()) disarm(self->deadline());
   return self->reason;
 }
 

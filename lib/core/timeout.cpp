@@ -20,15 +20,16 @@ void scoped_timeout_fired(detail::timer_node* node) noexcept {
 timeout::timeout(std::chrono::nanoseconds d, int) {
   detail::fiber_base* f = detail::current_fiber();
   if (!f) throw error("grove::timeout can only be used inside a fiber");
+  detail::fiber_extras& extras = f->extras();  // may throw: before anything is armed
   state_.owner = f;
   state_.serial = f->hub->next_timeout_serial();
   state_.duration = d;
   state_.when = detail::deadline_after(d);
   state_.fire = &scoped_timeout_fired;
   f->hub->arm(state_);  // a "forever" deadline is not armed
-  state_.outer = f->timeouts;
+  state_.outer = extras.timeouts;
   if (state_.outer) state_.outer->inner = &state_;
-  f->timeouts = &state_;
+  extras.timeouts = &state_;
 }
 
 timeout::~timeout() {
@@ -38,7 +39,7 @@ timeout::~timeout() {
   if (state_.inner) {
     state_.inner->outer = state_.outer;
   } else {
-    f->timeouts = state_.outer;
+    f->extras_if_any()->timeouts = state_.outer;
   }
   if (state_.outer) state_.outer->inner = state_.inner;
 }

@@ -13,11 +13,22 @@ void wait_node::renew() noexcept {
   if (fiber) suspension = fiber->suspension;
 }
 
+namespace {
+/// Records what a woken waiter reads in its error. In the fiber's rarely used part, made now if
+/// need be; without memory for it, the error names "a grove primitive".
+void set_abandoned_by(fiber_base* f, const char* owner) noexcept {
+  try {
+    f->extras().abandoned_by = owner;
+  } catch (...) {
+  }
+}
+}  // namespace
+
 wait_queue::~wait_queue() {
   // Nodes of fibers already woken by something else are stale: unlink them only. A node lives on
   // its fiber's stack and unlinks itself when that unwinds, so every fiber here is still alive.
   while (wait_node* node = pop_waiting()) {
-    node->fiber->abandoned_by = owner_;
+    set_abandoned_by(node->fiber, owner_);
     wake(node->token(), wake_reason::abandoned);
   }
 }

@@ -78,7 +78,7 @@ std::string describe_wait(const fiber_base* f) {
       break;
     case wait_kind::join: {
       auto* other = reinterpret_cast<const fiber_base*>(d);
-      text = "joining fiber " + std::to_string(other->id) + " '" + other->name + "'";
+      text = "joining fiber " + std::to_string(other->id) + " '" + std::string(other->name()) + "'";
       break;
     }
     case wait_kind::event:
@@ -135,9 +135,9 @@ std::string describe_wait(const fiber_base* f) {
       text = "server " + address(d);
       break;
   }
-  if (f->deadline.armed()) {
+  if (f->deadline().armed()) {
     text += (w.kind() == wait_kind::sleep ? ", timer in " : ", deadline in ") +
-            milliseconds_until(f->deadline.when);
+            milliseconds_until(f->deadline().when);
   }
   return text;
 }
@@ -173,15 +173,15 @@ std::size_t resident_depth(const char* low, std::size_t size) {
 }
 
 std::string stack_use(const hub_impl& h, const fiber_base* f) {
-  if (!f->ctx.stack_low)
+  if (!f->stack_base)
     return "stack " + std::to_string(f->stack_size / 1024) + " KiB, not mapped yet";
-  const char* low = static_cast<const char*>(f->ctx.stack_low);
-  std::string text = "stack " + std::to_string(f->ctx.stack_size / 1024) + " KiB, high-water ";
+  const char* low = static_cast<const char*>(f->stack_base) + stack_pool::guard_bytes;
+  std::string text = "stack " + std::to_string(f->stack_size / 1024) + " KiB, high-water ";
   if (h.paints_stacks()) {
-    std::size_t used = painted_depth(low, low + f->ctx.stack_size - spawn_site_reserve);
+    std::size_t used = painted_depth(low, low + f->stack_size - spawn_site_reserve);
     return text + std::to_string((used + 1023) / 1024) + " KiB (painted)";
   }
-  return text + "<= " + std::to_string(resident_depth(low, f->ctx.stack_size) / 1024) +
+  return text + "<= " + std::to_string(resident_depth(low, f->stack_size) / 1024) +
          " KiB (resident pages; GROVE_STACK_PAINT=1 for the exact mark)";
 }
 
@@ -190,11 +190,11 @@ std::string stack_use(const hub_impl& h, const fiber_base* f) {
 void dump_hub(hub_impl& h, std::ostream& out) {
   out << "grove: hub of thread " << ::gettid() << ": " << h.live_count() << " fiber(s)\n";
   for (const fiber_base* f = h.live_head(); f; f = f->next_live) {
-    out << "  fiber " << f->id << " '" << f->name << "' " << state_name(f->state);
+    out << "  fiber " << f->id << " '" << f->name() << "' " << state_name(f->state);
     if (f->state == fiber_state::suspended) {
       out << ": " << describe_wait(f) << "\n      waits at " << location(f->wait.where);
-    } else if (f->state == fiber_state::created && f->deadline.armed()) {
-      out << ": starts in " << milliseconds_until(f->deadline.when);
+    } else if (f->state == fiber_state::created && f->deadline().armed()) {
+      out << ": starts in " << milliseconds_until(f->deadline().when);
     }
     out << "\n      spawned at " << location(spawn_site(f)) << "\n      " << stack_use(h, f)
         << '\n';

@@ -85,7 +85,8 @@ void on_monitor_signal(int) {
     c.fiber_id = f ? f->id : 0;
     std::size_t n = 0;
     if (f) {
-      for (; n < f->name.size() && n < sizeof c.name - 1; ++n) c.name[n] = f->name[n];
+      std::string_view name = f->name();
+      for (; n < name.size() && n < sizeof c.name - 1; ++n) c.name[n] = name[n];
     }
     c.name[n] = '\0';
     c.depth = ::backtrace(c.frames, capture::max_frames);
@@ -319,7 +320,7 @@ void check_hubs(diagnostics& d, long threshold) {
   std::unique_lock lock(d.mutex);
   auto now = steady_clock::now();
   for (hub_watch* w = d.head; w; w = w->next) {
-    std::uint64_t s = w->switches.load(std::memory_order_relaxed);
+    std::uint64_t s = w->switches->load(std::memory_order_relaxed);
     if (w->idle.load(std::memory_order_relaxed) || s != w->seen) {
       w->seen = s;
       w->seen_at = now;
@@ -455,7 +456,7 @@ void register_hub(hub_watch& w) noexcept {
   });
   diagnostics& d = diag();
   std::lock_guard lock(d.mutex);
-  w.seen = w.switches.load(std::memory_order_relaxed);
+  w.seen = w.switches->load(std::memory_order_relaxed);
   w.seen_at = steady_clock::now();
   w.next = d.head;
   if (d.head) d.head->prev = &w;

@@ -28,8 +28,8 @@ std::uint64_t new_fiber_local_key() noexcept {
 
 void* find_fiber_local(std::uint64_t key) {
   fiber_base* self = calling_fiber();
-  if (!self->locals) return nullptr;
-  for (auto& entry : self->locals->entries) {
+  if (!self->locals()) return nullptr;
+  for (auto& entry : self->locals()->entries) {
     if (entry.key == key) return entry.value;
   }
   return nullptr;
@@ -37,14 +37,15 @@ void* find_fiber_local(std::uint64_t key) {
 
 void store_fiber_local(std::uint64_t key, void* value, void (*destroy)(void*) noexcept) {
   fiber_base* self = calling_fiber();
-  if (!self->locals) self->locals = new fiber_local_slots;
-  self->locals->entries.push_back({key, value, destroy});
+  fiber_extras& extras = self->extras();
+  if (!extras.locals) extras.locals = new fiber_local_slots;
+  extras.locals->entries.push_back({key, value, destroy});
 }
 
 void* release_fiber_local(std::uint64_t key) {
   fiber_base* self = calling_fiber();
-  if (!self->locals) return nullptr;
-  auto& entries = self->locals->entries;
+  if (!self->locals()) return nullptr;
+  auto& entries = self->locals()->entries;
   for (auto it = entries.begin(); it != entries.end(); ++it) {
     if (it->key == key) {
       void* value = it->value;

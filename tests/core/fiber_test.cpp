@@ -333,6 +333,38 @@ TEST_CASE("a fiber suspended inside a catch block keeps its own exception state"
   });
 }
 
+TEST_CASE("a fiber yielding while it unwinds keeps its uncaught count and others see none") {
+  // Each context keeps the thread's exception state on its own stack across a switch.
+  grove::run([] {
+    int seen_while_unwinding = -1;
+    auto unwinder = grove::spawn([&] {
+      struct yields_in_destructor {
+        int* seen;
+        ~yields_in_destructor() {
+          grove::this_fiber::yield();
+          grove::this_fiber::yield();
+          *seen = std::uncaught_exceptions();
+        }
+      };
+      try {
+        yields_in_destructor d{&seen_while_unwinding};
+        throw 1;
+      } catch (int) {
+      }
+      CHECK(std::uncaught_exceptions() == 0);
+    });
+    auto bystander = grove::spawn([] {
+      for (int i = 0; i < 4; ++i) {
+        CHECK(std::uncaught_exceptions() == 0);
+        grove::this_fiber::yield();
+      }
+    });
+    unwinder.join();
+    bystander.join();
+    CHECK(seen_while_unwinding == 1);
+  });
+}
+
 TEST_CASE("yields between the main fiber and spawned ones alternate and keep exception state") {
   // this_fiber::yield switches inline from its caller's frame: exercise it between different
   // call sites, inside catch blocks, and with a kill arriving while the yielder is away.

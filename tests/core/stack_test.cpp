@@ -404,7 +404,7 @@ namespace {
 // context) the stack runs into its guard, depending on `leave`.
 [[gnu::noinline]] void yield_with_bytes_left(std::size_t leave) {
   const grove::detail::fiber_base* self = grove::detail::current_fiber();
-  auto* low = static_cast<char*>(self->stack.base) + self->stack.guard;
+  auto* low = static_cast<char*>(self->stack_base) + grove::detail::stack_pool::guard_bytes;
   char* here;
   asm volatile("mov %%rsp, %0" : "=r"(here));
   std::size_t used_below = static_cast<std::size_t>(here - low) - leave;

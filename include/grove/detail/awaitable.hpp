@@ -13,7 +13,7 @@ namespace grove::detail {
 
 /// Specialised next to each waitable type W:
 ///   static bool ready(const W&) noexcept;      // ready now?
-///   static wait_queue* queue(W&) noexcept;     // notified when it becomes ready
+///   static wait_queue* queue(W&);              // notified when it becomes ready (may allocate)
 template <class W>
 struct awaitable;
 
@@ -21,7 +21,7 @@ struct awaitable;
 template <class W>
 concept awaitable_source = requires(std::remove_cvref_t<W>& w) {
   { awaitable<std::remove_cvref_t<W>>::ready(w) } noexcept -> std::same_as<bool>;
-  { awaitable<std::remove_cvref_t<W>>::queue(w) } noexcept -> std::same_as<wait_queue*>;
+  { awaitable<std::remove_cvref_t<W>>::queue(w) } -> std::same_as<wait_queue*>;
 };
 
 /// One source, type-erased for the non-template wait loops (lib/sync/wait.cpp).
@@ -33,7 +33,7 @@ struct wait_source {
 
 /// Erases `w`'s type.
 template <class W>
-wait_source make_wait_source(W& w) noexcept {
+wait_source make_wait_source(W& w) {
   using traits = awaitable<std::remove_const_t<W>>;
   return {&w, [](const void* p) noexcept { return traits::ready(*static_cast<const W*>(p)); },
           traits::queue(const_cast<std::remove_const_t<W>&>(w))};

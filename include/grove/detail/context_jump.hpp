@@ -10,6 +10,7 @@
 // fibers yielding from two different functions cost 2x two yielding from the same one; the main
 // fiber against a spawned one is just the common case of it). Jumping from the caller's own
 // frame leaves no `ret` between two switches, as with a raw boost::context::fiber ping-pong.
+// The jump goes through the GOT, not the PLT: the PLT stub is one more indirect jump a switch.
 #pragma once
 
 #if !(defined(__x86_64__) && defined(__GNUC__)) || defined(GROVE_PLAIN_JUMP)
@@ -37,7 +38,7 @@ inline jump_result jump_to(void* to, void* data) noexcept {
       "leaq -128(%%rsp), %%rsp\n\t"
       "leaq 1f(%%rip), %%rax\n\t"
       "pushq %%rax\n\t"
-      "jmp jump_fcontext@PLT\n\t"
+      "jmp *jump_fcontext@GOTPCREL(%%rip)\n\t"
       "1:\n\t"
       "leaq 128(%%rsp), %%rsp\n\t"
       : "=a"(fctx), "=d"(out), "+D"(rdi), "+S"(rsi)

@@ -6,6 +6,7 @@
 #include <exception>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 
@@ -22,24 +23,43 @@ namespace grove::detail {
 struct scoped_timeout;
 struct fiber_local_slots;
 
+// TSan builds keep a TSan fiber handle per context (lib/core/sanitizers.hpp); the whole program
+// is built with or without TSan, so the layout never differs across the library's boundary.
+#if defined(__SANITIZE_THREAD__)
+#define GROVE_TSAN_CONTEXT 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define GROVE_TSAN_CONTEXT 1
+#endif
+#endif
+
 /// A place execution can be switched to: a fiber's stack, or the hub loop's (the thread's).
+/// Only what a switch needs: the C++ exception state, the sanitizer's fake stack and errno are
+/// kept by each context on its own stack across the jump, and the data a jump passes says
+/// whether the context that left has finished (see leaving()).
 struct execution_context {
-  void* fctx = nullptr;  ///< boost::context::detail::fcontext_t of the suspended context
-  // The C++ runtime keeps "exceptions being caught" and uncaught_exceptions() per thread; each
-  // fiber needs its own copy, or a fiber suspended in a catch block corrupts another's.
-  void* eh_caught = nullptr;
-  unsigned eh_uncaught = 0;
-  void* stack_low = nullptr;  ///< lowest usable address (sanitizer annotations)
-  std::size_t stack_size = 0;
-  // What the sanitizer in use keeps per context (lib/core/sanitizers.hpp); ASan and TSan
-  // never run together.
-  union {
-    void* asan_fake_stack = nullptr;  ///< ASan: this context's fake stack while switched out
-    void* tsan_fiber;                 ///< TSan: this context's fiber handle
-  };
+  void* fctx = nullptr;         ///< boost::context::detail::fcontext_t of the suspended context
+#ifdef GROVE_TSAN_CONTEXT
+  void* tsan_fiber = nullptr;   ///< TSan builds only: this context's fiber handle
+#endif
   fiber_base* fiber = nullptr;  ///< nullptr for the hub loop
-  bool finished = false;        ///< the context will never be resumed: release its stack
 };
+
+/// The datum of a jump away from `from`: its address, the low bit set when it has finished (it
+/// will never be resumed: whoever arrives releases its stack).
+inline void* leaving(execution_context* from, bool finished) noexcept {
+  return reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(from) |
+                                 static_cast<std::uintptr_t>(finished));
+}
+/// The context a jump's datum names (see leaving()).
+inline execution_context* left_context(void* datum) noexcept {
+  return reinterpret_cast<execution_context*>(reinterpret_cast<std::uintptr_t>(datum) &
+                                              ~std::uintptr_t{1});
+}
+/// Whether the context a jump's datum names has finished.
+inline bool left_finished(void* datum) noexcept {
+  return (reinterpret_cast<std::uintptr_t>(datum) & 1) != 0;
+}
 
 enum class fiber_state : std::uint8_t { created, ready, running, suspended, finished };
 
@@ -50,9 +70,22 @@ struct stack_mapping {
   std::size_t guard = 0;  ///< guard bytes at the low end
 };
 
+/// What few fibers use, made on first use: keeps the control block of a plain fiber small (a
+/// million idle fibers pay for every byte of it).
+struct fiber_extras {
+  std::string name;
+  wait_queue joiners{"the fiber being joined"};  ///< fibers in join() / wait_any() on this one
+  scoped_timeout* timeouts = nullptr;   ///< innermost active grove::timeout scope
+  fiber_local_slots* locals = nullptr;  ///< grove::fiber_local values
+  /// What a wake_reason::abandoned names: the wait_queue owner destroyed while this fiber
+  /// waited on it (a static string).
+  const char* abandoned_by = nullptr;
+};
+
 /// Control block of one fiber. Reference-counted (not atomically: one hub, one thread) by the
-/// handles and, while it has not finished, by the hub.
-struct fiber_base {
+/// handles and, while it has not finished, by the hub. Its own deadline timer is its base, so
+/// the timer needs no pointer back; the fields a switch reads come first.
+struct fiber_base : private timer_node {
   fiber_base() noexcept;
   virtual ~fiber_base();
   fiber_base(const fiber_base&) = delete;
@@ -65,44 +98,60 @@ struct fiber_base {
   /// Destroys the result and exception (a detached fiber ends: nobody can read them).
   virtual void drop_result() noexcept { error = nullptr; }
 
-  execution_context ctx;
-  hub_impl* hub = nullptr;
-  fiber_base* next_ready = nullptr;  ///< hub's ready queue
-  fiber_base* prev_live = nullptr;   ///< hub's list of unfinished fibers
-  fiber_base* next_live = nullptr;
-  fiber_state state = fiber_state::created;
+  /// The deadline of the current suspension (or, before it starts, of spawn_later's start).
+  timer_node& deadline() noexcept { return *this; }
+  const timer_node& deadline() const noexcept { return *this; }
+  /// The fiber whose deadline() `node` is.
+  static fiber_base* of_deadline(timer_node* node) noexcept {
+    return static_cast<fiber_base*>(node);
+  }
+
+  /// The rarely used part, made now if need be (throws std::bad_alloc).
+  fiber_extras& extras();
+  /// The rarely used part if it was ever made.
+  fiber_extras* extras_if_any() const noexcept { return extras_; }
+  /// The fiber's name ("" if none).
+  std::string_view name() const noexcept {
+    return extras_ ? std::string_view(extras_->name) : std::string_view();
+  }
+  /// The name as a C string, for reports.
+  const char* name_c_str() const noexcept { return extras_ ? extras_->name.c_str() : ""; }
+  void set_name(std::string_view name) { extras().name = name; }
+  /// grove::fiber_local values, if any.
+  fiber_local_slots* locals() const noexcept { return extras_ ? extras_->locals : nullptr; }
+
+  fiber_state state = fiber_state::created;  // these four fill the deadline's tail padding
   wake_reason reason = wake_reason::none;
+  bool kill_pending = false;
+  bool interruptible = true;  ///< false while unwinding: kill/timeout wait for later
+  execution_context ctx;
+  fiber_base* next_ready = nullptr;  ///< hub's ready queue
+  hub_impl* hub = nullptr;
+  std::uint32_t refs = 0;
+  std::uint16_t expired_timeouts = 0;  ///< active scopes whose deadline passed
+  std::uint16_t shield_depth = 0;      ///< active grove::shield scopes
+  /// pthread locks this fiber holds, as counted by whoever interposes them (the shims, under
+  /// GROVE_CHECK_LOCKS); the core never changes it. Read by the suspension hook's check.
+  std::uint16_t locks_held = 0;
+  bool error_observed = false;  ///< get() has seen the stored exception
+  bool killed = false;          ///< ended by fiber_killed
+  /// Usable stack bytes (page-rounded); the mapping is this plus stack_pool::guard_bytes.
+  std::uint32_t stack_size = 0;
   /// Number of the current suspension (while suspended) or of the next one (while running):
   /// wake tokens carry it, and it moves on when a suspension ends, so stale tokens are refused.
   std::uint64_t suspension = 0;
-  bool kill_pending = false;
-  bool interruptible = true;    ///< false while unwinding: kill/timeout wait for later
-  bool error_observed = false;  ///< get() has seen the stored exception
-  bool killed = false;          ///< ended by fiber_killed
-  std::uint32_t refs = 0;
+  fiber_base* prev_live = nullptr;  ///< hub's list of unfinished fibers
+  fiber_base* next_live = nullptr;
   std::uint64_t id = 0;
-  std::size_t stack_size = 0;  ///< usable bytes requested
-  stack_mapping stack;
-  std::string name;
+  void* stack_base = nullptr;  ///< the stack's mapping (guard first); null until it first runs
   std::exception_ptr error;
-  wait_queue joiners{"the fiber being joined"};
-  /// What a wake_reason::abandoned names: the wait_queue owner destroyed while this fiber
-  /// waited on it (a static string).
-  const char* abandoned_by = nullptr;
-  /// The deadline of the current suspension.
-  struct deadline_timer : timer_node {
-    fiber_base* owner;
-  } deadline;
-  scoped_timeout* timeouts = nullptr;   ///< innermost active grove::timeout scope
-  std::uint32_t expired_timeouts = 0;   ///< active scopes whose deadline passed
-  std::uint32_t shield_depth = 0;       ///< active grove::shield scopes
-  /// pthread locks this fiber holds, as counted by whoever interposes them (the shims, under
-  /// GROVE_CHECK_LOCKS); the core never changes it. Read by the suspension hook's check.
-  std::uint32_t locks_held = 0;
-  fiber_local_slots* locals = nullptr;  ///< grove::fiber_local values (created on first use)
+
   /// What the fiber waits on and where (grove::dump_fibers). Before the fiber starts, `where`
   /// is its spawn site, which then moves to the top of its stack (spawn_site_slot).
   wait_record wait;
+
+ private:
+  fiber_extras* extras_ = nullptr;
 };
 
 /// Adds a reference.

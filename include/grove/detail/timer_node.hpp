@@ -14,9 +14,10 @@ struct timer_node {
   /// Called once by the hub when `when` has passed (the node is already out of the heap).
   void (*fire)(timer_node*) noexcept = nullptr;
   time_point when = no_deadline;
-  std::uint32_t heap_index = not_armed;
   /// Tie-breaker so equal deadlines fire in arming order.
   std::uint64_t sequence = 0;
+  // Last, so that a derived class can use the 4 bytes of tail padding (fiber_base does).
+  std::uint32_t heap_index = not_armed;
 
   /// True while the node is in a hub's heap.
   bool armed() const noexcept { return heap_index != not_armed; }

@@ -1,11 +1,13 @@
-// this_fiber::yield() switching from the caller's own frame (see context_jump.hpp for why): the
-// hub's bookkeeping runs out of line before and after, the stack switch itself runs inline.
+// this_fiber::yield() switching from the caller's own frame (see context_jump.hpp for why), its
+// bookkeeping inline too (hub_core.hpp): only the uncommon cases call into the library.
 #pragma once
 
 #include <cerrno>
 
 #include <grove/detail/context_jump.hpp>
 #include <grove/detail/fiber_base.hpp>
+#include <grove/detail/hub_core.hpp>
+#include <grove/detail/suspend_hook.hpp>
 #include <grove/detail/suspension.hpp>
 
 // Sanitizer builds take the out-of-line path, where the hub annotates its switches in one frame.
@@ -22,41 +24,46 @@
 
 namespace grove::detail {
 
-/// Where a yield goes: jump to `to` handing over `from`; `to` is null when the caller runs on.
-struct yield_plan {
-  void* to;
-  execution_context* from;
-};
-
-/// First half of a yield: raises a pending kill / timeout, queues the running fiber and picks
-/// the next context. Throws grove::error outside a fiber.
-yield_plan yield_prepare();
-/// Second half, back on the yielding fiber: `arrival` is what the jump returned ({} when no
-/// switch happened). Raises a kill / timeout that came meanwhile.
+/// The arrival half of an inline yield when something beyond the common case happened: the
+/// previous context finished (retire it), or a kill / timeout came meanwhile (raise it).
+/// `arrival` is what the jump returned.
 void yield_finish(jump_result arrival);
 
 /// this_fiber::yield().
 inline void yield_inline() {
 #ifdef GROVE_INLINE_YIELD
-  yield_plan plan = yield_prepare();
-  if (!plan.to) {
-    yield_finish({nullptr, nullptr});
+  hub_core* h = hub_core::current();
+  fiber_base* self = h ? h->current_ : nullptr;
+  // Outside a fiber, or a kill / timeout pending: the general yield() throws or raises it (or,
+  // unwinding or shielded, yields anyway).
+  if (!self || self->kill_pending || self->expired_timeouts) [[unlikely]] {
+    yield();
     return;
   }
-  // errno survives a suspension (the other fibers and the hub overwrite it meanwhile), as the
-  // out-of-line suspensions keep it.
-  int saved_errno = errno;
-  jump_result arrival = jump_to(plan.to, plan.from);
-  errno = saved_errno;
-  // The common arrival inline (hub_impl::after_switch is the general one): note where the
-  // previous context stopped.
-  auto* previous = static_cast<execution_context*>(arrival.data);
-  const fiber_base* self = plan.from->fiber;
-  if (previous->finished || self->kill_pending || self->expired_timeouts) [[unlikely]] {
+  notify_suspending(self);
+  self->state = fiber_state::ready;
+  h->push_ready(self);
+  execution_context* to = h->next_context(self);
+  if (!to) return;  // next in line itself: nothing ran meanwhile
+  h->current_ = to->fiber;
+  h->count_switch();
+  // What this context keeps across the switch, on its own stack: the exception state (see
+  // hub_core::exception_state) and errno (the other fibers and the hub overwrite it meanwhile;
+  // the out-of-line suspensions keep it too).
+  eh_globals& eh = h->exception_state();
+  eh_globals saved_eh = eh;
+  int* thread_errno = h->errno_;
+  int saved_errno = *thread_errno;
+  jump_result arrival = jump_to(to->fctx, &self->ctx);
+  *thread_errno = saved_errno;
+  eh = saved_eh;
+  // The common arrival inline (hub_impl::arrive is the general one): note where the previous
+  // context stopped.
+  if (left_finished(arrival.data) || self->kill_pending || self->expired_timeouts) [[unlikely]] {
     yield_finish(arrival);
     return;
   }
-  previous->fctx = arrival.fctx;
+  left_context(arrival.data)->fctx = arrival.fctx;
 #else
   yield();
 #endif
