@@ -18,7 +18,11 @@ constinit thread_local hub_impl* t_hub = nullptr;
 void callback_timer_fired(timer_node* t) noexcept;
 
 hub_impl::hub_impl()
-    : eh_globals_(abi::__cxa_get_globals()), io_(1), asio_timer_(io_), facade_(this) {
+    : eh_globals_(abi::__cxa_get_globals()),
+      io_(1),
+      asio_thread_(io_),
+      asio_timer_(io_),
+      facade_(this) {
   pthread_attr_t attr;
   if (pthread_getattr_np(pthread_self(), &attr) == 0) {
     void* low = nullptr;
