@@ -66,11 +66,12 @@ class asio_thread {
   }
 
   /// Calls `start(context)` (an operation's initiating function) as if inside io_context::run,
-  /// runs at once the completion of the operation it allocated last if that was posted, then
-  /// hands anything else posted to the scheduler. Never spans a suspension: the call stack
+  /// runs at once the completion of the operation it allocated last if that was posted (true),
+  /// then hands anything else posted to the scheduler. Never spans a suspension: the call stack
   /// entry lives on the caller's stack.
-  void run_inside(void (*start)(void*), void* context) {
+  bool run_inside(void (*start)(void*), void* context) {
     std::uint64_t mark = allocations_;
+    bool ran = false;
     {
       settle on_exit{this};  // also when `start` throws
       call_stack_entry inside(scheduler_, info_);
@@ -79,9 +80,11 @@ class asio_thread {
       while (allocations_ != mark) {
         mark = allocations_;
         if (!run_posted(last_allocation_)) break;
+        ran = true;
       }
     }
     info_.rethrow_pending_exception();  // what a completion run here threw, as poll() would
+    return ran;
   }
 
   /// Destroys the handler in `slot` with the hub counted as a thread of its io_context, so
