@@ -37,11 +37,15 @@
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/cancellation_type.hpp>
+#include <boost/asio/defer.hpp>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/execution.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/system/error_code.hpp>
 #include <boost/system/system_error.hpp>
+#include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <grove/detail/completion.hpp>
 #include <grove/error.hpp>
@@ -51,6 +55,11 @@
 #include <tuple>
 #include <type_traits>
 #include <utility>
+
+namespace boost::asio::detail {
+template <typename Executor>
+class initiate_co_spawn;  // <boost/asio/co_spawn.hpp>, which this header does not need
+}  // namespace boost::asio::detail
 
 namespace grove {
 
@@ -80,6 +89,68 @@ namespace detail {
 
 /// Throws grove::error unless the caller is a fiber of a running hub.
 void require_fiber_for_use_fiber();
+/// The calling fiber's hub's io_context; throws grove::error when not called from a fiber.
+boost::asio::io_context& use_fiber_context();
+/// Memory for the operations use_fiber starts, recycled by the hub (lib/core/asio_thread.hpp).
+void* allocate_operation(std::size_t size);
+/// Gives back what allocate_operation(size) returned, on any thread.
+void deallocate_operation(void* p, std::size_t size) noexcept;
+/// Calls `start(context)`, an operation's initiating function, with the hub counted as a
+/// thread of its io_context; if the operation completes inside it (Asio then posts its
+/// completion), runs the completion at once. See lib/core/asio_thread.hpp.
+void start_inside_io(void (*start)(void*), void* context);
+/// Destroys the cancellation handler in `slot` so that start_inside_io can reuse its memory.
+void clear_inside_io(hub_impl* hub, boost::asio::cancellation_slot slot) noexcept;
+
+/// The associated allocator of use_fiber's handlers: Asio allocates each operation through it.
+template <class T>
+struct operation_allocator {
+  using value_type = T;
+  operation_allocator() noexcept = default;
+  template <class U>
+  operation_allocator(const operation_allocator<U>&) noexcept {}
+  T* allocate(std::size_t n) {
+    if constexpr (alignof(T) > __STDCPP_DEFAULT_NEW_ALIGNMENT__) {
+      return std::allocator<T>().allocate(n);
+    } else {
+      return static_cast<T*>(allocate_operation(n * sizeof(T)));
+    }
+  }
+  void deallocate(T* p, std::size_t n) noexcept {
+    if constexpr (alignof(T) > __STDCPP_DEFAULT_NEW_ALIGNMENT__) {
+      std::allocator<T>().deallocate(p, n);
+    } else {
+      deallocate_operation(p, n * sizeof(T));
+    }
+  }
+  template <class U>
+  bool operator==(const operation_allocator<U>&) const noexcept {
+    return true;
+  }
+};
+
+/// Initiations started the ordinary way, not inside the io_context: asio::post / defer
+/// (use_fiber) are how a fiber lets the other handlers run, so must never complete at once;
+/// asio::dispatch and co_spawn would run a function or a coroutine on the fiber's stack.
+template <class Initiation>
+struct starts_outside_io : std::false_type {};
+template <>
+struct starts_outside_io<boost::asio::detail::initiate_post> : std::true_type {};
+template <class Executor>
+struct starts_outside_io<boost::asio::detail::initiate_post_with_executor<Executor>>
+    : std::true_type {};
+template <>
+struct starts_outside_io<boost::asio::detail::initiate_defer> : std::true_type {};
+template <class Executor>
+struct starts_outside_io<boost::asio::detail::initiate_defer_with_executor<Executor>>
+    : std::true_type {};
+template <>
+struct starts_outside_io<boost::asio::detail::initiate_dispatch> : std::true_type {};
+template <class Executor>
+struct starts_outside_io<boost::asio::detail::initiate_dispatch_with_executor<Executor>>
+    : std::true_type {};
+template <class Executor>
+struct starts_outside_io<boost::asio::detail::initiate_co_spawn<Executor>> : std::true_type {};
 /// Throws grove::error: the operation's I/O object runs on another execution context.
 [[noreturn]] void throw_foreign_executor();
 /// Throws grove::error: the operation dropped its handler without calling it.
@@ -98,10 +169,9 @@ const void* context_of(const Executor& ex) noexcept {
 /// Refuses an operation whose I/O object (the initiation's executor) is not the hub's: its
 /// completion would never run on this hub, or would run on another thread.
 template <class Initiation>
-void check_executor(const Initiation& init) {
+void check_executor(const Initiation& init, const boost::asio::io_context& hub_context) {
   if constexpr (requires { init.get_executor(); }) {
-    const void* hub_context = &hub::current().io_context();
-    if (context_of(init.get_executor()) != hub_context) throw_foreign_executor();
+    if (context_of(init.get_executor()) != &hub_context) throw_foreign_executor();
   }
 }
 
@@ -145,8 +215,15 @@ struct fiber_operation {
   boost::asio::cancellation_signal cancel_signal;
   bool cancel_requested = false;
   bool abandoned = false;
-  hub_impl* hub = current_hub();
-  boost::asio::io_context* io = &grove::hub::current().io_context();
+  hub_impl* hub;
+  boost::asio::io_context* io;
+
+  fiber_operation(hub_impl* h, boost::asio::io_context& context) noexcept : hub(h), io(&context) {}
+  fiber_operation(const fiber_operation&) = delete;
+  fiber_operation& operator=(const fiber_operation&) = delete;
+  ~fiber_operation() {
+    if (cancel_signal.slot().has_handler()) clear_inside_io(hub, cancel_signal.slot());
+  }
 
   void finish() noexcept {
     bool failed = false;
@@ -164,6 +241,7 @@ template <class... Args>
 class fiber_handler {
  public:
   using cancellation_slot_type = boost::asio::cancellation_slot;
+  using allocator_type = operation_allocator<void>;
 
   explicit fiber_handler(fiber_operation<Args...>* op) noexcept : op_(op) {}
   fiber_handler(fiber_handler&& other) noexcept : op_(std::exchange(other.op_, nullptr)) {}
@@ -181,6 +259,9 @@ class fiber_handler {
   cancellation_slot_type get_cancellation_slot() const noexcept {
     return op_->cancel_signal.slot();
   }
+
+  /// Operation memory from the hub's pool instead of operator new.
+  allocator_type get_allocator() const noexcept { return {}; }
 
   void operator()(Args... args) {
     fiber_operation<Args...>* op = std::exchange(op_, nullptr);
@@ -237,10 +318,19 @@ use_fiber_result_t<Args...> deliver(std::tuple<std::decay_t<Args>...>&& all, use
 template <class... Args, class Initiation, class... InitArgs>
 use_fiber_result_t<Args...> run_with_fiber(Initiation&& init, use_fiber_t token,
                                            InitArgs&&... args) {
-  require_fiber_for_use_fiber();
-  check_executor(init);
-  fiber_operation<Args...> op;
-  std::move(init)(fiber_handler<Args...>(&op), std::forward<InitArgs>(args)...);
+  boost::asio::io_context& io = use_fiber_context();
+  check_executor(init, io);
+  fiber_operation<Args...> op(current_hub(), io);
+  auto start = [&] {
+    std::move(init)(fiber_handler<Args...>(&op), std::forward<InitArgs>(args)...);
+  };
+  if constexpr (starts_outside_io<std::decay_t<Initiation>>::value) {
+    start();
+  } else {
+    // An operation that completes inside its initiating function (a speculative read or send
+    // that succeeded) then returns without suspending, as grove's own sockets do.
+    start_inside_io([](void* f) { (*static_cast<decltype(start)*>(f))(); }, &start);
+  }
   await_completion(op.done, no_deadline, [&op] {
     op.cancel_requested = true;
     op.cancel_signal.emit(boost::asio::cancellation_type::terminal);

@@ -23,7 +23,7 @@ constinit thread_local hub_impl* t_hub = nullptr;
 
 void callback_timer_fired(timer_node* t) noexcept;
 
-hub_impl::hub_impl() : io_(1), asio_timer_(io_), facade_(this) {
+hub_impl::hub_impl() : io_(1), asio_thread_(io_), asio_timer_(io_), facade_(this) {
   // The inline yield reads t_hub as a hub_core* (hub_core.hpp): it must be at offset 0.
   if (static_cast<void*>(static_cast<hub_core*>(this)) != static_cast<void*>(this)) std::abort();
   eh_globals_ = abi::__cxa_get_globals();

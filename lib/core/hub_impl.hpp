@@ -17,6 +17,7 @@
 #include <grove/hub.hpp>
 
 #include "core/hub_watch.hpp"
+#include "core/asio_thread.hpp"
 #include "core/sanitizers.hpp"
 #include "core/stack_pool.hpp"
 #include "core/timer_heap.hpp"
@@ -107,6 +108,8 @@ class hub_impl : public hub_core {
   void cancel(callback_node* node) noexcept;
 
   boost::asio::io_context& io() noexcept { return io_; }
+  /// The hub as a thread of io() (see asio_thread.hpp).
+  asio_thread& asio() noexcept { return asio_thread_; }
   /// The hub's descriptor set (lib/core/fd_wait.cpp), once made; a service of io().
   fd_poller* fd_poller_cache() const noexcept { return fd_poller_; }
   void set_fd_poller_cache(fd_poller* p) noexcept { fd_poller_ = p; }
@@ -157,6 +160,7 @@ class hub_impl : public hub_core {
   bool paint_stacks_ = false;
   hub_watch watch_;
   boost::asio::io_context io_;
+  asio_thread asio_thread_;  ///< fibers and callbacks run as part of io_'s thread (loop())
   boost::asio::steady_timer asio_timer_;
   grove::hub facade_;
 };

@@ -181,6 +181,50 @@ TEST_CASE("socket connect, accept, write and read_some through use_fiber return 
   });
 }
 
+TEST_CASE("an operation completing inside its initiating function does not wait for a poll") {
+  // Asio posts such a completion (here a speculative send); use_fiber runs it at once, then
+  // only lets the other ready fibers run before returning. The handler posted first would have
+  // run before the completion had the fiber waited for the io_context to be polled.
+  grove::run([] {
+    socket_pair pair;
+    bool handler_ran = false;
+    bool other_ran = false;
+    asio::post(hub_io(), [&] { handler_ran = true; });
+    auto other = grove::spawn([&] { other_ran = true; });
+    std::size_t written = asio::async_write(pair.client, asio::buffer("now", 3), use_fiber);
+    CHECK(written == 3);
+    CHECK(other_ran);
+    CHECK_FALSE(handler_ran);
+    other.join();
+    grove::this_fiber::sleep_for(10ms);  // the bytes are in the server's receive buffer
+    char buf[16];
+    std::size_t n = pair.server.async_read_some(asio::buffer(buf), use_fiber);
+    CHECK(std::string(buf, n) == "now");
+    CHECK(handler_ran);
+  });
+}
+
+TEST_CASE("what an initiating function posts besides its own completion runs later, never lost") {
+  grove::run([] {
+    bool other_ran = false;
+    grove::event posted;
+    auto bystander = grove::spawn([] {});  // the yield after the completion goes to it
+    asio::async_initiate<const grove::use_fiber_t, void()>(
+        [&](auto handler) {
+          asio::post(hub_io(), [&] {
+            other_ran = true;
+            posted.set();
+          });
+          asio::post(hub_io(), std::move(handler));
+        },
+        use_fiber);
+    CHECK_FALSE(other_ran);  // the operation's own completion ran at once; the other waits
+    bystander.join();
+    posted.wait();  // nothing else to do: a lost handler would be reported as a deadlock
+    CHECK(other_ran);
+  });
+}
+
 TEST_CASE("a resolve then a range connect through use_fiber reaches the listener") {
   grove::run([] {
     tcp::acceptor acceptor(hub_io(), tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
