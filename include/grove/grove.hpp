@@ -27,3 +27,6 @@
 #include <grove/fs.hpp>
 #include <grove/pipe_stream.hpp>
 #include <grove/process.hpp>
+
+// All cores (issue 11)
+#include <grove/cores.hpp>
