@@ -28,7 +28,7 @@ step "3d. Coroutine hello: C++20 co_await on the same hub" $bin/hello_coroutines
 step "4. The simultaneous chess exhibition (1 s = 1 ms)" $bin/chess_exhibition --ms-per-s 1
 # Later chapters add themselves here when their samples exist.
 for extra in mixed_styles pipeline echo_server echo_client http_server chat_server websocket_chat crawler \
-    parallel_commands cpu_pitfall; do
+    parallel_commands cpu_pitfall multicore_pipeline; do
   [[ -x $bin/$extra ]] && step "$extra" $bin/$extra --tour
 done
 step "The blocking monitor names the fiber that holds the hub (GROVE_MONITOR_MS=50 cpu_pitfall)" \

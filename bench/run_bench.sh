@@ -12,6 +12,8 @@
 #   IDLE_N=1000000           fibers/goroutines for the idle-memory benchmark
 #   GROVE_BENCH=build-release/bench   where grove's own benchmark binaries are (see below)
 #   ROUND_TRIPS=5000000      channel ping-pong round trips (two messages each)
+#   CROSS_ROUND_TRIPS=200000 the same between two threads (two hubs, GOMAXPROCS=2, two
+#                            Boost.Fiber threads); these runs are pinned to CROSS_PIN_CPUS=0,1
 #   MUTEX_FIBERS=1000 MUTEX_ROUNDS=1000   contending fibers and rounds of the mutex benchmark
 #   CURL_FIBERS=50           fibers (and multi handles) of the libcurl benchmark
 #
@@ -89,7 +91,7 @@ build_peers() {
   mkdir -p "$PEERS_BIN" "$RAW_DIR"
   local name
   for name in raw_context_switch boost_fiber_switch boost_fiber_spawn boost_fiber_channel \
-    boost_fiber_mutex; do
+    boost_fiber_channel_threads boost_fiber_mutex; do
     build_cxx_peer "$name"
   done
   for name in go_switch go_spawn go_idle_memory go_timers go_channel; do
@@ -215,6 +217,17 @@ run_median go_channel_pingpong     "$PEERS_BIN/go_channel" "$ROUND_TRIPS"
 run_median boost_fiber_channel     "$PEERS_BIN/boost_fiber_channel" "$ROUND_TRIPS"
 run_median grove_mutex_handoff     "$GROVE_BENCH/sync_bench" mutex "$MUTEX_FIBERS" "$MUTEX_ROUNDS"
 run_median boost_fiber_mutex       "$PEERS_BIN/boost_fiber_mutex" "$MUTEX_FIBERS" "$MUTEX_ROUNDS"
+
+# Across threads (issue 11): the same unbuffered ping-pong between two threads: grove's two hubs
+# over grove::cross_thread channels, Go with GOMAXPROCS=2, Boost.Fiber's channel between two
+# threads. Needs two CPUs, so pinned to CROSS_PIN_CPUS instead of PIN_CPUS.
+SAVED_PIN=("${PIN[@]}")
+PIN=(taskset -c "${CROSS_PIN_CPUS:-0,1}")
+CROSS_ROUND_TRIPS=${CROSS_ROUND_TRIPS:-200000}
+run_median grove_channel_cross     "$GROVE_BENCH/sync_bench" channel_cross "$CROSS_ROUND_TRIPS"
+run_median go_channel_procs2       "$PEERS_BIN/go_channel" "$CROSS_ROUND_TRIPS" 2
+run_median boost_fiber_channel_threads "$PEERS_BIN/boost_fiber_channel_threads" "$CROSS_ROUND_TRIPS"
+PIN=("${SAVED_PIN[@]}")
 
 # Shims (issue 7): libcurl requests/s, CURL_FIBERS fibers of plain curl_easy_perform through the
 # shims vs one curl_multi handle on one thread (the native asynchronous way), same server, same

@@ -3,18 +3,23 @@
 //
 //   sync_bench channel [round_trips]     unbuffered channel ping-pong between two fibers
 //                                        (default 5000000): ns_per_message=
+//   sync_bench channel_cross [round_trips]
+//                                        the same ping-pong between fibers of two hubs on two
+//                                        threads, over grove::cross_thread channels (default
+//                                        200000): ns_per_message=
 //   sync_bench mutex [fibers] [rounds]   mutex hand-off among contending fibers, each doing
 //                                        `lock; yield; unlock; yield` (default 1000, 1000):
 //                                        ns_per_lock=
 //
 // The workloads mirror bench/peers/{go_channel/main.go, boost_fiber_channel.cpp,
-// boost_fiber_mutex.cpp} line for line.
+// boost_fiber_channel_threads.cpp, boost_fiber_mutex.cpp} line for line.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <grove/grove.hpp>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -63,6 +68,29 @@ double mutex_handoff(long fibers, long rounds) {
   return ns.count() / static_cast<double>(acquisitions);
 }
 
+// The echo runs on a second hub on its own thread; both channels are shared across threads.
+double channel_cross_ping_pong(long round_trips) {
+  grove::channel<long> ping(0, grove::cross_thread);
+  grove::channel<long> pong(0, grove::cross_thread);
+  std::thread echo_thread([&] {
+    grove::run([&] {
+      while (auto v = ping.receive()) pong.send(*v);
+    });
+  });
+  double result = grove::run([&] {
+    auto start = steady::now();
+    for (long i = 0; i < round_trips; ++i) {
+      ping.send(i);
+      pong.receive();
+    }
+    std::chrono::duration<double, std::nano> ns = steady::now() - start;
+    ping.close();
+    return ns.count() / (2.0 * static_cast<double>(round_trips));
+  });
+  echo_thread.join();
+  return result;
+}
+
 long arg(int argc, char** argv, int i, long fallback) {
   long v = argc > i ? std::atol(argv[i]) : fallback;
   return v < 1 ? 1 : v;
@@ -78,6 +106,10 @@ int main(int argc, char** argv) {
       channel_ping_pong(round_trips / 10 + 1);  // warm-up
       std::printf("ns_per_message=%.2f\n", channel_ping_pong(round_trips));
     });
+  } else if (std::strcmp(what, "channel_cross") == 0) {
+    long round_trips = arg(argc, argv, 2, 200'000);
+    channel_cross_ping_pong(round_trips / 10 + 1);  // warm-up
+    std::printf("ns_per_message=%.2f\n", channel_cross_ping_pong(round_trips));
   } else if (std::strcmp(what, "mutex") == 0) {
     long fibers = arg(argc, argv, 2, 1000);
     long rounds = arg(argc, argv, 3, 1000);
@@ -86,7 +118,8 @@ int main(int argc, char** argv) {
       std::printf("ns_per_lock=%.2f\n", mutex_handoff(fibers, rounds));
     });
   } else {
-    std::fprintf(stderr, "usage: sync_bench channel [round_trips] | mutex [fibers] [rounds]\n");
+    std::fprintf(stderr, "usage: sync_bench channel [round_trips] | channel_cross [round_trips] | mutex "
+                 "[fibers] [rounds]\n");
     return 2;
   }
 }

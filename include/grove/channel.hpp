@@ -17,7 +17,10 @@
 // that is interrupted has not sent, a receive that is interrupted has not received. To wait on
 // several channels at once, or with a timeout, see grove::select (<grove/select.hpp>).
 // A channel belongs to one hub's fibers and callbacks (try_send / try_receive may run in
-// callbacks). Not copyable or movable: waiting fibers point into it.
+// callbacks), unless made with grove::cross_thread then fibers of every hub
+// and plain threads may send and receive (a plain thread blocks as it would on a std queue), with
+// the same kill and timeout rules (see <grove/cross_thread.hpp>; grove::select takes channels of
+// its own hub only). Not copyable or movable: waiting fibers point into it.
 #pragma once
 
 #include <source_location>
@@ -27,6 +30,7 @@
 #include <optional>
 #include <utility>
 
+#include <grove/cross_thread.hpp>
 #include <grove/detail/exchange.hpp>
 #include <grove/error.hpp>
 
@@ -89,7 +93,11 @@ class channel {
   };
 
   /// An unbuffered channel (capacity 0) or one buffering up to `capacity` values.
-  explicit channel(std::size_t capacity = 0) noexcept : core_(capacity, detail::wait_kind::channel) {}
+  explicit channel(std::size_t capacity = 0) noexcept
+      : core_(capacity, detail::wait_kind::channel) {}
+  /// A channel fibers of any hub and plain threads may use (see <grove/cross_thread.hpp>).
+  channel(std::size_t capacity, cross_thread_t tag) noexcept
+      : core_(capacity, tag, detail::wait_kind::channel) {}
   channel(const channel&) = delete;
   channel& operator=(const channel&) = delete;
 
@@ -126,11 +134,11 @@ class channel {
 
   /// Closes the channel: waiting receivers get nullopt, waiting senders throw channel_closed;
   /// buffered values can still be received. False if it was already closed.
-  bool close() noexcept { return core_.close(); }
+  bool close() { return core_.close(); }
   /// True once close() has been called.
   bool closed() const noexcept { return core_.closed(); }
   /// Values waiting in the buffer.
-  std::size_t size() const noexcept { return core_.size(); }
+  std::size_t size() const { return core_.size(); }
   /// The buffer's capacity (0: unbuffered).
   std::size_t capacity() const noexcept { return core_.capacity(); }
 

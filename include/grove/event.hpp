@@ -10,16 +10,22 @@
 //
 // set() wakes every fiber waiting at that moment; each of them returns true even if the event
 // is cleared again before it runs. set() and clear() may be called from hub callbacks. Waits
-// honour kill() and grove::timeout. Usable with grove::wait_all / grove::wait_any. Not copyable
-// or movable: waiting fibers point into it.
+// honour kill() and grove::timeout. Usable with grove::wait_all / grove::wait_any (on its own
+// hub). Not copyable or movable: waiting fibers point into it.
+//
+// An event belongs to the hub that made it, unless made with grove::cross_thread: then fibers
+// of any hub and plain threads may set and wait on it (a plain thread blocks, like
+// std::condition_variable). See <grove/cross_thread.hpp>.
 #pragma once
 
+#include <atomic>
 #include <chrono>
-
-#include <grove/detail/awaitable.hpp>
 #include <source_location>
 
+#include <grove/cross_thread.hpp>
+#include <grove/detail/awaitable.hpp>
 #include <grove/detail/deadline.hpp>
+#include <grove/detail/sync_owner.hpp>
 #include <grove/detail/wait_queue.hpp>
 
 namespace grove {
@@ -27,16 +33,19 @@ namespace grove {
 /// A settable flag fibers wait on.
 class event {
  public:
+  /// An event of the running hub.
   event() noexcept = default;
+  /// An event fibers of any hub and plain threads may set and wait on.
+  explicit event(cross_thread_t tag) noexcept : owner_(tag) {}
   event(const event&) = delete;
   event& operator=(const event&) = delete;
 
-  /// Sets the flag and wakes every waiting fiber.
-  void set() noexcept;
+  /// Sets the flag and wakes every waiting fiber (or thread).
+  void set();
   /// Resets the flag; later waits block until the next set().
-  void clear() noexcept { set_ = false; }
+  void clear() noexcept { set_.store(false, std::memory_order_relaxed); }
   /// True while the flag is set.
-  bool is_set() const noexcept { return set_; }
+  bool is_set() const noexcept { return set_.load(std::memory_order_acquire); }
 
   /// Waits until the flag is set (returns at once if it is).
   void wait(std::source_location where = std::source_location::current()) {
@@ -59,15 +68,17 @@ class event {
  private:
   friend struct detail::awaitable<event>;
   bool wait_until_deadline(detail::time_point deadline);
+  bool wait_shared(detail::time_point deadline);
 
-  bool set_ = false;
+  detail::sync_owner owner_;
+  std::atomic<bool> set_{false};
   detail::wait_queue waiters_{"grove::event"};
 };
 
 template <>
 struct detail::awaitable<event> {
   static bool ready(const event& e) noexcept { return e.is_set(); }
-  static wait_queue* queue(event& e) noexcept { return &e.waiters_; }
+  static wait_queue* queue(event& e) noexcept { return e.owner_.local() ? &e.waiters_ : nullptr; }
 };
 
 }  // namespace grove

@@ -13,7 +13,9 @@
 // future::get() returns a reference to the shared value (valid while a future or the promise
 // holds the state) or rethrows the stored exception, as often as asked. Setting may be done
 // from a hub callback. Waits honour kill() and grove::timeout. A future is usable with
-// grove::wait_all / grove::wait_any. Both belong to the hub whose fibers use them.
+// grove::wait_all / grove::wait_any. Both belong to the hub that made the promise, unless it
+// was made with grove::cross_thread then any fiber of any hub and any plain
+// thread may set and wait (a thread blocks like std::future::wait; see <grove/cross_thread.hpp>).
 #pragma once
 
 #include <chrono>
@@ -23,8 +25,10 @@
 #include <type_traits>
 #include <utility>
 
+#include <grove/cross_thread.hpp>
 #include <grove/detail/awaitable.hpp>
 #include <grove/detail/deadline.hpp>
+#include <grove/detail/sync_owner.hpp>
 #include <grove/detail/wait_queue.hpp>
 #include <grove/error.hpp>
 
@@ -43,13 +47,27 @@ namespace detail {
 
 /// The type-independent half of a future's shared state (lib/sync/future.cpp).
 struct future_state_base {
+  future_state_base() noexcept = default;
+  explicit future_state_base(cross_thread_t tag) noexcept : owner(tag) {}
+
+  sync_owner owner;
   wait_queue waiters{"grove::future"};
   std::exception_ptr exception;
-  bool ready = false;
+  /// Read without the lock by ready(); the value it publishes is written before it (release).
+  std::atomic<bool> ready{false};
 
+  /// Runs `store` (writing the value or exception) and publishes it, waking every waiter;
+  /// throws grove::error if the result was already set.
+  template <class Store>
+  void set(Store&& store) {
+    sync_guard guard(owner);
+    check_unset();
+    store();
+    publish();
+  }
   /// Throws grove::error if the result is already set.
   void check_unset() const;
-  /// Marks the result set and wakes every waiter.
+  /// Marks the result set and wakes every waiter (lock held when shared).
   void publish() noexcept;
   /// Waits until set or `deadline`; true if set.
   bool wait_until(time_point deadline);
@@ -61,10 +79,13 @@ struct future_state_base {
 
 template <class T>
 struct future_state : future_state_base {
+  using future_state_base::future_state_base;
   std::optional<T> value;
 };
 template <>
-struct future_state<void> : future_state_base {};
+struct future_state<void> : future_state_base {
+  using future_state_base::future_state_base;
+};
 
 }  // namespace detail
 
@@ -77,6 +98,8 @@ class promise {
  public:
   /// A promise with a fresh, unset result.
   promise() : state_(std::make_shared<detail::future_state<T>>()) {}
+  /// A promise whose future may be set and waited on from any thread.
+  explicit promise(cross_thread_t tag) : state_(std::make_shared<detail::future_state<T>>(tag)) {}
   promise(promise&&) noexcept = default;
   /// Abandons the current result (see the destructor) and takes over `other`'s.
   promise& operator=(promise&& other) noexcept {
@@ -97,18 +120,18 @@ class promise {
   /// Sets the value and wakes every waiter; throws grove::error if already set.
   template <class... Args>
   void set_value(Args&&... args) {
-    state_->check_unset();
-    if constexpr (!std::is_void_v<T>) state_->value.emplace(std::forward<Args>(args)...);
-    state_->publish();
+    state_->set([&] {
+      if constexpr (!std::is_void_v<T>) state_->value.emplace(std::forward<Args>(args)...);
+    });
   }
   /// Sets an exception that get() rethrows; throws grove::error if already set.
   void set_exception(std::exception_ptr error) {
-    state_->check_unset();
-    state_->exception = std::move(error);
-    state_->publish();
+    state_->set([&] { state_->exception = std::move(error); });
   }
   /// True once the result is set.
-  bool ready() const noexcept { return state_ && state_->ready; }
+  bool ready() const noexcept { return state_ && state_->ready.load(std::memory_order_acquire); }
+  /// True unless moved from.
+  bool valid() const noexcept { return state_ != nullptr; }
 
  private:
   void abandon() noexcept {
@@ -127,9 +150,9 @@ class future {
   /// True if the future refers to a result.
   bool valid() const noexcept { return state_ != nullptr; }
   /// True once the result is set.
-  bool ready() const noexcept { return state_->ready; }
+  bool ready() const noexcept { return state_->ready.load(std::memory_order_acquire); }
   /// True once the result is set to an exception.
-  bool has_exception() const noexcept { return state_->ready && state_->exception != nullptr; }
+  bool has_exception() const noexcept { return ready() && state_->exception != nullptr; }
 
   /// Waits for the result; returns the value (T) or rethrows the stored exception.
   std::conditional_t<std::is_void_v<T>, void, std::add_lvalue_reference_t<const T>> get() const {
@@ -160,7 +183,9 @@ class future {
 template <class T>
 struct detail::awaitable<future<T>> {
   static bool ready(const future<T>& f) noexcept { return f.ready(); }
-  static wait_queue* queue(future<T>& f) noexcept { return &f.state_->waiters; }
+  static wait_queue* queue(future<T>& f) noexcept {
+    return f.state_->owner.local() ? &f.state_->waiters : nullptr;
+  }
 };
 
 }  // namespace grove

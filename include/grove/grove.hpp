@@ -5,12 +5,14 @@
 #include <grove/error.hpp>
 #include <grove/fiber.hpp>
 #include <grove/hub.hpp>
+#include <grove/hub_ref.hpp>
 #include <grove/offload.hpp>
 #include <grove/timeout.hpp>
 
 // Synchronization (issue 3)
 #include <grove/channel.hpp>
 #include <grove/condition_variable.hpp>
+#include <grove/cross_thread.hpp>
 #include <grove/event.hpp>
 #include <grove/fiber_local.hpp>
 #include <grove/future.hpp>
@@ -29,3 +31,5 @@
 
 // Signals (issue 9)
 #include <grove/signal.hpp>
+// All cores (issue 11)
+#include <grove/cores.hpp>

@@ -35,6 +35,7 @@ namespace grove {
 namespace detail {
 struct callback_node;
 }
+class hub_ref;
 
 /// Handle to a callback armed with call_soon / call_later; lets you cancel it.
 class callback_handle {
@@ -77,6 +78,9 @@ class hub {
   boost::asio::io_context& io_context() noexcept;
   /// Number of fibers that have started or are scheduled and not yet finished.
   std::size_t fiber_count() const noexcept;
+  /// A thread-safe handle other threads use to post work or start fibers here
+  /// (<grove/hub_ref.hpp>).
+  hub_ref ref() const;
 
  private:
   friend class detail::hub_impl;

@@ -5,6 +5,7 @@
 #include <grove/net/error.hpp>
 #include <grove/net/resolve.hpp>
 #include <grove/net/server.hpp>
+#include <grove/net/sharded_server.hpp>
 #include <grove/net/socket.hpp>
 #include <grove/net/tcp.hpp>
 #include <grove/net/tls.hpp>

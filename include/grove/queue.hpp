@@ -21,7 +21,9 @@
 // oldest waiting putter's item in at once. close() refuses new items (put throws queue_closed)
 // and wakes every waiter; getters still drain what is left, then get() throws queue_closed.
 // Every wait honours kill() and grove::timeout and leaves the queue as if it had not happened.
-// A queue belongs to one hub's fibers and callbacks (try_put / try_get may run in callbacks).
+// A queue belongs to one hub's fibers and callbacks (try_put / try_get may run in callbacks),
+// unless made with grove::cross_thread then fibers of every hub and plain
+// threads may use it (a plain thread blocks; see <grove/cross_thread.hpp>).
 // lifo_queue and priority_queue share the implementation and differ only in which item leaves
 // first. Not copyable or movable: waiting fibers point into it.
 #pragma once
@@ -36,6 +38,7 @@
 #include <optional>
 #include <utility>
 
+#include <grove/cross_thread.hpp>
 #include <grove/detail/deadline.hpp>
 #include <grove/detail/exchange.hpp>
 #include <grove/error.hpp>
@@ -63,6 +66,11 @@ class basic_queue {
   /// A queue holding at most `capacity` items (>= 1; unbounded by default).
   explicit basic_queue(std::size_t capacity = unbounded)
       : core_(detail::checked_queue_capacity(capacity)) {}
+  /// An unbounded queue fibers of any hub and plain threads may use.
+  explicit basic_queue(cross_thread_t tag) : core_(unbounded, tag) {}
+  /// A queue of at most `capacity` items that fibers of any hub and plain threads may use.
+  basic_queue(std::size_t capacity, cross_thread_t tag)
+      : core_(detail::checked_queue_capacity(capacity), tag) {}
   basic_queue(const basic_queue&) = delete;
   basic_queue& operator=(const basic_queue&) = delete;
 
@@ -122,19 +130,19 @@ class basic_queue {
     return core_.join_until(detail::deadline_after(d));
   }
   /// Items put and not yet marked with task_done().
-  std::size_t unfinished_tasks() const noexcept { return core_.unfinished(); }
+  std::size_t unfinished_tasks() const { return core_.unfinished(); }
 
   /// Refuses further puts and wakes every waiter (putters throw, getters drain then throw);
   /// false if it was already closed.
-  bool close() noexcept { return core_.close(); }
+  bool close() { return core_.close(); }
   /// True once close() has been called.
   bool closed() const noexcept { return core_.closed(); }
   /// Items waiting in the queue.
-  std::size_t size() const noexcept { return core_.size(); }
+  std::size_t size() const { return core_.size(); }
   /// True if no item waits in the queue.
-  bool empty() const noexcept { return core_.size() == 0; }
+  bool empty() const { return core_.size() == 0; }
   /// True if put() would wait.
-  bool full() const noexcept { return core_.size() >= core_.capacity(); }
+  bool full() const { return core_.size() >= core_.capacity(); }
   /// The most items the queue holds (unbounded if unlimited).
   std::size_t capacity() const noexcept { return core_.capacity(); }
 

@@ -20,6 +20,8 @@
 //   std::optional<T> (or `auto`) gets nullopt; one taking no argument just runs (Go's
 //   `case <-done:`); one taking T cannot express "closed", so select throws channel_closed.
 // - A send case on a closed channel throws channel_closed, as send() does.
+// - Channels of the calling fiber's own hub only: a channel shared across threads
+//   (grove::cross_thread) throws grove::error here (not supported yet).
 // - Handlers run after the operation completed, outside the wait: they may block, and an
 //   exception from a handler propagates out of select.
 #pragma once
@@ -59,6 +61,7 @@ struct receive_case {
   std::optional<T> value{};
   bool closed = false;
 
+  bool local() const noexcept { return channel_access::core(*ch).local(); }
   bool poll() { return settle(channel_access::core(*ch).try_take(value)); }
   void arm(wait_node& node) noexcept { channel_access::core(*ch).enqueue_taker(node, value); }
   bool served(const wait_node& node) noexcept { return settle(exchange_base::outcome_from(node)); }
@@ -90,6 +93,7 @@ struct send_case {
   std::optional<offer<T>> offered{};
   bool closed = false;
 
+  bool local() const noexcept { return channel_access::core(*ch).local(); }
   bool poll() {
     auto item = offer<T>::move_of(value);
     return settle(channel_access::core(*ch).try_give(item));
@@ -129,12 +133,20 @@ struct default_case {
 template <class Case>
 constexpr case_kind kind_of = std::remove_cvref_t<Case>::kind;
 
+[[noreturn]] void throw_select_shared();
+
 template <class Tuple, std::size_t... I>
 std::size_t run_select(Tuple& cases, std::index_sequence<I...>) {
   constexpr std::size_t none = sizeof...(I);
   constexpr std::array<case_kind, sizeof...(I)> kind{kind_of<std::tuple_element_t<I, Tuple>>...};
 
   std::size_t chosen = none;
+  auto check_local = [&](auto& c) {
+    if constexpr (kind_of<decltype(c)> == case_kind::channel) {
+      if (!c.local()) throw_select_shared();
+    }
+  };
+  (check_local(std::get<I>(cases)), ...);
   for (;;) {
     // 1. A channel case that can complete now, in argument order.
     auto poll = [&](auto& c, std::size_t i) {

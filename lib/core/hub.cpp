@@ -15,6 +15,7 @@
 
 #include <grove/error.hpp>
 
+#include "core/hub_control.hpp"
 #include "core/overflow_guard.hpp"
 
 namespace grove::detail {
@@ -23,7 +24,13 @@ constinit thread_local hub_impl* t_hub = nullptr;
 
 void callback_timer_fired(timer_node* t) noexcept;
 
-hub_impl::hub_impl() : io_(1), asio_thread_(io_), asio_timer_(io_), facade_(this) {
+hub_impl::hub_impl()
+    : control_(std::make_shared<hub_control>()),
+      io_(1),
+      asio_thread_(io_),
+      asio_timer_(io_),
+      facade_(this) {
+  control_->hub = this;
   // The inline yield reads t_hub as a hub_core* (hub_core.hpp): it must be at offset 0.
   if (static_cast<void*>(static_cast<hub_core*>(this)) != static_cast<void*>(this)) std::abort();
   eh_globals_ = abi::__cxa_get_globals();
@@ -42,6 +49,7 @@ hub_impl::hub_impl() : io_(1), asio_thread_(io_), asio_timer_(io_), facade_(this
 }
 
 hub_impl::~hub_impl() {
+  close_control();
   // Callbacks still queued or armed will never run; their handles stay valid but inert.
   while (callback_node* n = soon_head_) {
     soon_head_ = n->next;
@@ -57,6 +65,22 @@ hub_impl::~hub_impl() {
       release(node);
     }
   });
+}
+
+void hub_impl::close_control() noexcept {
+  // From now on posts from other threads fail (hub_ref::post returns false, spawn throws);
+  // handlers they posted before still run while the hub shuts down, and those it never ran are
+  // destroyed with io_, on this thread.
+  std::lock_guard lock(control_->mutex);
+  control_->hub = nullptr;
+}
+
+void hub_impl::remote_wait_begin() noexcept {
+  if (remote_waits_++ == 0) io_.get_executor().on_work_started();
+}
+
+void hub_impl::remote_wait_end() noexcept {
+  if (--remote_waits_ == 0) io_.get_executor().on_work_finished();
 }
 
 void hub_impl::run(fiber_base* main) {
@@ -114,6 +138,7 @@ void hub_impl::loop() {
     if (soon_head_) run_callbacks();
     if (!shutting_down_ && main_->state == fiber_state::finished) {
       shutting_down_ = true;
+      close_control();
       kill_all_live();
     }
     if (shutting_down_ && live_count_ == 0) break;

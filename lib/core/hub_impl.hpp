@@ -1,7 +1,8 @@
 // The hub's internals: ready queue, direct fiber-to-fiber switching, timers, callbacks and the
 // loop over Asio. Its members live in one file a job: hub.cpp (the loop), suspension.cpp,
 // fiber_lifecycle.cpp, timers.cpp (over timer_heap.hpp), callbacks.cpp, reports.cpp. One per
-// thread; nothing here is thread-safe (cross-thread wake-ups go through io_context::post).
+// thread; nothing here is thread-safe: other threads reach a hub only through its hub_control
+// (core/hub_control.hpp), which posts into the io_context.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -11,6 +12,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <memory>
 #include <grove/detail/context_jump.hpp>
 #include <grove/detail/fiber_base.hpp>
 #include <grove/detail/hub_core.hpp>
@@ -25,6 +27,7 @@
 namespace grove::detail {
 
 class fd_poller;
+struct hub_control;
 // t_hub (hub_core.hpp) is initial-exec: one TLS access without a __tls_get_addr call; the
 // variable is tiny, so the static TLS surplus covers libgrove.so even when it is loaded late.
 
@@ -114,6 +117,14 @@ class hub_impl : public hub_core {
   fd_poller* fd_poller_cache() const noexcept { return fd_poller_; }
   void set_fd_poller_cache(fd_poller* p) noexcept { fd_poller_ = p; }
   grove::hub& facade() noexcept { return facade_; }
+  /// What other threads hold to reach this hub (core/hub_control.hpp).
+  const std::shared_ptr<hub_control>& control() const noexcept { return control_; }
+  /// A fiber starts / stops waiting where another thread may wake it: while any does, the loop
+  /// blocks for work instead of reporting a deadlock.
+  void remote_wait_begin() noexcept;
+  void remote_wait_end() noexcept;
+  /// True once the main fiber has finished and the hub is killing the others.
+  bool ending() const noexcept { return shutting_down_; }
   std::uint64_t next_timeout_serial() noexcept { return ++timeout_serial_; }
 
  private:
@@ -126,6 +137,7 @@ class hub_impl : public hub_core {
   static void fiber_entry(boost::context::detail::transfer_t t) noexcept;
 
   void loop();
+  void close_control() noexcept;
   void run_callbacks();
   void fire_timers() noexcept;
   void rearm_asio_timer();
@@ -156,6 +168,8 @@ class hub_impl : public hub_core {
   fd_poller* fd_poller_ = nullptr;
   void* loop_stack_low_ = nullptr;  ///< the thread's stack (sanitizer annotations)
   std::size_t loop_stack_size_ = 0;
+  std::shared_ptr<hub_control> control_;
+  std::size_t remote_waits_ = 0;
   stack_pool stacks_;
   bool paint_stacks_ = false;
   hub_watch watch_;

@@ -66,7 +66,7 @@ void wait_queue::remove(wait_node& node) noexcept {
 wait_node* wait_queue::pop_waiting() noexcept {
   while (wait_node* node = head_) {
     remove(*node);
-    if (is_waiting(node->token())) return node;
+    if (node->remote || is_waiting(node->token())) return node;
   }
   return nullptr;
 }
@@ -75,7 +75,7 @@ bool wait_queue::notify_one() noexcept {
   wait_node* node = pop_waiting();
   if (!node) return false;
   node->status = served;
-  wake(node->token(), wake_reason::notified);
+  wake_node(*node);
   return true;
 }
 

@@ -4,9 +4,10 @@
 
 namespace grove::detail {
 
-bool exchange_base::close() noexcept {
-  if (closed_) return false;
-  closed_ = true;
+bool exchange_base::close() {
+  sync_guard guard(owner_);
+  if (closed_.load(std::memory_order_relaxed)) return false;
+  closed_.store(true, std::memory_order_release);
   // Takers wait only on an empty buffer, so every one of them is told "closed" now; givers
   // can never be served any more.
   while (wait_node* node = takers_.pop_waiting()) hand_off(*node, handoff::closed);
@@ -15,6 +16,7 @@ bool exchange_base::close() noexcept {
 }
 
 void exchange_base::task_done() {
+  sync_guard guard(owner_);
   if (unfinished_ == 0) {
     throw error("grove::queue::task_done: called more times than items were put");
   }
@@ -22,11 +24,20 @@ void exchange_base::task_done() {
 }
 
 bool exchange_base::join_until(time_point deadline) {
+  if (owner_.local()) [[likely]] {
+    while (unfinished_ > 0) {
+      if (deadline_passed(deadline)) return false;
+      if (!joiners_.wait(deadline, {kind_, reinterpret_cast<std::uintptr_t>(this)})) {
+        return unfinished_ == 0;
+      }
+    }
+    return true;
+  }
+  sync_guard guard(owner_);
   while (unfinished_ > 0) {
     if (deadline_passed(deadline)) return false;
-    if (!joiners_.wait(deadline, {kind_, reinterpret_cast<std::uintptr_t>(this)})) {
-      return unfinished_ == 0;
-    }
+    wait_node node;
+    if (wait_in(guard, joiners_, node, deadline) == 0) return unfinished_ == 0;
   }
   return true;
 }

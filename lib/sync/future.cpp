@@ -7,16 +7,25 @@ void future_state_base::check_unset() const {
 }
 
 void future_state_base::publish() noexcept {
-  ready = true;
+  ready.store(true, std::memory_order_release);
   waiters.notify_all();
 }
 
 bool future_state_base::wait_until(time_point deadline) {
-  while (!ready) {
-    if (deadline_passed(deadline)) return false;
-    if (!waiters.wait(deadline, {wait_kind::future, reinterpret_cast<std::uintptr_t>(this)})) {
-      return ready;
+  if (owner.local()) [[likely]] {
+    while (!ready.load(std::memory_order_relaxed)) {
+      if (deadline_passed(deadline)) return false;
+      if (!waiters.wait(deadline, {wait_kind::future, reinterpret_cast<std::uintptr_t>(this)})) {
+        return ready.load(std::memory_order_relaxed);
+      }
     }
+    return true;
+  }
+  sync_guard guard(owner);
+  while (!ready.load(std::memory_order_relaxed)) {
+    if (deadline_passed(deadline)) return false;
+    wait_node node;
+    if (wait_in(guard, waiters, node, deadline) == 0) return ready.load(std::memory_order_relaxed);
   }
   return true;
 }
@@ -27,14 +36,21 @@ void future_state_base::get() {
 }
 
 void future_state_base::abandon() noexcept {
-  if (ready) return;
+  std::exception_ptr broken;
   try {
-    exception = std::make_exception_ptr(
+    broken = std::make_exception_ptr(
         broken_promise("grove::promise destroyed before a value or an exception was set"));
   } catch (...) {
-    exception = std::current_exception();  // bad_alloc building the message: store that instead
+    broken = std::current_exception();  // bad_alloc building the message: store that instead
   }
-  publish();
+  try {
+    sync_guard guard(owner);
+    if (ready.load(std::memory_order_relaxed)) return;
+    exception = std::move(broken);
+    publish();
+  } catch (const error&) {
+    // Destroyed on a thread the promise does not belong to: its waiters cannot be reached.
+  }
 }
 
 }  // namespace grove::detail

@@ -3,6 +3,8 @@
 #include <array>
 #include <memory>
 
+#include <grove/error.hpp>
+
 namespace grove::detail {
 namespace {
 
@@ -38,6 +40,13 @@ std::size_t first_not_ready(const wait_source* sources, std::size_t count) noexc
 /// Queues a node in every source that is not ready (from `from` on) and suspends once.
 wake_reason wait_on(const wait_source* sources, std::size_t from, std::size_t count,
                     time_point deadline) {
+  for (std::size_t i = from; i < count; ++i) {
+    if (!sources[i].queue && !sources[i].ready(sources[i].object)) {
+      throw error(
+          "grove::wait_any / wait_all: an event or future shared across threads "
+          "(grove::cross_thread) cannot be waited on together with others yet; wait on it alone");
+    }
+  }
   node_set nodes(count);
   for (std::size_t i = from; i < count; ++i) {
     if (sources[i].queue && !sources[i].ready(sources[i].object)) {

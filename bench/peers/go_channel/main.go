@@ -1,7 +1,8 @@
-// Peer benchmark: unbuffered channel ping-pong. Under GOMAXPROCS=1, main sends on `ping` and
-// receives on `pong`; one goroutine echoes every value back. Each round trip is two messages.
+// Peer benchmark: unbuffered channel ping-pong. Under GOMAXPROCS=1 (or `procs`), main sends on
+// `ping` and receives on `pong`; one goroutine echoes every value back. Each round trip is two
+// messages. With procs=2 it is the peer of `sync_bench channel_cross` (two hubs, two threads).
 //
-//	go_channel [round_trips]    default 5000000
+//	go_channel [round_trips] [procs]    default 5000000 1
 //
 // Prints one line: ns_per_message=<float> (total time / (2 * round trips)).
 package main
@@ -33,12 +34,21 @@ func pingPong(roundTrips int) float64 {
 }
 
 func main() {
-	runtime.GOMAXPROCS(1)
+	procs := 1
+	if len(os.Args) > 2 {
+		v, err := strconv.Atoi(os.Args[2])
+		if err != nil || v < 1 {
+			fmt.Fprintln(os.Stderr, "usage: go_channel [round_trips] [procs]")
+			os.Exit(2)
+		}
+		procs = v
+	}
+	runtime.GOMAXPROCS(procs)
 	roundTrips := 5000000
 	if len(os.Args) > 1 {
 		v, err := strconv.Atoi(os.Args[1])
 		if err != nil || v < 1 {
-			fmt.Fprintln(os.Stderr, "usage: go_channel [round_trips]")
+			fmt.Fprintln(os.Stderr, "usage: go_channel [round_trips] [procs]")
 			os.Exit(2)
 		}
 		roundTrips = v

@@ -5,6 +5,9 @@
 // while the buffer is full (always, for a rendezvous) and no taker waits. So a give first
 // serves the oldest taker directly, and a take that empties a slot refills it at once from the
 // oldest giver: both sides are FIFO and nobody barges past a waiter.
+//
+// Shared across threads (sync_owner.hpp) the same code runs under the exchange's lock, and a
+// waiter waits with wait_in(); on its own hub the path is the one above, without a lock.
 #pragma once
 
 #include <algorithm>
@@ -16,8 +19,10 @@
 #include <utility>
 #include <vector>
 
+#include <grove/cross_thread.hpp>
 #include <grove/detail/deadline.hpp>
 #include <grove/detail/handoff.hpp>
+#include <grove/detail/sync_owner.hpp>
 #include <grove/detail/wait_queue.hpp>
 
 namespace grove::detail {
@@ -80,12 +85,23 @@ class exchange_base {
         capacity_(capacity),
         kind_(kind),
         joiners_(owner_name(kind)) {}
+  /// One that fibers of any hub and plain threads may use (see <grove/cross_thread.hpp>).
+  exchange_base(std::size_t capacity, cross_thread_t tag,
+                wait_kind kind = wait_kind::queue) noexcept
+      : owner_(tag),
+        takers_(owner_name(kind)),
+        givers_(owner_name(kind)),
+        capacity_(capacity),
+        kind_(kind),
+        joiners_(owner_name(kind)) {}
   exchange_base(const exchange_base&) = delete;
   exchange_base& operator=(const exchange_base&) = delete;
 
   /// Refuses new items and wakes every waiter with `closed`; false if already closed.
-  bool close() noexcept;
-  bool closed() const noexcept { return closed_; }
+  bool close();
+  bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
+  /// True if this thread's hub owns the exchange (the single-hub path, no lock).
+  bool local() const noexcept { return owner_.local(); }
   std::size_t capacity() const noexcept { return capacity_; }
 
   /// Marks one accepted item as processed (queue::task_done); throws if none is outstanding.
@@ -93,7 +109,10 @@ class exchange_base {
   /// Waits until every accepted item has been marked done; false if `deadline` came first.
   bool join_until(time_point deadline);
   /// Items accepted and not yet marked done.
-  std::size_t unfinished() const noexcept { return unfinished_; }
+  std::size_t unfinished() const {
+    sync_guard guard(owner_);
+    return unfinished_;
+  }
 
   /// Turns a served or woken node into an outcome (pending / retry: blocked).
   static outcome outcome_from(const wait_node& node) noexcept;
@@ -109,10 +128,11 @@ class exchange_base {
     return kind == wait_kind::channel ? "grove::channel" : "grove::queue";
   }
 
+  sync_owner owner_;
   wait_queue takers_;
   wait_queue givers_;
   std::size_t capacity_;
-  bool closed_ = false;
+  std::atomic<bool> closed_{false};
   wait_kind kind_;
 
  private:
@@ -129,8 +149,10 @@ class exchange : public exchange_base {
   /// Gives `item`: to the oldest waiting taker, else into the buffer if it has room, else waits
   /// as a giver until taken, closed or `deadline` (no_wait: never waits).
   outcome give(offer<T> item, time_point deadline) {
+    if (!owner_.local()) [[unlikely]]
+      return give_shared(item, deadline);
     for (;;) {
-      outcome now = try_give(item);
+      outcome now = try_give_unlocked(item);
       if (now != outcome::blocked || deadline_passed(deadline)) return now;
       wait_node node;
       enqueue_giver(node, item);
@@ -144,8 +166,10 @@ class exchange : public exchange_base {
   /// Takes the next item into `out`: from the buffer (refilled from the oldest giver), else
   /// straight from the oldest giver, else waits until one comes, closed or `deadline`.
   outcome take(std::optional<T>& out, time_point deadline) {
+    if (!owner_.local()) [[unlikely]]
+      return take_shared(out, deadline);
     for (;;) {
-      outcome now = try_take(out);
+      outcome now = try_take_unlocked(out);
       if (now != outcome::blocked || deadline_passed(deadline)) return now;
       wait_node node;
       enqueue_taker(node, out);
@@ -158,7 +182,67 @@ class exchange : public exchange_base {
 
   /// give() without waiting.
   outcome try_give(offer<T>& item) {
-    if (closed_) return outcome::closed;
+    sync_guard guard(owner_);
+    return try_give_unlocked(item);
+  }
+  /// take() without waiting.
+  outcome try_take(std::optional<T>& out) {
+    sync_guard guard(owner_);
+    return try_take_unlocked(out);
+  }
+
+  /// Queues `node` as a giver of `item` (for select: the caller suspends).
+  void enqueue_giver(wait_node& node, offer<T>& item) noexcept {
+    node.payload = &item;
+    node.status = 0;
+    givers_.push_back(node);
+  }
+  /// Queues `node` as a taker into `out` (for select: the caller suspends).
+  void enqueue_taker(wait_node& node, std::optional<T>& out) noexcept {
+    node.payload = &out;
+    node.status = 0;
+    takers_.push_back(node);
+  }
+
+  /// Items in the buffer.
+  std::size_t size() const {
+    sync_guard guard(owner_);
+    return buffer_.size();
+  }
+
+ private:
+  outcome give_shared(offer<T>& item, time_point deadline) {
+    sync_guard guard(owner_);
+    for (;;) {
+      outcome now = try_give_unlocked(item);
+      if (now != outcome::blocked || deadline_passed(deadline)) return now;
+      wait_node node;
+      node.payload = &item;
+      node.status = 0;
+      auto why = static_cast<handoff>(wait_in(guard, givers_, node, deadline));
+      if (why == handoff::done) return outcome::done;
+      if (why == handoff::closed) return outcome::closed;
+      if (deadline_passed(deadline)) return outcome::blocked;  // retry: go round again
+    }
+  }
+
+  outcome take_shared(std::optional<T>& out, time_point deadline) {
+    sync_guard guard(owner_);
+    for (;;) {
+      outcome now = try_take_unlocked(out);
+      if (now != outcome::blocked || deadline_passed(deadline)) return now;
+      wait_node node;
+      node.payload = &out;
+      node.status = 0;
+      auto why = static_cast<handoff>(wait_in(guard, takers_, node, deadline));
+      if (why == handoff::done) return outcome::done;
+      if (why == handoff::closed) return outcome::closed;
+      if (deadline_passed(deadline)) return outcome::blocked;
+    }
+  }
+
+  outcome try_give_unlocked(offer<T>& item) {
+    if (closed_.load(std::memory_order_relaxed)) return outcome::closed;
     if (wait_node* taker = takers_.pop_waiting()) {
       try {
         static_cast<std::optional<T>*>(taker->payload)->emplace(item.take());
@@ -178,8 +262,7 @@ class exchange : public exchange_base {
     return outcome::blocked;
   }
 
-  /// take() without waiting.
-  outcome try_take(std::optional<T>& out) {
+  outcome try_take_unlocked(std::optional<T>& out) {
     if (buffer_.size() > 0) {
       out.emplace(buffer_.pop());
       refill();
@@ -196,26 +279,9 @@ class exchange : public exchange_base {
       hand_off(*giver, handoff::done);
       return outcome::done;
     }
-    return closed_ ? outcome::closed : outcome::blocked;
+    return closed_.load(std::memory_order_relaxed) ? outcome::closed : outcome::blocked;
   }
 
-  /// Queues `node` as a giver of `item` (for select: the caller suspends).
-  void enqueue_giver(wait_node& node, offer<T>& item) noexcept {
-    node.payload = &item;
-    node.status = 0;
-    givers_.push_back(node);
-  }
-  /// Queues `node` as a taker into `out` (for select: the caller suspends).
-  void enqueue_taker(wait_node& node, std::optional<T>& out) noexcept {
-    node.payload = &out;
-    node.status = 0;
-    takers_.push_back(node);
-  }
-
-  /// Items in the buffer.
-  std::size_t size() const noexcept { return buffer_.size(); }
-
- private:
   /// A taker emptied a buffer slot: move the oldest waiting giver's item in.
   void refill() noexcept {
     if (wait_node* giver = givers_.pop_waiting()) {

@@ -8,14 +8,12 @@
 // and is raised at its next suspension. A waiter woken by a kill or timeout instead is skipped
 // by pop_waiting(), so it never consumes a hand-off meant for another.
 //
-// Waking from another thread (not built yet) fits the same shape: each primitive guards its
-// state and queues with a small lock (the critical sections are a few pointer writes), the
-// hand-off is made under that lock as now, and detail::wake() on a fiber of another hub posts
-// `wake(token, notified)` to the hub of token.fiber (thread-safe) instead of pushing the ready
-// queue; the token makes a wake that lands late harmless to the fiber's later waits.
-// Because the wake then lands later, a kill may win the race on the waiter's hub; the waiter
-// must then read node.status under the lock and, if it was served, keep the result and leave
-// the kill pending, exactly as a served waiter does today.
+// Across threads (a primitive shared with grove::cross_thread, see sync_owner.hpp) the shape is
+// the same: the primitive's lock guards its state and queues, the hand-off is made under it,
+// and wake_node() posts the wake to the waiter's hub (or signals a plain thread). Because the
+// wake lands later, a kill may win the race on the waiter's hub; the waiter then reads the
+// node's status under the lock and, if it was served, keeps the result and leaves the kill
+// pending, exactly as a served waiter does on one hub.
 #pragma once
 
 #include <cstdint>
@@ -37,7 +35,7 @@ enum class handoff : std::uint8_t {
 /// Records `outcome` in a popped waiter's node and wakes its fiber.
 inline void hand_off(wait_node& node, handoff outcome) noexcept {
   node.status = static_cast<std::uint8_t>(outcome);
-  wake(node.token(), wake_reason::notified);
+  wake_node(node);
 }
 
 /// The outcome recorded in `node`.

@@ -48,10 +48,25 @@ struct wait_node {
   fiber_base* fiber;             ///< the waiting fiber (the current one at construction)
   std::uint64_t suspension = 0;  ///< which of its suspensions (taken by push_back)
   void* payload = nullptr;       ///< for the primitive: e.g. where a channel hands over a value
+  /// Set while the node waits in a primitive shared across threads (sync_owner.hpp): how to
+  /// wake its fiber or thread from anywhere. Null on the single-hub path.
+  struct remote_waiter* remote = nullptr;
   std::uint8_t status = 0;       ///< for the primitive: e.g. "served" / "closed"
 };
 
-/// Intrusive FIFO of wait_nodes. Not thread-safe: all users run on one hub.
+/// Wakes the waiter of a popped `node` with `notified`: by its token on the single-hub path,
+/// through wake_remote() when it waits in a shared primitive (whose lock the caller holds).
+void wake_remote(wait_node& node) noexcept;
+inline void wake_node(wait_node& node) noexcept {
+  if (node.remote) [[unlikely]] {
+    wake_remote(node);
+  } else {
+    wake(node.token(), wake_reason::notified);
+  }
+}
+
+/// Intrusive FIFO of wait_nodes. Not thread-safe: on a primitive shared across threads, the
+/// primitive's lock guards it (sync_owner.hpp).
 struct wait_queue {
   /// A queue of the primitive `owner` (a static string, named in the abandoned waiters' error).
   explicit wait_queue(const char* owner = "a grove primitive") noexcept : owner_(owner) {}
@@ -68,7 +83,9 @@ struct wait_queue {
   void push_back(wait_node& node) noexcept;
   /// Removes `node` (must be in this queue).
   void remove(wait_node& node) noexcept;
-  /// Unlinks and returns the first node whose fiber is still suspended, or nullptr.
+  /// Unlinks and returns the first node whose fiber is still suspended, or nullptr. A node of
+  /// a shared primitive's waiter (remote) is returned as it is: that waiter unlinks it under
+  /// the lock when it leaves, and keeps what it was handed even if it was killed meanwhile.
   wait_node* pop_waiting() noexcept;
   /// Serves the first waiting node (status `served`) and wakes it; false if there was none.
   bool notify_one() noexcept;

@@ -1,0 +1,103 @@
+// Who may touch a synchronization primitive, and the lock it takes when shared across threads
+// (the rule is in <grove/cross_thread.hpp> and docs/architecture.md, "Threads").
+//
+// A primitive made on a hub records that hub (made outside any hub, none); its operations compare
+// it with the running hub (a thread-local load and a compare or two) and, when equal (or none),
+// run exactly as before: no lock, wake by token. A shared primitive records `shared_owner` and takes `lock_` around every operation;
+// its waiters queue a remote_waiter with their node (lib/core/cross_thread.cpp), and a waker
+// wakes them through wake_node(): directly on the same hub, by a post to the waiter's hub
+// otherwise, or through a futex for a plain thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include <grove/cross_thread.hpp>
+#include <grove/detail/suspension.hpp>
+#include <grove/detail/wait_queue.hpp>
+
+namespace grove::detail {
+
+// The running hub of this thread (lib/core/hub.cpp): read inline by the ownership test.
+extern thread_local hub_impl* t_hub __attribute__((tls_model("initial-exec")));
+
+/// A test-and-test-and-set lock for critical sections of a few pointer writes; never held
+/// across a suspension. Yields the CPU when it has spun a while (the holder may be preempted).
+class spin_lock {
+ public:
+  void lock() noexcept {
+    if (!locked_.exchange(true, std::memory_order_acquire)) [[likely]]
+      return;
+    lock_slow();
+  }
+  void unlock() noexcept { locked_.store(false, std::memory_order_release); }
+
+ private:
+  void lock_slow() noexcept;
+  std::atomic<bool> locked_{false};
+};
+
+/// The owner of a primitive: its hub, or shared.
+class sync_owner {
+ public:
+  /// Owned by the running hub; made outside any hub, owned by none (one thread at a time uses
+  /// it, unchecked, as before threads were considered).
+  sync_owner() noexcept : owner_(t_hub) {}
+  /// Shared across threads.
+  explicit sync_owner(cross_thread_t) noexcept : owner_(shared_owner()) {}
+  sync_owner(const sync_owner&) = delete;
+  sync_owner& operator=(const sync_owner&) = delete;
+
+  /// True when the running thread's hub owns the primitive, or no hub does: no lock, the
+  /// single-hub path.
+  bool local() const noexcept { return owner_ == t_hub || !owner_; }
+  /// True for a shared primitive.
+  bool shared() const noexcept { return owner_ == shared_owner(); }
+  /// For a primitive that is not local: locks it if shared, else throws grove::error (it
+  /// belongs to another hub).
+  void lock_shared() const;
+  void unlock_shared() const noexcept { lock_.unlock(); }
+
+ private:
+  static hub_impl* shared_owner() noexcept { return reinterpret_cast<hub_impl*>(std::uintptr_t{1}); }
+  hub_impl* owner_;
+  mutable spin_lock lock_;
+};
+
+/// Holds a primitive's lock when it is not local (see sync_owner); nothing when local.
+class sync_guard {
+ public:
+  explicit sync_guard(const sync_owner& owner) : owner_(owner.local() ? nullptr : &owner) {
+    if (owner_) owner_->lock_shared();
+  }
+  ~sync_guard() {
+    if (locked_ && owner_) owner_->unlock_shared();
+  }
+  sync_guard(const sync_guard&) = delete;
+  sync_guard& operator=(const sync_guard&) = delete;
+  /// True when the primitive is shared (the guard holds its lock).
+  bool shared() const noexcept { return owner_ != nullptr; }
+  void unlock() noexcept {
+    if (owner_ && locked_) owner_->unlock_shared();
+    locked_ = false;
+  }
+  void lock() {
+    if (owner_ && !locked_) owner_->lock_shared();
+    locked_ = true;
+  }
+
+ private:
+  const sync_owner* owner_;
+  bool locked_ = true;
+};
+
+/// Queues `node` (payload and status already set) in `queue` of a shared primitive whose
+/// lock `guard` holds, and waits until a waker hands something over (the node's status), until
+/// `deadline`, or until the fiber is killed / times out. Returns with the guard held again and
+/// the node out of its queue. A waiter that was served keeps what it was handed even if a kill
+/// or timeout came meanwhile (it stays pending, raised at the next wait); otherwise the kill or
+/// timeout is thrown, with the guard released. A plain thread (no hub) blocks like std; a hub
+/// callback may not wait (grove::error). Returns the node's status (0: the deadline passed).
+std::uint8_t wait_in(sync_guard& guard, wait_queue& queue, wait_node& node, time_point deadline);
+
+}  // namespace grove::detail

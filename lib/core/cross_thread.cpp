@@ -1,0 +1,198 @@
+// Wake-ups across threads (docs/architecture.md, "Threads"): the lock of a shared primitive,
+// how its waiters wait (a fiber on its own hub, or a plain thread on a futex) and how a waker
+// on any thread wakes them. The single-hub path never comes here.
+#include <linux/futex.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <ctime>
+#include <memory>
+
+#include <grove/detail/sync_owner.hpp>
+#include <grove/error.hpp>
+#include <grove/hub_ref.hpp>
+
+#include "core/hub_control.hpp"
+#include "core/hub_impl.hpp"
+
+namespace grove::detail {
+
+/// How to wake one waiter of a shared primitive; on the waiter's stack while it waits.
+struct remote_waiter {
+  fiber_base* fiber = nullptr;          ///< null: a plain thread, woken through `signalled`
+  std::shared_ptr<hub_control> hub;     ///< the fiber's hub
+  std::atomic<std::uint32_t> signalled{0};
+  bool posted = false;  ///< a wake was posted to the hub (it releases the fiber's reference)
+};
+
+void spin_lock::lock_slow() noexcept {
+  for (int spins = 0;; ++spins) {
+    if (!locked_.load(std::memory_order_relaxed) &&
+        !locked_.exchange(true, std::memory_order_acquire)) {
+      return;
+    }
+    // The holder may have been preempted (2 cores, many threads): after a short spin, let the
+    // kernel run it.
+    if (spins < 64) {
+      __builtin_ia32_pause();
+    } else {
+      sched_yield();
+    }
+  }
+}
+
+void sync_owner::lock_shared() const {
+  if (!shared()) {
+    throw error(
+        "grove: this primitive belongs to the hub of another thread; construct it with "
+        "grove::cross_thread (or outside any hub) to share it across threads");
+  }
+  lock_.lock();
+}
+
+namespace {
+
+/// Runs on the waiter's hub: wakes the suspension the token names (a stale token is refused)
+/// and drops the reference the waiter left for it. Destroyed unrun if the hub ends first.
+struct posted_wake {
+  wake_token token;
+  explicit posted_wake(wake_token t) noexcept : token(t) {}
+  posted_wake(posted_wake&& other) noexcept : token(std::exchange(other.token, {})) {}
+  posted_wake& operator=(posted_wake&&) = delete;
+  ~posted_wake() {
+    if (token.fiber) release(token.fiber);
+  }
+  void operator()() noexcept {
+    wake_token t = std::exchange(token, {});
+    wake(t, wake_reason::notified);
+    release(t.fiber);
+  }
+};
+
+void futex_wake(std::atomic<std::uint32_t>& word) noexcept {
+  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAKE_PRIVATE, 1, nullptr,
+          nullptr, 0);
+}
+
+/// Blocks while `word` is 0, until `deadline`; false once the deadline has passed.
+bool futex_wait_until(std::atomic<std::uint32_t>& word, time_point deadline) noexcept {
+  timespec relative{};
+  timespec* timeout = nullptr;
+  if (deadline != no_deadline) {
+    auto left = deadline - clock::now();
+    if (left <= clock::duration::zero()) return false;
+    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
+    relative.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
+    relative.tv_nsec = static_cast<long>(ns % 1'000'000'000);
+    timeout = &relative;
+  }
+  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAIT_PRIVATE, 0, timeout,
+          nullptr, 0);
+  return true;
+}
+
+}  // namespace
+
+void wake_remote(wait_node& node) noexcept {
+  // Called with the primitive's lock held: the waiter cannot leave (and free `r`) until the
+  // waker is done with it.
+  remote_waiter* r = node.remote;
+  if (!r->fiber) {
+    r->signalled.store(1, std::memory_order_release);
+    futex_wake(r->signalled);
+    return;
+  }
+  if (r->fiber->hub == t_hub) {
+    wake(node.token(), wake_reason::notified);
+    return;
+  }
+  // The waiter's hub wakes it by token when it gets there; the waiter has taken a reference
+  // for this post, which the handler drops (or the waiter drops itself if nothing was posted).
+  r->posted = post_to(*r->hub, posted_wake(node.token()));
+}
+
+std::uint8_t wait_in(sync_guard& guard, wait_queue& queue, wait_node& node, time_point deadline) {
+  hub_impl* h = t_hub;
+  fiber_base* self = h ? h->running() : nullptr;
+  if (h && !self) {
+    guard.unlock();
+    require_fiber();  // throws: a hub callback may not wait
+  }
+  remote_waiter r;
+  r.fiber = self;
+  if (self) r.hub = h->control();
+  node.remote = &r;
+  queue.push_back(node);
+  wake_reason why = wake_reason::notified;
+  if (self) {
+    retain(self);  // for a wake posted to this hub (see posted_wake)
+    h->remote_wait_begin();
+    guard.unlock();
+    why = suspend_noexcept(deadline);
+    guard.lock();
+  } else {
+    guard.unlock();
+    while (r.signalled.load(std::memory_order_acquire) == 0) {
+      if (!futex_wait_until(r.signalled, deadline)) {
+        why = wake_reason::deadline;
+        break;
+      }
+    }
+    guard.lock();
+  }
+  if (node.linked()) queue.remove(node);
+  node.remote = nullptr;
+  std::uint8_t status = node.status;
+  if (self) {
+    h->remote_wait_end();
+    if (!r.posted) release(self);  // still referenced by its hub: it is running
+  }
+  if (status == 0 && why >= wake_reason::killed) {
+    guard.unlock();
+    raise_for(why);
+  }
+  return status;
+}
+
+// hub_ref ------------------------------------------------------------------------------------
+
+namespace {
+
+/// A task posted through a hub_ref: runs as a hub callback; destroyed unrun (on the hub's
+/// thread) if the hub ends first.
+struct posted_task {
+  std::unique_ptr<remote_task> task;
+  void operator()() noexcept {
+    try {
+      task->run();
+    } catch (...) {
+      report_callback_exception();
+    }
+    task.reset();
+  }
+};
+
+}  // namespace
+
+bool post_task(hub_control* control, std::unique_ptr<remote_task> task) {
+  if (!control) return false;
+  return post_to(*control, posted_task{std::move(task)});
+}
+
+bool hub_alive(hub_control* control) noexcept {
+  if (!control) return false;
+  std::lock_guard lock(control->mutex);
+  return control->hub != nullptr;
+}
+
+bool hub_ending() noexcept { return !t_hub || t_hub->ending(); }
+
+}  // namespace grove::detail
+
+namespace grove {
+
+hub_ref hub::ref() const { return hub_ref(impl_->control()); }
+
+}  // namespace grove

@@ -1,0 +1,164 @@
+// Promises of <grove/hub_ref.hpp>: reaching a hub from other threads.
+#include <grove/hub_ref.hpp>  // first: the header is self-contained
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <grove/grove.hpp>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+/// A hub on its own thread whose main fiber publishes its ref, then runs `body` (by default:
+/// waits for `stop`).
+struct hub_thread {
+  grove::promise<grove::hub_ref> ref_ready{grove::cross_thread};
+  grove::event stop{grove::cross_thread};
+  std::thread thread;
+  std::thread::id id;
+
+  hub_thread() {
+    thread = std::thread([this] {
+      grove::run([this] {
+        id = std::this_thread::get_id();
+        ref_ready.set_value(grove::hub::current().ref());
+        stop.wait();
+      });
+    });
+  }
+  grove::hub_ref ref() { return ref_ready.get_future().get(); }
+  void end() {
+    stop.set();
+    if (thread.joinable()) thread.join();
+  }
+  ~hub_thread() { end(); }
+};
+
+}  // namespace
+
+TEST_CASE("post runs a function on the hub of another thread, as a callback") {
+  hub_thread worker;
+  grove::hub_ref ref = worker.ref();
+  CHECK(ref.alive());
+  grove::event ran(grove::cross_thread);
+  std::thread::id ran_on;
+  bool in_fiber = true;
+  CHECK(ref.post([&] {
+    ran_on = std::this_thread::get_id();
+    in_fiber = grove::detail::current_fiber() != nullptr;
+    ran.set();
+  }));
+  ran.wait();  // a plain thread blocks on a cross-thread event
+  CHECK(ran_on == worker.id);
+  CHECK_FALSE(in_fiber);
+}
+
+TEST_CASE("once the hub has ended post returns false and spawn throws a clear error") {
+  grove::hub_ref ref;
+  CHECK_FALSE(ref.post([] {}));  // an empty ref
+  {
+    hub_thread worker;
+    ref = worker.ref();
+  }
+  CHECK_FALSE(ref.alive());
+  bool ran = false;
+  CHECK_FALSE(ref.post([&] { ran = true; }));
+  CHECK_FALSE(ran);
+  CHECK_THROWS_WITH_AS(ref.spawn([] { return 1; }), "grove::hub_ref::spawn: the hub has ended",
+                       grove::error);
+}
+
+TEST_CASE("spawn starts a fiber on another hub; a fiber of a third hub and a plain thread get it") {
+  hub_thread worker;
+  grove::hub_ref ref = worker.ref();
+  std::thread::id ran_on;
+  auto remote = ref.spawn(
+      [&ran_on](std::string s, int n) {
+        grove::this_fiber::sleep_for(10ms);  // really waits there, on its own hub
+        ran_on = std::this_thread::get_id();
+        return s + std::to_string(n) + "!";
+      },
+      std::string("answer "), 42);
+  std::string from_fiber = grove::run([&] {
+    CHECK(remote.join_for(10s));
+    return remote.get();
+  });
+  CHECK(from_fiber == "answer 42!");
+  CHECK(ran_on == worker.id);
+  CHECK(remote.get() == "answer 42!");  // from this plain thread
+
+  auto failing = ref.spawn([]() -> int { throw std::runtime_error("boom"); });
+  CHECK_THROWS_WITH_AS(failing.get(), "boom", std::runtime_error);
+}
+
+TEST_CASE("a remote fiber killed when its hub ends reports killed_error to its joiner") {
+  hub_thread worker;
+  grove::hub_ref ref = worker.ref();
+  grove::event started(grove::cross_thread);
+  auto sleeper = ref.spawn([&] {
+    started.set();
+    grove::this_fiber::sleep_for(1h);
+  });
+  started.wait();
+  worker.end();  // the hub's main returns: the sleeper is killed
+  CHECK(sleeper.join_for(10s));
+  CHECK_THROWS_AS(sleeper.get(), grove::killed_error);
+}
+
+TEST_CASE("a spawn the hub never gets to start reports it through get()") {
+  grove::remote_fiber<int> never;
+  grove::run([&] {
+    // Posted to this very hub, which ends before it polls for it.
+    never = grove::hub::current().ref().spawn([] { return 1; });
+  });
+  CHECK(never.ready());
+  CHECK_THROWS_WITH_AS(never.get(), "grove::hub_ref::spawn: the hub ended before the fiber started",
+                       grove::error);
+}
+
+TEST_CASE("threads posting to a hub while it ends never touch freed memory nor hang") {
+  for (int round = 0; round < 30; ++round) {
+    auto tracker = std::make_shared<int>(0);
+    std::atomic<int> ran{0};
+    grove::promise<grove::hub_ref> ready(grove::cross_thread);
+    std::thread hub([&] {
+      grove::run([&] {
+        ready.set_value(grove::hub::current().ref());
+        for (int i = 0; i < round % 5; ++i) grove::this_fiber::yield();
+      });
+    });
+    grove::hub_ref ref = ready.get_future().get();
+    std::thread posters[2];
+    for (auto& poster : posters) {
+      poster = std::thread([&, ref] {
+        // Bounded: the hub ends within a few loop turns, after which post() fails.
+        for (int i = 0; i < 1'000'000 && ref.post([&ran, tracker] { ++ran; }); ++i) {
+        }
+      });
+    }
+    for (auto& poster : posters) poster.join();
+    hub.join();
+    CHECK_FALSE(ref.post([] {}));
+    CHECK(tracker.use_count() == 1);  // every posted function ran or was destroyed unrun
+  }
+}
+
+TEST_CASE("a fiber waiting only on another thread is not reported as a deadlock") {
+  grove::event ev(grove::cross_thread);
+  std::thread setter;
+  grove::run([&] {
+    setter = std::thread([&] {
+      std::this_thread::sleep_for(50ms);  // the hub must idle, not declare a deadlock
+      ev.set();
+    });
+    ev.wait();
+  });
+  setter.join();
+  CHECK(ev.is_set());
+}

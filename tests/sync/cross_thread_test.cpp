@@ -1,0 +1,247 @@
+// Promises of <grove/cross_thread.hpp>: events, futures, channels and queues shared between
+// fibers of different hubs and plain threads, with kills and timeouts on both sides.
+#include <grove/cross_thread.hpp>  // first: the header is self-contained
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <random>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include <grove/grove.hpp>
+
+using namespace std::chrono_literals;
+
+TEST_CASE("a plain thread sets an event a fiber waits on") {
+  grove::event ev(grove::cross_thread);
+  grove::run([&] {
+    std::thread setter([&] { ev.set(); });
+    CHECK(ev.wait_for(10s));
+    setter.join();
+  });
+}
+
+TEST_CASE("a primitive made on a hub refuses other threads with a clear error") {
+  grove::run([] {
+    grove::event mine;
+    grove::channel<int> ch(1);
+    std::string what;
+    std::thread([&] {
+      try {
+        mine.set();
+      } catch (const grove::error& e) {
+        what = e.what();
+      }
+      CHECK_THROWS_AS(ch.try_send(1), grove::error);
+    }).join();
+    CHECK(what.find("grove::cross_thread") != std::string::npos);
+    CHECK_FALSE(mine.is_set());
+  });
+}
+
+TEST_CASE("a plain thread's wait on a shared event times out") {
+  grove::event ev(grove::cross_thread);
+  auto start = std::chrono::steady_clock::now();
+  CHECK_FALSE(ev.wait_for(30ms));
+  CHECK(std::chrono::steady_clock::now() - start >= 30ms);
+}
+
+TEST_CASE("a plain thread and a fiber play ping-pong over unbuffered channels") {
+  grove::channel<int> ping(0, grove::cross_thread), pong(0, grove::cross_thread);
+  std::thread player([&] {
+    while (auto v = ping.receive()) pong.send(*v + 1);
+    pong.close();
+  });
+  int last = grove::run([&] {
+    int v = 0;
+    for (int i = 0; i < 2000; ++i) {
+      ping.send(v);
+      v = *pong.receive();
+    }
+    ping.close();
+    CHECK_FALSE(pong.receive().has_value());
+    return v;
+  });
+  player.join();
+  CHECK(last == 2000);
+}
+
+TEST_CASE("fibers of two hubs play ping-pong over channels and events") {
+  grove::channel<int> ping(0, grove::cross_thread), pong(0, grove::cross_thread);
+  grove::event a_turn(grove::cross_thread), b_turn(grove::cross_thread);
+  constexpr int rounds = 5000;
+  std::thread b([&] {
+    grove::run([&] {
+      // Two fibers on hub B: one answers the channel, one the events.
+      auto channels = grove::spawn([&] {
+        while (auto v = ping.receive()) pong.send(*v * 2);
+      });
+      for (int i = 0; i < 200; ++i) {
+        b_turn.wait();
+        b_turn.clear();
+        a_turn.set();
+      }
+      channels.join();
+    });
+  });
+  long long sum = grove::run([&] {
+    long long total = 0;
+    for (int i = 0; i < rounds; ++i) {
+      ping.send(i);
+      total += *pong.receive();
+    }
+    ping.close();
+    for (int i = 0; i < 200; ++i) {
+      b_turn.set();
+      CHECK(a_turn.wait_for(10s));
+      a_turn.clear();
+    }
+    return total;
+  });
+  b.join();
+  CHECK(sum == static_cast<long long>(rounds) * (rounds - 1));
+}
+
+TEST_CASE("kills and timeouts end cross-thread waits on both sides and lose nothing") {
+  grove::channel<int> ch(0, grove::cross_thread), unread(0, grove::cross_thread);
+  grove::event never(grove::cross_thread);
+  std::thread other([&] {
+    grove::run([&] {
+      // Hub B: a timeout ends a wait nobody will serve; a killed sender has not sent.
+      CHECK_THROWS_AS(grove::with_timeout(20ms, [&] { never.wait(); }), grove::timeout_error);
+      auto blocked_sender = grove::spawn([&] { unread.send(-1); });
+      grove::this_fiber::sleep_for(20ms);
+      blocked_sender.kill();
+      blocked_sender.join();
+      CHECK_THROWS_AS(blocked_sender.get(), grove::killed_error);
+      ch.send(7);
+    });
+  });
+  grove::run([&] {
+    // Hub A: a killed receiver has not received; the next one gets the value.
+    auto doomed = grove::spawn([&] { return ch.receive(); });
+    grove::this_fiber::yield();
+    doomed.kill();
+    CHECK_THROWS_AS(doomed.get(), grove::killed_error);
+    grove::timeout t(10s);
+    auto v = ch.receive();
+    REQUIRE(v.has_value());
+    CHECK(*v == 7);
+    CHECK_FALSE(unread.try_receive().has_value());  // the killed sender left nothing behind
+    // A timeout on this side too, on a wait another thread could serve.
+    CHECK_THROWS_AS(grove::with_timeout(20ms, [&] { unread.receive(); }), grove::timeout_error);
+  });
+  other.join();
+}
+
+TEST_CASE("random kills on both hubs: every value whose send returned is received exactly once") {
+  grove::channel<int> ch(0, grove::cross_thread);
+  constexpr int senders = 8, per_sender = 200;
+  std::vector<int> sent_ok;            // hub B's thread only
+  std::vector<int> received;           // hub A's thread only
+  std::atomic<bool> senders_done{false};
+  std::thread b([&] {
+    grove::run([&] {
+      std::vector<grove::fiber<void>> fibers;
+      for (int s = 0; s < senders; ++s) {
+        fibers.push_back(grove::spawn([&, s] {
+          for (int i = 0; i < per_sender; ++i) {
+            int v = s * per_sender + i;
+            ch.send(v);
+            sent_ok.push_back(v);
+          }
+        }));
+      }
+      std::mt19937 dice(7);
+      for (int round = 0; round < 100; ++round) {
+        grove::this_fiber::sleep_for(100us);
+        fibers[dice() % senders].kill();
+      }
+      for (auto& f : fibers) f.join();
+      senders_done = true;
+      ch.close();
+    });
+  });
+  grove::run([&] {
+    std::vector<grove::fiber<void>> takers;
+    for (int t = 0; t < 4; ++t) {
+      takers.push_back(grove::spawn([&] {
+        while (auto v = ch.receive()) received.push_back(*v);
+      }));
+    }
+    // Kill receivers at random too; each killed one is replaced, so the channel drains.
+    std::mt19937 dice(11);
+    for (int round = 0; round < 100 && !ch.closed(); ++round) {
+      grove::this_fiber::sleep_for(100us);
+      auto& victim = takers[dice() % takers.size()];
+      victim.kill();
+      victim.join();
+      victim = grove::spawn([&] {
+        while (auto v = ch.receive()) received.push_back(*v);
+      });
+    }
+    for (auto& f : takers) f.join();
+  });
+  b.join();
+  CHECK(senders_done);
+  std::sort(sent_ok.begin(), sent_ok.end());
+  std::sort(received.begin(), received.end());
+  // A sender or receiver killed after the hand-off keeps it (the kill lands at its next wait):
+  // what was sent is exactly what was received.
+  CHECK(std::adjacent_find(received.begin(), received.end()) == received.end());
+  CHECK(received == sent_ok);
+  CHECK(sent_ok.size() > 0);
+}
+
+TEST_CASE("a future set on one hub wakes waiters on another hub and on a plain thread") {
+  grove::promise<int> answer(grove::cross_thread);
+  auto result = answer.get_future();
+  std::thread plain([&] { CHECK(result.get() == 42); });
+  std::thread hub([&] {
+    grove::run([&] { CHECK(result.get() == 42); });
+  });
+  grove::run([&] {
+    grove::this_fiber::sleep_for(10ms);
+    answer.set_value(42);
+  });
+  plain.join();
+  hub.join();
+}
+
+TEST_CASE("a plain thread puts into a queue that fibers of two hubs drain") {
+  grove::queue<int> jobs(4, grove::cross_thread);
+  std::atomic<long long> total{0};
+  auto drain = [&] {
+    grove::run([&] {
+      try {
+        for (;;) {
+          total += jobs.get();
+          jobs.task_done();
+        }
+      } catch (const grove::queue_closed&) {
+      }
+    });
+  };
+  std::thread a(drain), b(drain);
+  for (int i = 1; i <= 1000; ++i) jobs.put(i);  // blocks this thread while the queue is full
+  jobs.join();                                   // until every item is task_done()
+  CHECK(jobs.unfinished_tasks() == 0);
+  jobs.close();
+  a.join();
+  b.join();
+  CHECK(total == 1000 * 1001 / 2);
+}
+
+TEST_CASE("shared primitives cannot go into select or wait_any yet, and say so") {
+  grove::channel<int> ch(0, grove::cross_thread);
+  grove::event ev(grove::cross_thread);
+  grove::run([&] {
+    CHECK_THROWS_AS(grove::select(grove::on_receive(ch), grove::on_default([] {})), grove::error);
+    grove::event local;
+    CHECK_THROWS_AS(grove::wait_any(ev, local), grove::error);
+  });
+}
