@@ -28,6 +28,8 @@ run_suite() {
   # A suite's run builds only its tests' targets: meson test builds what the selected tests need.
   if [[ -z $suite ]]; then
     ninja -C "$dir" >/dev/null || { ninja -C "$dir"; return 1; }
+  else
+    ninja -C "$dir" build.ninja >/dev/null  # regenerate quietly after configure_build
   fi
   echo "grove: tests in $dir${suite:+ (suite $suite)}"
   local log status=0
