@@ -31,5 +31,8 @@ for extra in mixed_styles pipeline echo_server echo_client http_server chat_serv
     parallel_commands cpu_pitfall; do
   [[ -x $bin/$extra ]] && step "$extra" $bin/$extra --tour
 done
+step "The blocking monitor names the fiber that holds the hub (GROVE_MONITOR_MS=50 cpu_pitfall)" \
+  env GROVE_MONITOR_MS=50 $bin/cpu_pitfall --work-ms 200
+step "dump: a server prints every fiber on SIGUSR1 (it signals itself)" $bin/dump --self-test
 echo
 echo "tour: done"

@@ -19,6 +19,10 @@ namespace net = grove::net;
 
 namespace {
 
+const char* usage =
+    "usage: chat_server [--port N] [--queue-limit N]   serve on 127.0.0.1 until SIGINT/SIGTERM\n"
+    "       chat_server --tour                         a self-contained demo, then exit\n";
+
 /// A tour client: a connection and a fiber that counts what it receives until `last` arrives.
 struct tour_client {
   tour_client(const char* name, std::uint16_t port, std::string last)
@@ -84,5 +88,5 @@ void serve(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  return sample::run_sample(argc, argv, tour, [&] { serve(argc, argv); });
+  return sample::run_sample(argc, argv, usage, tour, [&] { serve(argc, argv); });
 }

@@ -7,6 +7,9 @@
 //   3. the work runs on the thread pool with grove::offload: the hub stays free (on a machine
 //      with a spare core the work also runs in parallel with the fibers).
 //   cpu_pitfall [--work-ms W] [--tick-ms T] [--tour]   (defaults 500 ms and 5 ms)
+// Run it under the blocking monitor to see case 1 caught in the act: the report names the fiber
+// ('cruncher'), how long it held the hub, and its backtrace down to crunch():
+//   GROVE_MONITOR_MS=50 cpu_pitfall
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -28,7 +31,7 @@ const char* usage =
 double ms(steady::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
 /// One slice of CPU-heavy work (xorshift rounds); the result keeps the compiler honest.
-std::uint64_t crunch(std::uint64_t x, std::uint64_t rounds) {
+[[gnu::noinline]] std::uint64_t crunch(std::uint64_t x, std::uint64_t rounds) {
   for (std::uint64_t i = 0; i < rounds; ++i) {
     x ^= x << 13;
     x ^= x >> 7;
@@ -69,24 +72,28 @@ void measure(const char* title, style how, std::uint64_t slices, std::uint64_t r
   grove::this_fiber::sleep_for(2 * tick);  // the ticker is running before the work starts
   auto start = steady::now();
   std::uint64_t result = 1;
-  switch (how) {
-    case style::in_one_go:
-      for (std::uint64_t i = 0; i < slices; ++i) result = crunch(result, rounds);
-      break;
-    case style::yielding:
-      for (std::uint64_t i = 0; i < slices; ++i) {
-        result = crunch(result, rounds);
-        grove::this_fiber::yield();  // let the hub run every other ready fiber
-      }
-      break;
-    case style::offloaded:
-      result = grove::offload([=] {
-        std::uint64_t r = 1;
-        for (std::uint64_t i = 0; i < slices; ++i) r = crunch(r, rounds);
-        return r;
-      });
-      break;
-  }
+  // The work runs in its own named fiber, so reports (the blocking monitor's) name it.
+  auto cruncher = grove::spawn({.name = "cruncher"}, [&] {
+    switch (how) {
+      case style::in_one_go:
+        for (std::uint64_t i = 0; i < slices; ++i) result = crunch(result, rounds);
+        break;
+      case style::yielding:
+        for (std::uint64_t i = 0; i < slices; ++i) {
+          result = crunch(result, rounds);
+          grove::this_fiber::yield();  // let the hub run every other ready fiber
+        }
+        break;
+      case style::offloaded:
+        result = grove::offload([=] {
+          std::uint64_t r = 1;
+          for (std::uint64_t i = 0; i < slices; ++i) r = crunch(r, rounds);
+          return r;
+        });
+        break;
+    }
+  });
+  cruncher.get();
   auto took = steady::now() - start;
   grove::this_fiber::sleep_for(2 * tick);  // one more tick after the work, to see its delay
   ticker.kill();

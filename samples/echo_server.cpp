@@ -1,17 +1,17 @@
 // An echo server: grove::net::server runs one fiber per connection, each a plain read/write
-// loop. Listens on 127.0.0.1; Ctrl-C (SIGINT) or SIGTERM stops it gracefully.
+// loop. Listens on 127.0.0.1; Ctrl-C (SIGINT) or SIGTERM stops it gracefully: a fiber waits in
+// grove::wait_signal, then the server stops accepting and its connections get a second to end.
 //   echo_server [--port N] [--max-connections N] [--tour]
 // --port 0 (the default) picks a free port and prints it. --tour runs a short self-contained
 // demo (the server plus three clients in the same hub) and exits.
-#include <boost/asio/signal_set.hpp>
-#include <csignal>
+#include <chrono>
 #include <cstdio>
 #include <grove/grove.hpp>
 #include <grove/net/server.hpp>
 #include <string>
 #include <vector>
 
-#include "sample_args.hpp"
+#include "net_sample.hpp"
 
 namespace net = grove::net;
 
@@ -51,30 +51,26 @@ void tour() {
   std::printf("stopped\n");
 }
 
+const char* usage =
+    "usage: echo_server [--port N] [--max-connections N]  serve on 127.0.0.1 until SIGINT/SIGTERM\n"
+    "       echo_server --tour                            a self-contained demo, then exit\n"
+    "--port 0 (the default) picks a free port and prints it.\n";
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (sample::flag(argc, argv, "--tour")) {
-    grove::run(tour);
-    return 0;
-  }
-  auto port = static_cast<std::uint16_t>(sample::option(argc, argv, "--port", 0));
-  net::server_options options;
-  options.max_connections =
-      static_cast<std::size_t>(sample::option(argc, argv, "--max-connections", 0));
-  grove::run([&] {
+  auto serve = [&] {
+    auto port = static_cast<std::uint16_t>(sample::option(argc, argv, "--port", 0));
+    net::server_options options;
+    options.max_connections =
+        static_cast<std::size_t>(sample::option(argc, argv, "--max-connections", 0));
     net::server server(net::tcp_listener::bind("127.0.0.1", port), echo, options);
-    std::printf("echo_server: listening on 127.0.0.1:%u\n",
-                static_cast<unsigned>(server.listener().local_endpoint().port()));
-    std::fflush(stdout);
-    // Signals arrive as Asio completions on the hub; a callback must not wait, so it spawns the
-    // fiber that stops the server.
-    boost::asio::signal_set signals(grove::hub::current().io_context(), SIGINT, SIGTERM);
-    signals.async_wait([&](const boost::system::error_code& ec, int) {
-      if (!ec) grove::spawn([&] { server.stop(); });
+    server.start();
+    sample::serve_until_signal("echo_server", server.listener().local_endpoint().port(), [&] {
+      std::size_t open = server.connection_count();
+      server.stop(std::chrono::seconds(1));
+      return std::to_string(open) + " connection(s) were open";
     });
-    server.serve_forever();
-    signals.cancel();
-    std::printf("echo_server: stopped\n");
-  });
+  };
+  return sample::run_sample(argc, argv, usage, tour, serve);
 }

@@ -22,6 +22,11 @@ namespace net = grove::net;
 
 namespace {
 
+const char* usage =
+    "usage: http_server [--port N] [--publish-every S] [--max-connections N]\n"
+    "                   serve on 127.0.0.1 until SIGINT/SIGTERM\n"
+    "       http_server --tour   starts itself, sends itself a few requests, exits\n";
+
 std::string first_line(const std::string& text) { return text.substr(0, text.find("\r\n")); }
 
 void tour() {
@@ -103,14 +108,13 @@ void serve(int argc, char** argv) {
   }
   sample::serve_until_signal("http_server", s.port(), [&] {
     if (ticker.valid()) ticker.kill();
-    std::printf("http_server: %llu requests served\n",
-                static_cast<unsigned long long>(s.stats.requests));
     s.stop();
+    return std::to_string(s.stats.requests) + " requests served";
   });
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  return sample::run_sample(argc, argv, tour, [&] { serve(argc, argv); });
+  return sample::run_sample(argc, argv, usage, tour, [&] { serve(argc, argv); });
 }

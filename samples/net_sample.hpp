@@ -1,49 +1,61 @@
-// What the network samples share (not part of grove's API): main() with --tour, and serving
-// until Ctrl-C.
+// What the network samples share (not part of grove's API): main() with --help and --tour, a
+// failure as one line on stderr, and serving until SIGINT / SIGTERM (grove::wait_signal).
 #pragma once
 
-#include <boost/asio/signal_set.hpp>
-#include <boost/system/error_code.hpp>
-#include <csignal>
+#include <signal.h>
+
 #include <cstdint>
 #include <cstdio>
-#include <grove/detail/completion.hpp>
+#include <cstring>
+#include <exception>
 #include <grove/hub.hpp>
+#include <grove/signal.hpp>
+#include <string>
+#include <type_traits>
 
 #include "sample_args.hpp"
 
 namespace sample {
 
-/// Suspends the calling fiber until SIGINT or SIGTERM arrives (Asio's signal_set on the hub's
-/// io_context); returns the signal number.
-inline int wait_for_stop_signal() {
-  boost::asio::signal_set signals(grove::hub::current().io_context(), SIGINT, SIGTERM);
-  auto [ec, number] = grove::detail::await_asio<boost::system::error_code, int>(
-      [&](auto handler) { signals.async_wait(std::move(handler)); }, [&] { signals.cancel(); });
-  return ec ? 0 : number;
-}
-
 /// Prints where server `name` listens (flushed at once: scripts read it to learn a free port),
-/// waits for Ctrl-C or SIGTERM, then calls `stop()`.
+/// waits for Ctrl-C or SIGTERM, calls `stop()` (which stops accepting and lets the connections
+/// finish or closes them), and prints one line saying so. If `stop()` returns a string, it is
+/// added to that line. The program then exits 0.
 template <class Stop>
 void serve_until_signal(const char* name, std::uint16_t port, Stop stop) {
   std::printf("%s: listening on 127.0.0.1:%u (Ctrl-C stops it)\n", name, port);
   std::fflush(stdout);
-  wait_for_stop_signal();
-  std::printf("%s: stopping\n", name);
-  stop();
+  int number = grove::wait_signal({SIGINT, SIGTERM});
+  std::string summary;
+  if constexpr (std::is_void_v<decltype(stop())>) {
+    stop();
+  } else {
+    summary = ", " + std::string(stop());
+  }
+  std::printf("%s: stopped on %s%s\n", name, number == SIGINT ? "SIGINT" : "SIGTERM",
+              summary.c_str());
 }
 
-/// The main() of a network sample: in grove::run, `tour()` with --tour, else `serve()`.
+/// The main() of a network sample: `usage` for --help; in grove::run, `tour()` with --tour,
+/// else `serve()`. A failure (a busy port...) is one line on stderr and exit status 1.
 template <class Tour, class Serve>
-int run_sample(int argc, char** argv, Tour tour, Serve serve) {
-  grove::run([&] {
-    if (flag(argc, argv, "--tour")) {
-      tour();
-    } else {
-      serve();
-    }
-  });
+int run_sample(int argc, char** argv, const char* usage, Tour tour, Serve serve) {
+  if (flag(argc, argv, "--help") || flag(argc, argv, "-h")) {
+    std::printf("%s", usage);
+    return 0;
+  }
+  try {
+    grove::run([&] {
+      if (flag(argc, argv, "--tour")) {
+        tour();
+      } else {
+        serve();
+      }
+    });
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s\n", argv[0], e.what());
+    return 1;
+  }
   return 0;
 }
 

@@ -20,6 +20,10 @@ namespace websocket = beast::websocket;
 
 namespace {
 
+const char* usage =
+    "usage: websocket_chat [--port N] [--queue-limit N]  serve on 127.0.0.1 until SIGINT/SIGTERM\n"
+    "       websocket_chat --tour                        a self-contained demo, then exit\n";
+
 using ws_client = chat::websocket_client;
 using chat::connect_client;
 
@@ -78,5 +82,5 @@ void serve(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  return sample::run_sample(argc, argv, tour, [&] { serve(argc, argv); });
+  return sample::run_sample(argc, argv, usage, tour, [&] { serve(argc, argv); });
 }

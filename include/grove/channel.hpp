@@ -20,6 +20,8 @@
 // callbacks). Not copyable or movable: waiting fibers point into it.
 #pragma once
 
+#include <source_location>
+
 #include <cstddef>
 #include <iterator>
 #include <optional>
@@ -87,14 +89,20 @@ class channel {
   };
 
   /// An unbuffered channel (capacity 0) or one buffering up to `capacity` values.
-  explicit channel(std::size_t capacity = 0) noexcept : core_(capacity) {}
+  explicit channel(std::size_t capacity = 0) noexcept : core_(capacity, detail::wait_kind::channel) {}
   channel(const channel&) = delete;
   channel& operator=(const channel&) = delete;
 
   /// Sends a copy of `value`: waits for a receiver (unbuffered) or for buffer room.
-  void send(const T& value) { send_until(detail::offer<T>::copy_of(value), detail::no_deadline); }
+  void send(const T& value, std::source_location where = std::source_location::current()) {
+    detail::call_site site(where);
+    send_until(detail::offer<T>::copy_of(value), detail::no_deadline);
+  }
   /// Sends `value`: waits for a receiver (unbuffered) or for buffer room.
-  void send(T&& value) { send_until(detail::offer<T>::move_of(value), detail::no_deadline); }
+  void send(T&& value, std::source_location where = std::source_location::current()) {
+    detail::call_site site(where);
+    send_until(detail::offer<T>::move_of(value), detail::no_deadline);
+  }
   /// Sends a copy of `value` if a receiver waits or the buffer has room; false otherwise.
   bool try_send(const T& value) {
     return send_until(detail::offer<T>::copy_of(value), detail::no_wait);
@@ -103,7 +111,8 @@ class channel {
   bool try_send(T&& value) { return send_until(detail::offer<T>::move_of(value), detail::no_wait); }
 
   /// The next value, waiting for one; nullopt once the channel is closed and drained.
-  std::optional<T> receive() {
+  std::optional<T> receive(std::source_location where = std::source_location::current()) {
+    detail::call_site site(where);
     std::optional<T> value;
     core_.take(value, detail::no_deadline);
     return value;

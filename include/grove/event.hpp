@@ -17,6 +17,8 @@
 #include <chrono>
 
 #include <grove/detail/awaitable.hpp>
+#include <source_location>
+
 #include <grove/detail/deadline.hpp>
 #include <grove/detail/wait_queue.hpp>
 
@@ -37,15 +39,20 @@ class event {
   bool is_set() const noexcept { return set_; }
 
   /// Waits until the flag is set (returns at once if it is).
-  void wait() { wait_until_deadline(detail::no_deadline); }
+  void wait(std::source_location where = std::source_location::current()) {
+    detail::call_site site(where);
+    wait_until_deadline(detail::no_deadline);
+  }
   /// Waits at most `d`; true if the flag was set.
   template <class Rep, class Period>
-  bool wait_for(std::chrono::duration<Rep, Period> d) {
+  bool wait_for(std::chrono::duration<Rep, Period> d, std::source_location where = std::source_location::current()) {
+    detail::call_site site(where);
     return wait_until_deadline(detail::deadline_after(d));
   }
   /// Waits until `t` at the latest; true if the flag was set.
   template <class Clock, class Duration>
-  bool wait_until(std::chrono::time_point<Clock, Duration> t) {
+  bool wait_until(std::chrono::time_point<Clock, Duration> t, std::source_location where = std::source_location::current()) {
+    detail::call_site site(where);
     return wait_until_deadline(detail::deadline_at(t));
   }
 
@@ -54,7 +61,7 @@ class event {
   bool wait_until_deadline(detail::time_point deadline);
 
   bool set_ = false;
-  detail::wait_queue waiters_;
+  detail::wait_queue waiters_{"grove::event"};
 };
 
 template <>

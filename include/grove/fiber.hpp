@@ -18,6 +18,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <source_location>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -65,17 +66,22 @@ class fiber {
     return block_ && block_->state == detail::fiber_state::finished;
   }
   /// Waits until the fiber finishes; never throws the fiber's own exception.
-  void join() const { detail::join(checked()); }
+  void join(std::source_location where = std::source_location::current()) const {
+    detail::call_site site(where);
+    detail::join(checked());
+  }
   /// Waits at most `d`; true if the fiber finished.
   template <class Rep, class Period>
-  bool join_for(std::chrono::duration<Rep, Period> d) const {
+  bool join_for(std::chrono::duration<Rep, Period> d,
+                std::source_location where = std::source_location::current()) const {
+    detail::call_site site(where);
     return detail::join_until(checked(), detail::deadline_after(d));
   }
   /// Waits, then returns the value (a copy if T is copyable, else moved out: call once) or
   /// rethrows the fiber's exception; throws killed_error if the fiber was killed.
-  T get() const {
+  T get(std::source_location where = std::source_location::current()) const {
     checked();
-    join();
+    join(where);
     detail::rethrow_if_failed(block_);
     if constexpr (!std::is_void_v<T>) {
       if constexpr (std::is_copy_constructible_v<T>) {
@@ -108,13 +114,15 @@ template <class Fn, class... Args>
 using spawn_result_t = std::invoke_result_t<std::decay_t<Fn>, std::decay_t<Args>...>;
 
 template <class Fn, class... Args>
-auto make_fiber(const spawn_options& options, time_point start_at, Fn&& fn, Args&&... args) {
+auto make_fiber(const spawn_options& options, time_point start_at, std::source_location where,
+                Fn&& fn, Args&&... args) {
   using T = spawn_result_t<Fn, Args...>;
   auto bound = [fn = std::forward<Fn>(fn), ... args = std::forward<Args>(args)]() mutable -> T {
     return std::invoke(std::move(fn), std::move(args)...);
   };
   auto* block = new fiber_impl<T, decltype(bound)>(std::move(bound));
   fiber<T> handle(block);
+  block->wait.where = where;  // the spawn site, until the fiber starts (see fiber_base::wait)
   launch(block, options, start_at);
   return handle;
 }
@@ -122,20 +130,49 @@ template <class T>
 inline constexpr bool is_spawn_options_v = std::is_same_v<std::decay_t<T>, spawn_options>;
 }  // namespace detail
 
+// Each spawn comes in two forms: without arguments for fn, where a defaulted
+// std::source_location records the spawn site for grove::dump_fibers, and with arguments (a
+// defaulted parameter cannot follow a pack; those fibers show no spawn site). The first is the
+// more specialised template, so spawn(fn) picks it.
+
+/// Starts `fn()` in a new fiber on the current hub.
+template <class Fn>
+  requires(!detail::is_spawn_options_v<Fn>)
+auto spawn(Fn&& fn, std::source_location where = std::source_location::current()) {
+  static const spawn_options defaults{};
+  return detail::make_fiber(defaults, detail::no_deadline, where, std::forward<Fn>(fn));
+}
+
 /// Starts `fn(args...)` in a new fiber on the current hub; args are copied/moved in.
 template <class Fn, class... Args>
   requires(!detail::is_spawn_options_v<Fn>)
 auto spawn(Fn&& fn, Args&&... args) {
   static const spawn_options defaults{};
-  return detail::make_fiber(defaults, detail::no_deadline, std::forward<Fn>(fn),
-                            std::forward<Args>(args)...);
+  return detail::make_fiber(defaults, detail::no_deadline, std::source_location(),
+                            std::forward<Fn>(fn), std::forward<Args>(args)...);
+}
+
+/// Starts `fn()` in a new fiber with a name and/or stack size.
+template <class Fn>
+auto spawn(const spawn_options& options, Fn&& fn,
+           std::source_location where = std::source_location::current()) {
+  return detail::make_fiber(options, detail::no_deadline, where, std::forward<Fn>(fn));
 }
 
 /// Starts `fn(args...)` in a new fiber with a name and/or stack size.
 template <class Fn, class... Args>
 auto spawn(const spawn_options& options, Fn&& fn, Args&&... args) {
-  return detail::make_fiber(options, detail::no_deadline, std::forward<Fn>(fn),
-                            std::forward<Args>(args)...);
+  return detail::make_fiber(options, detail::no_deadline, std::source_location(),
+                            std::forward<Fn>(fn), std::forward<Args>(args)...);
+}
+
+/// Starts `fn()` in a new fiber once `delay` has passed.
+template <class Rep, class Period, class Fn>
+  requires(!detail::is_spawn_options_v<Fn>)
+auto spawn_later(std::chrono::duration<Rep, Period> delay, Fn&& fn,
+                 std::source_location where = std::source_location::current()) {
+  static const spawn_options defaults{};
+  return detail::make_fiber(defaults, detail::deadline_after(delay), where, std::forward<Fn>(fn));
 }
 
 /// Starts `fn(args...)` in a new fiber once `delay` has passed.
@@ -143,16 +180,23 @@ template <class Rep, class Period, class Fn, class... Args>
   requires(!detail::is_spawn_options_v<Fn>)
 auto spawn_later(std::chrono::duration<Rep, Period> delay, Fn&& fn, Args&&... args) {
   static const spawn_options defaults{};
-  return detail::make_fiber(defaults, detail::deadline_after(delay), std::forward<Fn>(fn),
-                            std::forward<Args>(args)...);
+  return detail::make_fiber(defaults, detail::deadline_after(delay), std::source_location(),
+                            std::forward<Fn>(fn), std::forward<Args>(args)...);
+}
+
+/// Starts `fn()` in a new fiber with a name and/or stack size once `delay` has passed.
+template <class Rep, class Period, class Fn>
+auto spawn_later(std::chrono::duration<Rep, Period> delay, const spawn_options& options, Fn&& fn,
+                 std::source_location where = std::source_location::current()) {
+  return detail::make_fiber(options, detail::deadline_after(delay), where, std::forward<Fn>(fn));
 }
 
 /// Starts `fn(args...)` in a new fiber with a name and/or stack size once `delay` has passed.
 template <class Rep, class Period, class Fn, class... Args>
 auto spawn_later(std::chrono::duration<Rep, Period> delay, const spawn_options& options, Fn&& fn,
                  Args&&... args) {
-  return detail::make_fiber(options, detail::deadline_after(delay), std::forward<Fn>(fn),
-                            std::forward<Args>(args)...);
+  return detail::make_fiber(options, detail::deadline_after(delay), std::source_location(),
+                            std::forward<Fn>(fn), std::forward<Args>(args)...);
 }
 
 namespace this_fiber {
@@ -162,25 +206,29 @@ inline void yield() { detail::yield_inline(); }
 
 /// Suspends the calling fiber until `t`; a past time point yields.
 template <class Duration>
-void sleep_until(std::chrono::time_point<std::chrono::steady_clock, Duration> t) {
+void sleep_until(std::chrono::time_point<std::chrono::steady_clock, Duration> t,
+                 std::source_location where = std::source_location::current()) {
+  detail::call_site site(where);
   auto deadline = std::chrono::time_point_cast<detail::clock::duration>(t);
   if (deadline <= detail::clock::now()) {
     detail::yield();
     return;
   }
-  while (detail::suspend(deadline) != detail::wake_reason::deadline) {
+  while (detail::suspend(deadline, {detail::wait_kind::sleep, 0}) != detail::wake_reason::deadline) {
   }
 }
 
 /// Suspends the calling fiber for `d`; zero or negative yields to every other ready fiber.
 template <class Rep, class Period>
-void sleep_for(std::chrono::duration<Rep, Period> d) {
+void sleep_for(std::chrono::duration<Rep, Period> d,
+               std::source_location where = std::source_location::current()) {
   if (d <= d.zero()) {
     detail::yield();
     return;
   }
+  detail::call_site site(where);
   detail::time_point deadline = detail::deadline_after(d);
-  while (detail::suspend(deadline) != detail::wake_reason::deadline) {
+  while (detail::suspend(deadline, {detail::wait_kind::sleep, 0}) != detail::wake_reason::deadline) {
   }
 }
 

@@ -1,6 +1,7 @@
 // The umbrella header: everything public in grove.
 #pragma once
 
+#include <grove/debug.hpp>
 #include <grove/error.hpp>
 #include <grove/fiber.hpp>
 #include <grove/hub.hpp>
@@ -25,3 +26,6 @@
 #include <grove/fs.hpp>
 #include <grove/pipe_stream.hpp>
 #include <grove/process.hpp>
+
+// Signals (issue 9)
+#include <grove/signal.hpp>

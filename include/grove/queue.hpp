@@ -26,6 +26,8 @@
 // first. Not copyable or movable: waiting fibers point into it.
 #pragma once
 
+#include <source_location>
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -65,9 +67,15 @@ class basic_queue {
   basic_queue& operator=(const basic_queue&) = delete;
 
   /// Adds a copy of `item`, waiting while the queue is full; throws queue_closed if closed.
-  void put(const T& item) { put_until(detail::offer<T>::copy_of(item), detail::no_deadline); }
+  void put(const T& item, std::source_location where = std::source_location::current()) {
+    detail::call_site site(where);
+    put_until(detail::offer<T>::copy_of(item), detail::no_deadline);
+  }
   /// Adds `item`, waiting while the queue is full; throws queue_closed if closed.
-  void put(T&& item) { put_until(detail::offer<T>::move_of(item), detail::no_deadline); }
+  void put(T&& item, std::source_location where = std::source_location::current()) {
+    detail::call_site site(where);
+    put_until(detail::offer<T>::move_of(item), detail::no_deadline);
+  }
   /// Adds a copy of `item` if there is room now; false if full. Throws queue_closed if closed.
   bool try_put(const T& item) {
     return put_until(detail::offer<T>::copy_of(item), detail::no_wait);
@@ -87,12 +95,16 @@ class basic_queue {
 
   /// Removes and returns the next item, waiting while empty; throws queue_closed once closed
   /// and drained.
-  T get() { return *get_until(detail::no_deadline); }
+  T get(std::source_location where = std::source_location::current()) {
+    detail::call_site site(where);
+    return *get_until(detail::no_deadline);
+  }
   /// The next item if there is one now; throws queue_closed once closed and drained.
   std::optional<T> try_get() { return get_until(detail::no_wait); }
   /// Like get(), waiting at most `d`; nullopt if still empty.
   template <class Rep, class Period>
-  std::optional<T> get_for(std::chrono::duration<Rep, Period> d) {
+  std::optional<T> get_for(std::chrono::duration<Rep, Period> d, std::source_location where = std::source_location::current()) {
+    detail::call_site site(where);
     return get_until(detail::deadline_after(d));
   }
 
@@ -100,7 +112,10 @@ class basic_queue {
   /// called more often than items were put.
   void task_done() { core_.task_done(); }
   /// Waits until every item ever put has been marked with task_done().
-  void join() { core_.join_until(detail::no_deadline); }
+  void join(std::source_location where = std::source_location::current()) {
+    detail::call_site site(where);
+    core_.join_until(detail::no_deadline);
+  }
   /// Like join(), waiting at most `d`; false if items are still unfinished.
   template <class Rep, class Period>
   bool join_for(std::chrono::duration<Rep, Period> d) {

@@ -169,7 +169,7 @@ std::size_t run_select(Tuple& cases, std::index_sequence<I...>) {
       if constexpr (kind_of<decltype(c)> == case_kind::channel) c.arm(nodes[i]);
     };
     (arm(std::get<I>(cases), I), ...);
-    if (suspend(deadline) != wake_reason::notified) {
+    if (suspend(deadline, {wait_kind::select, 0}) != wake_reason::notified) {
       chosen = timer;
       break;
     }

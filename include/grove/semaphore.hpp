@@ -18,6 +18,8 @@
 // release() may be called from hub callbacks. Not copyable or movable.
 #pragma once
 
+#include <source_location>
+
 #include <chrono>
 #include <cstddef>
 #include <limits>
@@ -36,7 +38,10 @@ class semaphore {
   semaphore& operator=(const semaphore&) = delete;
 
   /// Takes a permit, waiting for one if none is free.
-  void acquire() { acquire_until(detail::no_deadline); }
+  void acquire(std::source_location where = std::source_location::current()) {
+    detail::call_site site(where);
+    acquire_until(detail::no_deadline);
+  }
   /// Takes a permit if one is free now; false otherwise.
   bool try_acquire() noexcept {
     if (permits_ == 0) return false;
@@ -70,7 +75,7 @@ class semaphore {
   // Invariant: permits_ > 0 only while no fiber waits (release hands permits to waiters).
   std::size_t permits_;
   std::size_t bound_ = std::numeric_limits<std::size_t>::max();
-  detail::wait_queue waiters_;
+  detail::wait_queue waiters_{"grove::semaphore"};
 };
 
 /// A semaphore whose release() throws grove::error if it would hold more than its initial

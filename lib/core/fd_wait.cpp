@@ -393,7 +393,12 @@ wake_reason wait_on(fd_poller& p, fd_waiter* waiters, std::size_t count, time_po
   for (std::size_t i = 0; i < count; ++i) {
     if (waiters[i].fired || waiters[i].released) return wake_reason::notified;
   }
-  return suspend_fn(deadline);
+  waiting_on on{wait_kind::fd_poll, count};
+  if (count == 1) {
+    on = {waiters[0].dir == read_dir ? wait_kind::fd_readable : wait_kind::fd_writable,
+          static_cast<std::uintptr_t>(waiters[0].state->fd)};
+  }
+  return suspend_fn(deadline, on);
 }
 
 /// What a finished no-throw wait reports.
@@ -428,8 +433,10 @@ fd_wait_status wait_one(fd_state* s, int d, time_point deadline, Suspend&& suspe
   return status_of(reason, &w, 1);
 }
 
-wake_reason suspend_throwing(time_point deadline) { return suspend(deadline); }
-wake_reason suspend_quietly(time_point deadline) noexcept { return suspend_noexcept(deadline); }
+wake_reason suspend_throwing(time_point deadline, waiting_on on) { return suspend(deadline, on); }
+wake_reason suspend_quietly(time_point deadline, waiting_on on) noexcept {
+  return suspend_noexcept(deadline, on);
+}
 
 /// Runs `attempt` until it stops reporting would_block, waiting in between with `suspend_fn`.
 template <class Suspend>
@@ -654,7 +661,7 @@ fd_wait_status sleep_noexcept(time_point deadline) noexcept {
   errno_keeper keep;
   if (!current_fiber()) return fd_wait_status::failed;
   for (;;) {
-    wake_reason reason = suspend_noexcept(deadline);
+    wake_reason reason = suspend_noexcept(deadline, {wait_kind::sleep, 0});
     if (reason == wake_reason::notified) continue;  // nobody should wake a sleeper: sleep on
     return status_of(reason, nullptr, 0);
   }

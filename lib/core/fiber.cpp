@@ -22,7 +22,8 @@ void join(fiber_base* f) {
   if (f->state == fiber_state::finished) return;
   if (f == current_fiber()) throw error("grove: a fiber cannot join itself");
   block_ref keep(f);
-  while (f->state != fiber_state::finished) f->joiners.wait();
+  const waiting_on on{wait_kind::join, reinterpret_cast<std::uintptr_t>(f)};
+  while (f->state != fiber_state::finished) f->joiners.wait(no_deadline, on);
 }
 
 bool join_until(fiber_base* f, time_point deadline) {
@@ -30,7 +31,8 @@ bool join_until(fiber_base* f, time_point deadline) {
   if (f == current_fiber()) throw error("grove: a fiber cannot join itself");
   block_ref keep(f);
   while (f->state != fiber_state::finished) {
-    if (!f->joiners.wait(deadline)) return f->state == fiber_state::finished;
+    if (!f->joiners.wait(deadline, {wait_kind::join, reinterpret_cast<std::uintptr_t>(f)}))
+      return f->state == fiber_state::finished;
   }
   return true;
 }

@@ -2,6 +2,8 @@
 // fresh stack, the entry function, finishing, retiring the stack, and kill.
 #include <atomic>
 #include <exception>
+#include <new>
+#include <source_location>
 
 #include <grove/error.hpp>
 
@@ -23,6 +25,12 @@ void deadline_fired(timer_node* node) noexcept {
   } else {
     interrupt(owner, wake_reason::deadline);  // armed only for the suspension it ends
   }
+}
+
+// A debug mode: filling a whole stack touches all its pages. Unsanitized: a reused stack may
+// still carry the sanitizer's poison of its previous fiber's frames.
+__attribute__((no_sanitize("address"))) void paint_stack(char* low, char* high) noexcept {
+  for (char* p = low; p < high; ++p) *p = static_cast<char>(stack_paint);
 }
 
 }  // namespace
@@ -94,8 +102,19 @@ bool hub_impl::prepare_to_start(fiber_base* f) noexcept {
   f->ctx.stack_size = usable;
   f->ctx.fiber = f;
   f->ctx.tsan_fiber = sanitizer_create_fiber();
-  f->ctx.fctx = ctx::make_fcontext(low + usable, usable, &hub_impl::fiber_entry);
+  char* top = low + usable - spawn_site_reserve;
+  if (paint_stacks_) paint_stack(low, top);
+  // The spawn site moves from the control block to the top of the stack (fiber_base::wait).
+  new (top) std::source_location(f->wait.where);
+  f->wait.where = std::source_location();
+  f->ctx.fctx = ctx::make_fcontext(top, usable - spawn_site_reserve, &hub_impl::fiber_entry);
   return true;
+}
+
+std::source_location spawn_site(const fiber_base* f) noexcept {
+  if (!f->ctx.fctx || !f->ctx.stack_low) return f->wait.where;  // not started: still in the block
+  const char* top = static_cast<const char*>(f->ctx.stack_low) + f->ctx.stack_size;
+  return *std::launder(reinterpret_cast<const std::source_location*>(top - spawn_site_reserve));
 }
 
 void hub_impl::fiber_entry(ctx::transfer_t t) noexcept {

@@ -4,6 +4,9 @@
 #include "core/hub_impl.hpp"
 
 #include <pthread.h>
+#include <unistd.h>
+
+#include <cstdlib>
 
 #include <cxxabi.h>
 
@@ -28,6 +31,8 @@ hub_impl::hub_impl()
     loop_ctx_.stack_size = size;
     pthread_attr_destroy(&attr);
   }
+  const char* paint = std::getenv("GROVE_STACK_PAINT");
+  paint_stacks_ = paint && *paint && *paint != '0';
 }
 
 hub_impl::~hub_impl() {
@@ -59,6 +64,14 @@ void hub_impl::run(fiber_base* main) {
     ~reset_current_hub() { t_hub = nullptr; }
   } reset;
   overflow_guard guard;  // sigaltstack for this thread + the process-wide SIGSEGV handler
+  watch_.hub = this;
+  watch_.thread = pthread_self();
+  watch_.tid = ::gettid();
+  register_hub(watch_);
+  struct leave_registry {
+    hub_watch& w;
+    ~leave_registry() { unregister_hub(w); }
+  } registered{watch_};
   main_ = main;
   loop_ctx_.tsan_fiber = sanitizer_current_fiber();  // the loop runs as the thread itself
   spawn_options options;
@@ -79,6 +92,9 @@ void run_hub(fiber_base* main) {
 
 void hub_impl::loop() {
   for (;;) {
+    // Progress for the blocking monitor, like a switch: a hub busy with callbacks and Asio
+    // handlers alone is not stuck, one stuck inside a callback is.
+    watch_.count_switch();
     if (ready_head_) {
       budget_ = switch_budget;
       if (fiber_base* f = pop_runnable()) {
@@ -107,7 +123,11 @@ void hub_impl::loop() {
       io_.poll();
       continue;
     }
-    if (io_.run_one() == 0 && !ready_head_ && !soon_head_) {
+    // Waiting here with nothing to run is not a stall: the blocking monitor skips idle hubs.
+    watch_.idle.store(true, std::memory_order_relaxed);
+    std::size_t handled = io_.run_one();
+    watch_.idle.store(false, std::memory_order_relaxed);
+    if (handled == 0 && !ready_head_ && !soon_head_) {
       on_deadlock();
       if (shutting_down_ && live_count_ == 0) break;
     }

@@ -15,6 +15,7 @@
 #include <grove/detail/fiber_base.hpp>
 #include <grove/hub.hpp>
 
+#include "core/hub_watch.hpp"
 #include "core/sanitizers.hpp"
 #include "core/stack_pool.hpp"
 #include "core/timer_heap.hpp"
@@ -107,6 +108,13 @@ class hub_impl {
 
   fiber_base* running() const noexcept { return current_; }
   std::size_t live_count() const noexcept { return live_count_; }
+  /// The first of the unfinished fibers (then fiber_base::next_live): grove::dump_fibers.
+  fiber_base* live_head() const noexcept { return live_head_; }
+  hub_watch& watch() noexcept { return watch_; }
+  /// True when GROVE_STACK_PAINT asked for painted stacks (high-water marks in the dump).
+  bool paints_stacks() const noexcept { return paint_stacks_; }
+  /// The hub's stack pool (its counters: stacks mapped, stacks in use).
+  const stack_pool& stacks() const noexcept { return stacks_; }
 
   // Timers -------------------------------------------------------------------------------
   /// Arms `node` (re-arms it if armed). May allocate: for timers that are not a fiber's own
@@ -173,6 +181,8 @@ class hub_impl {
   void* eh_globals_;
   fd_poller* fd_poller_ = nullptr;
   stack_pool stacks_;
+  bool paint_stacks_ = false;
+  hub_watch watch_;
   boost::asio::io_context io_;
   boost::asio::steady_timer asio_timer_;
   grove::hub facade_;
@@ -197,6 +207,7 @@ inline void hub_impl::begin_switch(execution_context& from, execution_context& t
   eh->caught_exceptions = to.eh_caught;
   eh->uncaught_exceptions = to.eh_uncaught;
   current_ = to.fiber;
+  watch_.count_switch();
   sanitizer_start_switch(from.finished ? nullptr : &from.asan_fake_stack, to.stack_low,
                          to.stack_size);
 }
@@ -236,6 +247,14 @@ inline void hub_impl::switch_away(fiber_base* self) noexcept {
 /// concerns the fiber rather than one wait (kill, scoped timeouts, deadlock) and for the
 /// suspension's own deadline. Everything else wakes a wake_token. False if not suspended.
 bool interrupt(fiber_base* f, wake_reason reason) noexcept;
+
+/// Bytes at the top of every fiber stack that hold its spawn site once it runs (before, the
+/// control block's wait record holds it): keeps fiber_base small (docs/architecture.md).
+inline constexpr std::size_t spawn_site_reserve = 16;
+/// Where `f` was spawned (line() == 0: unknown).
+std::source_location spawn_site(const fiber_base* f) noexcept;
+/// The byte every stack is filled with when painted (GROVE_STACK_PAINT=1).
+inline constexpr unsigned char stack_paint = 0xa5;
 
 /// Destroys the grove::fiber_local values of a finishing fiber (on its own stack).
 void destroy_fiber_locals(fiber_base* f) noexcept;

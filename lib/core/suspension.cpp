@@ -5,6 +5,7 @@
 
 #include <grove/error.hpp>
 #include <grove/timeout.hpp>
+#include <grove/detail/suspend_hook.hpp>
 #include <grove/detail/yield.hpp>
 
 #include "core/hub_impl.hpp"
@@ -75,6 +76,13 @@ void raise_for(wake_reason reason) {
       throw error(
           "grove: deadlock: every fiber is waiting and nothing can wake them (no timer, I/O or "
           "callback is pending)");
+    case wake_reason::abandoned: {
+      const fiber_base* self = current_fiber();
+      const char* what = self && self->abandoned_by ? self->abandoned_by : "a grove primitive";
+      throw error(std::string(what) +
+                  " destroyed while a fiber waited on it (destroy a primitive only once nothing "
+                  "waits on it)");
+    }
     default:
       return;
   }
@@ -83,7 +91,7 @@ void raise_for(wake_reason reason) {
 namespace {
 
 /// The three flavours of suspension; they differ only in what they do with a kill or timeout.
-enum class wait_kind : std::uint8_t {
+enum class suspend_flavour : std::uint8_t {
   throwing,         ///< suspend(): throws it
   reporting,        ///< suspend_noexcept(): returns it (C frames)
   uninterruptible,  ///< suspend_uninterruptible(): leaves it pending
@@ -91,8 +99,8 @@ enum class wait_kind : std::uint8_t {
 
 /// The one interruptibility rule (docs/architecture.md): a kill or an expired scoped timeout may end a wait
 /// only if the fiber is not unwinding, not shielded, and the wait is not uninterruptible.
-bool interruptible_now(const hub_impl* h, const fiber_base* self, wait_kind kind) noexcept {
-  return kind != wait_kind::uninterruptible && h->uncaught_exceptions() == 0 &&
+bool interruptible_now(const hub_impl* h, const fiber_base* self, suspend_flavour kind) noexcept {
+  return kind != suspend_flavour::uninterruptible && h->uncaught_exceptions() == 0 &&
          self->shield_depth == 0;
 }
 
@@ -111,15 +119,17 @@ struct errno_keeper {
 };
 
 /// The body of every suspension. Never throws: the throwing flavour raises what it returns.
-wake_reason suspend_as(hub_impl* h, fiber_base* self, time_point deadline,
-                       wait_kind kind) noexcept {
+wake_reason suspend_as(hub_impl* h, fiber_base* self, time_point deadline, suspend_flavour kind,
+                       waiting_on on) noexcept {
   errno_keeper keep_errno;
+  notify_suspending(self);
+  self->wait.what = wait_record::pack(on);
   bool interruptible = interruptible_now(h, self, kind);
   if (interruptible) {
     if (wake_reason pending = pending_interruption(self); pending != wake_reason::none) {
       // A throwing wait raises it now. A C frame gets it as an errno and may retry whatever
       // it gets: pass through the hub first, so such a loop cannot starve other fibers.
-      if (kind == wait_kind::reporting) h->yield_current(self);
+      if (kind == suspend_flavour::reporting) h->yield_current(self);
       return pending;
     }
   }
@@ -127,7 +137,7 @@ wake_reason suspend_as(hub_impl* h, fiber_base* self, time_point deadline,
   wake_reason reason = h->suspend_current(deadline);
   self->interruptible = true;
   // A C frame can report a deadlock; a shielded or uninterruptible throwing wait cannot.
-  if (reason == wake_reason::deadlock && !interruptible && kind != wait_kind::reporting) {
+  if (reason == wake_reason::deadlock && !interruptible && kind != suspend_flavour::reporting) {
     abort_deadlocked_shielded_wait(self);
   }
   return reason;
@@ -135,38 +145,51 @@ wake_reason suspend_as(hub_impl* h, fiber_base* self, time_point deadline,
 
 }  // namespace
 
+call_site::call_site(const std::source_location& where) noexcept {
+  fiber_base* self = current_fiber();
+  if (self && self->wait.where.line() == 0) {
+    self->wait.where = where;
+    record_ = &self->wait;
+  }
+}
+
+call_site::~call_site() {
+  if (record_) record_->where = std::source_location();
+}
+
 void require_fiber() {
   if (!current_fiber()) throw error(outside_fiber_message);
 }
 
-wake_reason suspend(time_point deadline) {
+wake_reason suspend(time_point deadline, waiting_on on) {
   hub_impl* h = t_hub;
   fiber_base* self = h ? h->running() : nullptr;
   if (!self) throw error(outside_fiber_message);
-  wake_reason reason = suspend_as(h, self, deadline, wait_kind::throwing);
+  wake_reason reason = suspend_as(h, self, deadline, suspend_flavour::throwing, on);
   if (reason >= wake_reason::killed) raise_for(reason);
   return reason;
 }
 
-wake_reason suspend_noexcept(time_point deadline) noexcept {
+wake_reason suspend_noexcept(time_point deadline, waiting_on on) noexcept {
   hub_impl* h = t_hub;
   fiber_base* self = h ? h->running() : nullptr;
   if (!self) return wake_reason::none;
-  return suspend_as(h, self, deadline, wait_kind::reporting);
+  return suspend_as(h, self, deadline, suspend_flavour::reporting, on);
 }
 
-wake_reason suspend_uninterruptible(time_point deadline) noexcept {
+wake_reason suspend_uninterruptible(time_point deadline, waiting_on on) noexcept {
   hub_impl* h = t_hub;
   fiber_base* self = h ? h->running() : nullptr;
   if (!self) return wake_reason::none;
-  return suspend_as(h, self, deadline, wait_kind::uninterruptible);
+  return suspend_as(h, self, deadline, suspend_flavour::uninterruptible, on);
 }
 
 void yield() {
   hub_impl* h = t_hub;
   fiber_base* self = h ? h->running() : nullptr;
   if (!self) throw error(outside_fiber_message);
-  bool interruptible = interruptible_now(h, self, wait_kind::throwing);
+  notify_suspending(self);
+  bool interruptible = interruptible_now(h, self, suspend_flavour::throwing);
   if (interruptible) raise_for(pending_interruption(self));
   {
     errno_keeper keep_errno;
@@ -175,11 +198,25 @@ void yield() {
   if (interruptible) raise_for(pending_interruption(self));
 }
 
+wake_reason yield_noexcept() noexcept {
+  hub_impl* h = t_hub;
+  fiber_base* self = h ? h->running() : nullptr;
+  if (!self) return wake_reason::none;
+  notify_suspending(self);
+  {
+    errno_keeper keep_errno;
+    h->yield_current(self);
+  }
+  return interruptible_now(h, self, suspend_flavour::reporting) ? pending_interruption(self)
+                                                          : wake_reason::none;
+}
+
 yield_plan yield_prepare() {
   hub_impl* h = t_hub;
   fiber_base* self = h ? h->running() : nullptr;
   if (!self) throw error(outside_fiber_message);
-  if (interruptible_now(h, self, wait_kind::throwing)) raise_for(pending_interruption(self));
+  notify_suspending(self);
+  if (interruptible_now(h, self, suspend_flavour::throwing)) raise_for(pending_interruption(self));
   self->state = fiber_state::ready;
   h->push_ready(self);
   execution_context* to = h->next_context(self);
@@ -192,7 +229,7 @@ void yield_finish(jump_result arrival) {
   hub_impl* h = t_hub;
   fiber_base* self = h->running();
   if (arrival.data) h->after_switch(arrival, self->ctx);
-  if (interruptible_now(h, self, wait_kind::throwing)) raise_for(pending_interruption(self));
+  if (interruptible_now(h, self, suspend_flavour::throwing)) raise_for(pending_interruption(self));
 }
 
 wake_reason hub_impl::suspend_current(time_point deadline) noexcept {
@@ -207,6 +244,12 @@ wake_reason hub_impl::suspend_current(time_point deadline) noexcept {
   ++self->suspension;  // every token of the suspension that just ended is stale now
   if (self->deadline.armed()) disarm(self->deadline);
   return self->reason;
+}
+
+std::atomic<suspend_hook> g_suspend_hook{nullptr};
+
+void set_suspend_hook(suspend_hook hook) noexcept {
+  g_suspend_hook.store(hook, std::memory_order_relaxed);
 }
 
 }  // namespace grove::detail

@@ -14,7 +14,12 @@ void wait_node::renew() noexcept {
 }
 
 wait_queue::~wait_queue() {
-  while (head_) remove(*head_);
+  // Nodes of fibers already woken by something else are stale: unlink them only. A node lives on
+  // its fiber's stack and unlinks itself when that unwinds, so every fiber here is still alive.
+  while (wait_node* node = pop_waiting()) {
+    node->fiber->abandoned_by = owner_;
+    wake(node->token(), wake_reason::abandoned);
+  }
 }
 
 void wait_queue::push_back(wait_node& node) noexcept {
@@ -69,11 +74,11 @@ std::size_t wait_queue::notify_all() noexcept {
   return woken;
 }
 
-bool wait_queue::wait(time_point deadline) {
+bool wait_queue::wait(time_point deadline, waiting_on on) {
   wait_node node;
   push_back(node);
   for (;;) {
-    wake_reason why = suspend(deadline);
+    wake_reason why = suspend(deadline, on);
     if (node.status == served) return true;
     if (why != wake_reason::notified) return false;
     // Woken, yet nothing was handed over: not this wait's wake. Wait on.

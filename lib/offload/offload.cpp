@@ -154,25 +154,28 @@ class offload_service final : public boost::asio::execution_context::service {
       offload_service* self;
       ~waiter_guard() { self->waiter_finished(); }
     } guard{this};
-    await_completion(done, no_deadline, [&] {
-      std::lock_guard lock(state_->mutex);
-      switch (job->status) {
-        case offload_job::state::queued:
-          state_->unlink(job.get());  // never started: drop it, the caller still owns it
-          done.complete(true);
-          break;
-        case offload_job::state::running:
-          job->orphaned = true;  // the pool deletes it when it comes back
-          job.release();
-          done.complete(true);
-          break;
-        case offload_job::state::finished:
-          // Its delivery is already posted and completes `done` as a success: the caller gets
-          // the result and the kill or timeout stays pending for its next wait (the promise of
-          // await_completion: an operation that completed anyway keeps its result).
-          break;
-      }
-    });
+    await_completion(
+        done, no_deadline,
+        [&] {
+          std::lock_guard lock(state_->mutex);
+          switch (job->status) {
+            case offload_job::state::queued:
+              state_->unlink(job.get());  // never started: drop it, the caller still owns it
+              done.complete(true);
+              break;
+            case offload_job::state::running:
+              job->orphaned = true;  // the pool deletes it when it comes back
+              job.release();
+              done.complete(true);
+              break;
+            case offload_job::state::finished:
+              // Its delivery is already posted and completes `done` as a success: the caller gets
+              // the result and the kill or timeout stays pending for its next wait (the promise of
+              // await_completion: an operation that completed anyway keeps its result).
+              break;
+          }
+        },
+        {wait_kind::offload, reinterpret_cast<std::uintptr_t>(job.get())});
   }
 
   void set_max_threads(std::size_t count) {

@@ -14,7 +14,8 @@ std::cv_status condition_variable::wait_until_deadline(std::unique_lock<mutex>& 
   m.unlock();
   detail::wake_reason why;
   try {
-    why = deadline == detail::no_wait ? detail::wake_reason::deadline : detail::suspend(deadline);
+    why = deadline == detail::no_wait ? detail::wake_reason::deadline : detail::suspend(deadline, {detail::wait_kind::condition,
+                                               reinterpret_cast<std::uintptr_t>(this)});
   } catch (...) {
     node.unlink();
     m.lock_uninterruptible();

@@ -24,7 +24,9 @@ void exchange_base::task_done() {
 bool exchange_base::join_until(time_point deadline) {
   while (unfinished_ > 0) {
     if (deadline_passed(deadline)) return false;
-    if (!joiners_.wait(deadline)) return unfinished_ == 0;
+    if (!joiners_.wait(deadline, {kind_, reinterpret_cast<std::uintptr_t>(this)})) {
+      return unfinished_ == 0;
+    }
   }
   return true;
 }
@@ -41,7 +43,9 @@ exchange_base::outcome exchange_base::outcome_from(const wait_node& node) noexce
 }
 
 handoff exchange_base::await(wait_node& node, time_point deadline) {
-  if (suspend(deadline) != wake_reason::notified) return handoff::retry;
+  if (suspend(deadline, {kind_, reinterpret_cast<std::uintptr_t>(this)}) != wake_reason::notified) {
+    return handoff::retry;
+  }
   handoff why = outcome_of(node);
   return why == handoff::pending ? handoff::retry : why;
 }

@@ -14,7 +14,9 @@ void future_state_base::publish() noexcept {
 bool future_state_base::wait_until(time_point deadline) {
   while (!ready) {
     if (deadline_passed(deadline)) return false;
-    if (!waiters.wait(deadline)) return ready;
+    if (!waiters.wait(deadline, {wait_kind::future, reinterpret_cast<std::uintptr_t>(this)})) {
+      return ready;
+    }
   }
   return true;
 }

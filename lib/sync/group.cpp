@@ -16,7 +16,9 @@ group_member* group_core::enter() {
   // for a kill() that waits for it; so are hub callbacks, which cannot wait. adopt() kills
   // what they spawn.
   for (;;) {
-    while (killers_ > 0 && !exempt_from_kill_wait()) kill_done_.wait();
+    while (killers_ > 0 && !exempt_from_kill_wait()) {
+      kill_done_.wait(no_deadline, {wait_kind::group, reinterpret_cast<std::uintptr_t>(this)});
+    }
     if (limit_ == unlimited) break;
     slots_.acquire();  // a kill or timeout here takes no slot
     if (killers_ == 0 || exempt_from_kill_wait()) break;
@@ -59,7 +61,9 @@ void group_core::leave(group_member* member) noexcept {
 bool group_core::join_until(time_point deadline) {
   while (size_ > 0) {
     if (deadline_passed(deadline)) return false;
-    if (!exits_.wait(deadline)) return size_ == 0;
+    if (!exits_.wait(deadline, {wait_kind::group, reinterpret_cast<std::uintptr_t>(this)})) {
+      return size_ == 0;
+    }
   }
   return true;
 }
@@ -100,7 +104,7 @@ std::uint64_t group_core::wait_any_until(time_point deadline) {
   wait_node node;
   node.payload = &id;
   exits_.push_back(node);
-  suspend(deadline);
+  suspend(deadline, {wait_kind::group, reinterpret_cast<std::uintptr_t>(this)});
   return id;
 }
 

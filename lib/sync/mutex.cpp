@@ -31,7 +31,7 @@ bool mutex::lock_until(detail::time_point deadline) {
   if (try_lock()) return true;
   if (detail::deadline_passed(deadline)) return false;
   // unlock() makes us the owner and marks our node served before it wakes us.
-  return waiters_.wait(deadline);
+  return waiters_.wait(deadline, {detail::wait_kind::mutex, reinterpret_cast<std::uintptr_t>(this)});
 }
 
 void mutex::lock_uninterruptible() {
@@ -42,7 +42,12 @@ void mutex::lock_uninterruptible() {
   // Returns only once unlock() has made us the owner, which it records in the node; nothing
   // else ends this wait (a deadlock here aborts with a message).
   while (detail::outcome_of(node) != detail::handoff::done) {
-    detail::suspend_uninterruptible();
+    // The one end a frame that must hold the mutex cannot wait out: the mutex is gone.
+    if (detail::wake_reason why = detail::suspend_uninterruptible(
+            detail::no_deadline, {detail::wait_kind::mutex, reinterpret_cast<std::uintptr_t>(this)});
+        why == detail::wake_reason::abandoned) {
+      detail::raise_for(why);
+    }
     if (node.linked()) node.renew();
   }
 }

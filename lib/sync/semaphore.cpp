@@ -9,7 +9,8 @@ bool semaphore::acquire_until(detail::time_point deadline) {
   if (try_acquire()) return true;
   if (detail::deadline_passed(deadline)) return false;
   // release() hands the permit over and marks the node served: wait() reads that, not the wake.
-  return waiters_.wait(deadline);
+  return waiters_.wait(deadline,
+                       {detail::wait_kind::semaphore, reinterpret_cast<std::uintptr_t>(this)});
 }
 
 void semaphore::release(std::size_t n) {

@@ -44,7 +44,7 @@ wake_reason wait_on(const wait_source* sources, std::size_t from, std::size_t co
       sources[i].queue->push_back(nodes[i]);
     }
   }
-  return suspend(deadline);
+  return suspend(deadline, {wait_kind::wait_any, 0});
 }
 
 }  // namespace

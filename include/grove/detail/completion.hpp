@@ -51,19 +51,20 @@ struct completion {
 /// complete `c` itself when the operation may be abandoned (its completion then no longer
 /// refers to `c`).
 template <class Cancel>
-bool await_completion(completion& c, time_point deadline, Cancel&& cancel) {
+bool await_completion(completion& c, time_point deadline, Cancel&& cancel,
+                      waiting_on on = {wait_kind::asio, 0}) {
   require_fiber();  // the drain below would otherwise return at once, forever
-  auto drain = [&c]() noexcept {
+  auto drain = [&c, on]() noexcept {
     while (!c.done) {
       c.waiter = next_suspension();
-      suspend_uninterruptible();
+      suspend_uninterruptible(no_deadline, on);
     }
   };
   while (!c.done) {
     wake_reason reason;
     try {
       c.waiter = next_suspension();
-      reason = suspend(deadline);
+      reason = suspend(deadline, on);
     } catch (...) {
       if (!c.done) cancel();
       drain();

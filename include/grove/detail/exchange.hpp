@@ -72,7 +72,14 @@ class exchange_base {
   /// What an operation came to.
   enum class outcome : std::uint8_t { done, blocked, closed };
 
-  explicit exchange_base(std::size_t capacity) noexcept : capacity_(capacity) {}
+  /// `kind` names the waits in grove::dump_fibers (a queue or a channel), and the primitive to
+  /// waiters woken by its destruction (see wait_queue).
+  explicit exchange_base(std::size_t capacity, wait_kind kind = wait_kind::queue) noexcept
+      : takers_(owner_name(kind)),
+        givers_(owner_name(kind)),
+        capacity_(capacity),
+        kind_(kind),
+        joiners_(owner_name(kind)) {}
   exchange_base(const exchange_base&) = delete;
   exchange_base& operator=(const exchange_base&) = delete;
 
@@ -94,14 +101,19 @@ class exchange_base {
  protected:
   /// Suspends with `node` (already queued) until served or `deadline`; throws on kill / timeout.
   /// Returns the node's outcome, or `retry` when the deadline passed first.
-  static handoff await(wait_node& node, time_point deadline);
+  handoff await(wait_node& node, time_point deadline);
   /// Called when an item has been accepted (for task_done / join).
   void accepted() noexcept { ++unfinished_; }
+
+  static constexpr const char* owner_name(wait_kind kind) noexcept {
+    return kind == wait_kind::channel ? "grove::channel" : "grove::queue";
+  }
 
   wait_queue takers_;
   wait_queue givers_;
   std::size_t capacity_;
   bool closed_ = false;
+  wait_kind kind_;
 
  private:
   std::size_t unfinished_ = 0;

@@ -85,7 +85,10 @@ struct fiber_base {
   stack_mapping stack;
   std::string name;
   std::exception_ptr error;
-  wait_queue joiners;
+  wait_queue joiners{"the fiber being joined"};
+  /// What a wake_reason::abandoned names: the wait_queue owner destroyed while this fiber
+  /// waited on it (a static string).
+  const char* abandoned_by = nullptr;
   /// The deadline of the current suspension.
   struct deadline_timer : timer_node {
     fiber_base* owner;
@@ -93,7 +96,13 @@ struct fiber_base {
   scoped_timeout* timeouts = nullptr;   ///< innermost active grove::timeout scope
   std::uint32_t expired_timeouts = 0;   ///< active scopes whose deadline passed
   std::uint32_t shield_depth = 0;       ///< active grove::shield scopes
+  /// pthread locks this fiber holds, as counted by whoever interposes them (the shims, under
+  /// GROVE_CHECK_LOCKS); the core never changes it. Read by the suspension hook's check.
+  std::uint32_t locks_held = 0;
   fiber_local_slots* locals = nullptr;  ///< grove::fiber_local values (created on first use)
+  /// What the fiber waits on and where (grove::dump_fibers). Before the fiber starts, `where`
+  /// is its spawn site, which then moves to the top of its stack (spawn_site_slot).
+  wait_record wait;
 };
 
 /// Adds a reference.

@@ -33,6 +33,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <source_location>
 
 namespace grove::detail {
 
@@ -49,14 +50,76 @@ struct wake_token {
   std::uint64_t suspension = 0;  ///< the fiber's suspension count when the wait registered
 };
 
+/// What a suspension waits on, as grove::dump_fibers names it.
+enum class wait_kind : std::uint8_t {
+  unknown,
+  sleep,        ///< a timer (the deadline says when)
+  join,         ///< another fiber's end; detail: its fiber_base*
+  event,        ///< detail: the event
+  future,       ///< detail: the shared state
+  queue,        ///< detail: the queue
+  channel,      ///< detail: the channel
+  mutex,        ///< detail: the mutex
+  semaphore,    ///< detail: the semaphore
+  condition,    ///< detail: the condition_variable
+  group,        ///< a group's or pool's fibers; detail: the group
+  wait_any,     ///< several fibers / events / futures (grove::wait_any, wait_all)
+  select,       ///< several channels (grove::select)
+  fd_readable,  ///< detail: the descriptor
+  fd_writable,  ///< detail: the descriptor
+  fd_poll,      ///< several descriptors at once (poll, select, epoll_wait)
+  child,        ///< a child process; detail: its pid
+  offload,      ///< a job on the offload pool
+  asio,         ///< an Asio operation (grove::use_fiber, await_asio)
+  server,       ///< a server's internal state (a connection slot, its stop)
+};
+
+/// What one suspension waits on: a kind and one word of detail (descriptor, pid, object).
+struct waiting_on {
+  wait_kind kind = wait_kind::unknown;
+  std::uintptr_t detail = 0;
+};
+
+/// A fiber's diagnostic record (fiber_base::wait; 16 bytes): where its current grove call was
+/// made and what its last suspension waits on. Stored at every suspension, read only by
+/// grove::dump_fibers and the lock check; costs nothing else.
+struct wait_record {
+  std::source_location where;  ///< the user's call (line() == 0: unknown); spawn site before start
+  std::uint64_t what = 0;      ///< wait_kind in the top byte, the detail word below
+
+  static constexpr std::uint64_t detail_mask = (std::uint64_t{1} << 56) - 1;
+  static constexpr std::uint64_t pack(waiting_on on) noexcept {
+    return std::uint64_t{static_cast<std::uint8_t>(on.kind)} << 56 |
+           (static_cast<std::uint64_t>(on.detail) & detail_mask);
+  }
+  wait_kind kind() const noexcept { return static_cast<wait_kind>(what >> 56); }
+  std::uintptr_t detail() const noexcept { return static_cast<std::uintptr_t>(what & detail_mask); }
+};
+
+/// Records the user's call site of a public waiting function in the calling fiber's wait
+/// record while the call lasts. The outermost call wins: grove's own calls inside it (a process
+/// reading its pipes) keep the user's line. A public waiting function takes
+/// `std::source_location where = std::source_location::current()` and opens one of these.
+class call_site {
+ public:
+  explicit call_site(const std::source_location& where) noexcept;
+  ~call_site();
+  call_site(const call_site&) = delete;
+  call_site& operator=(const call_site&) = delete;
+
+ private:
+  wait_record* record_ = nullptr;
+};
+
 /// Why a suspended fiber resumed.
 enum class wake_reason : std::uint8_t {
   none,
-  notified,  ///< the awaited source fired (queue item, event, fd ready, child exit...)
-  deadline,  ///< the wait's own deadline passed (sleep_for ends this way, wait_for returns false)
-  killed,    ///< fiber<T>::kill(): becomes grove::fiber_killed
-  timeout,   ///< a grove::timeout scope expired: becomes grove::timeout_error
-  deadlock,  ///< every fiber waits and nothing can wake them: becomes grove::error
+  notified,   ///< the awaited source fired (queue item, event, fd ready, child exit...)
+  deadline,   ///< the wait's own deadline passed (sleep_for ends this way, wait_for returns false)
+  killed,     ///< fiber<T>::kill(): becomes grove::fiber_killed
+  timeout,    ///< a grove::timeout scope expired: becomes grove::timeout_error
+  deadlock,   ///< every fiber waits and nothing can wake them: becomes grove::error
+  abandoned,  ///< what it waited on was destroyed (wait_queue's destructor): grove::error
 };
 
 /// The fiber running on this thread, or nullptr (hub loop, callbacks, outside grove::run).
@@ -69,11 +132,13 @@ hub_impl* current_hub() noexcept;
 /// entry points that must refuse before they start anything.
 void require_fiber();
 
+/// Every flavour records `on` in the fiber's wait record (grove::dump_fibers shows it).
+///
 /// Suspends the current fiber until woken or `deadline`. Throws grove::fiber_killed,
 /// grove::timeout_error or grove::error(deadlock) instead of returning those reasons, unless
 /// the fiber is unwinding (then kills and timeouts wait for the next suspension).
 /// Throws grove::error when called outside a fiber.
-wake_reason suspend(time_point deadline = no_deadline);
+wake_reason suspend(time_point deadline = no_deadline, waiting_on on = {});
 
 /// Like suspend() but never throws, for C frames (the shims): returns killed / timeout /
 /// deadlock as reasons (errno_for() maps them). Same interruptibility rule as suspend(). With a
@@ -81,12 +146,13 @@ wake_reason suspend(time_point deadline = no_deadline);
 /// other fibers before returning the reason, so a caller retrying in a loop cannot starve the
 /// hub. The kill or timeout stays pending and is thrown at the next throwing wait.
 /// Returns wake_reason::none when not called from a fiber.
-wake_reason suspend_noexcept(time_point deadline = no_deadline) noexcept;
+wake_reason suspend_noexcept(time_point deadline = no_deadline, waiting_on on = {}) noexcept;
 
 /// The errno a C call reports when its wait ended for `reason`: ECANCELED for killed,
-/// ETIMEDOUT for a scoped timeout, EDEADLK for deadlock; 0 for the others (notified, the wait's
-/// own deadline, none), whose meaning the caller decides (ready, EAGAIN for SO_RCVTIMEO...).
-/// Never EINTR: C libraries retry that, and a killed fiber must get control back.
+/// ETIMEDOUT for a scoped timeout, EDEADLK for deadlock, EIDRM ("identifier removed", what a
+/// System V semaphore's waiters get when it is removed) for abandoned; 0 for the others (notified,
+/// the wait's own deadline, none), whose meaning the caller decides (ready, EAGAIN for
+/// SO_RCVTIMEO...). Never EINTR: C libraries retry that, and a killed fiber must get control back.
 constexpr int errno_for(wake_reason reason) noexcept {
   switch (reason) {
     case wake_reason::killed:
@@ -95,6 +161,8 @@ constexpr int errno_for(wake_reason reason) noexcept {
       return ETIMEDOUT;
     case wake_reason::deadlock:
       return EDEADLK;
+    case wake_reason::abandoned:
+      return EIDRM;
     default:
       return 0;
   }
@@ -104,7 +172,7 @@ constexpr int errno_for(wake_reason reason) noexcept {
 /// they stay pending and are raised at the next suspend(). For the short waits a frame must
 /// finish before it may unwind, e.g. for a cancelled asynchronous operation whose completion
 /// still refers to the fiber's stack. Returns wake_reason::none when not called from a fiber.
-wake_reason suspend_uninterruptible(time_point deadline = no_deadline) noexcept;
+wake_reason suspend_uninterruptible(time_point deadline = no_deadline, waiting_on on = {}) noexcept;
 
 /// Throws what suspend() would for `reason` (nothing for notified / deadline).
 void raise_for(wake_reason reason);
@@ -126,5 +194,9 @@ bool is_suspended(const fiber_base* f) noexcept;
 /// Puts the current fiber at the back of the ready queue and runs the others (honours kill and
 /// scoped timeouts under the same rule as suspend()).
 void yield();
+
+/// yield() for C frames: always passes through the hub once, then returns the kill or expired
+/// timeout pending (left pending, as suspend_noexcept() does), or wake_reason::none.
+wake_reason yield_noexcept() noexcept;
 
 }  // namespace grove::detail

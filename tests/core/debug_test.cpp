@@ -1,0 +1,227 @@
+// grove/debug.hpp: the fiber dump (what each fiber waits on, where, where it was spawned, its
+// stack use), the dump signal and the blocking monitor.
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <grove/debug.hpp>
+#include <grove/grove.hpp>
+#include <grove/net/unix.hpp>
+#include <sstream>
+#include <string>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+/// Sends this process's stderr (fd 2) to a file while alive; text() reads what arrived.
+class stderr_capture {
+ public:
+  stderr_capture() {
+    std::fflush(stderr);
+    saved_ = ::dup(2);
+    int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    REQUIRE(fd >= 0);
+    ::dup2(fd, 2);
+    ::close(fd);
+  }
+  ~stderr_capture() {
+    std::fflush(stderr);
+    ::dup2(saved_, 2);
+    ::close(saved_);
+    ::unlink(path_.c_str());
+  }
+  std::string text() const {
+    std::fflush(stderr);
+    std::ifstream in(path_);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+  }
+
+ private:
+  std::string path_ = "/tmp/grove_debug_test_stderr." + std::to_string(::getpid());
+  int saved_ = -1;
+};
+
+std::size_t count_of(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+std::string here(int line) { return "debug_test.cpp:" + std::to_string(line); }
+
+std::string dump() {
+  std::ostringstream out;
+  grove::dump_fibers(out);
+  return out.str();
+}
+
+/// This thread's CPU time.
+std::chrono::nanoseconds thread_cpu_time() {
+  timespec t{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return std::chrono::seconds(t.tv_sec) + std::chrono::nanoseconds(t.tv_nsec);
+}
+
+/// Computes for `d` of CPU time (the monitor counts a running thread's CPU time, not the time
+/// a loaded machine keeps it waiting) without a single grove call: the hub cannot switch.
+/// Bounded by 30 s of wall time.
+[[gnu::noinline]] void hog_the_hub(std::chrono::milliseconds d) {
+  auto end = thread_cpu_time() + d;
+  auto give_up = std::chrono::steady_clock::now() + 30s;
+  while (thread_cpu_time() < end && std::chrono::steady_clock::now() < give_up) {
+  }
+}
+
+}  // namespace
+
+TEST_CASE("dump lists a sleeping fiber with its timer, the line of its wait and its spawn") {
+  grove::run([] {
+    int spawn_line = __LINE__ + 1;
+    auto f = grove::spawn({.name = "sleeper"}, [] { grove::this_fiber::sleep_for(1h); });
+    grove::this_fiber::yield();  // it starts and sleeps
+    std::string text = dump();
+    INFO(text);
+    CHECK(text.find("fiber " + std::to_string(f.id()) + " 'sleeper' suspended: sleep, timer in") !=
+          std::string::npos);
+    CHECK(text.find("waits at") != std::string::npos);
+    CHECK(count_of(text, here(spawn_line)) == 2);      // the sleep and the spawn share the line
+    CHECK(text.find("running") != std::string::npos);  // the caller itself
+    f.kill();
+  });
+}
+
+TEST_CASE("dump names an event, a socket read and a join with the lines that wait") {
+  grove::run([] {
+    grove::event ready;
+    auto [a, b] = grove::net::unix_stream::pair();
+    int event_line = __LINE__ + 1;
+    auto waiter = grove::spawn({.name = "waiter"}, [&] { ready.wait(); });
+    int read_line = __LINE__ + 3;
+    auto reader = grove::spawn({.name = "reader"}, [&a] {
+      char byte;
+      a.read_some(boost::asio::buffer(&byte, 1));
+    });
+    int join_line = __LINE__ + 1;
+    auto joiner = grove::spawn({.name = "joiner"}, [&] { waiter.join(); });
+    auto not_yet = grove::spawn_later(1h, {.name = "later"}, [] {});
+    grove::this_fiber::yield();
+    std::string text = dump();
+    INFO(text);
+    CHECK(text.find("'waiter' suspended: event 0x") != std::string::npos);
+    CHECK(count_of(text, here(event_line) + " in") == 2);  // the wait and the spawn
+    CHECK(text.find("'reader' suspended: fd " + std::to_string(a.native_handle()) +
+                    " readable (socket:") != std::string::npos);
+    CHECK(count_of(text, here(read_line) + " in") == 1);
+    CHECK(text.find("'joiner' suspended: joining fiber " + std::to_string(waiter.id()) +
+                    " 'waiter'") != std::string::npos);
+    CHECK(count_of(text, here(join_line) + " in") == 2);
+    CHECK(text.find("'later' not started: starts in") != std::string::npos);
+    b.write_all("x");
+    ready.set();
+    joiner.join();
+    reader.join();
+    not_yet.kill();
+  });
+}
+
+TEST_CASE("with painted stacks the dump reports how deep a fiber's stack went") {
+  ::setenv("GROVE_STACK_PAINT", "1", 1);
+  grove::run([] {
+    grove::event go;
+    auto deep = grove::spawn({.name = "deep", .stack_size = 128 * 1024}, [&] {
+      volatile char block[40 * 1024];
+      for (std::size_t i = 0; i < sizeof block; i += 512) block[i] = 1;
+      go.wait();
+      (void)block[0];
+    });
+    grove::this_fiber::yield();
+    std::string text = dump();
+    INFO(text);
+    auto at = text.find("'deep'");
+    REQUIRE(at != std::string::npos);
+    auto mark = text.find("high-water ", at);
+    REQUIRE(mark != std::string::npos);
+    long kib = std::strtol(text.c_str() + mark + 11, nullptr, 10);
+    CHECK(kib >= 40);
+    CHECK(kib < 128);
+    CHECK(text.find("(painted)", mark) != std::string::npos);
+    go.set();
+    deep.join();
+  });
+  ::unsetenv("GROVE_STACK_PAINT");
+}
+
+TEST_CASE("dump_fibers outside a hub is a clear error") {
+  std::ostringstream out;
+  CHECK_THROWS_AS(grove::dump_fibers(out), grove::error);
+}
+
+TEST_CASE("the dump signal prints the hub's fibers on stderr, from the hub") {
+  stderr_capture captured;
+  grove::run([&] {
+    grove::dump_fibers_on(SIGUSR1);
+    auto sleeper = grove::spawn({.name = "signalled"}, [] { grove::this_fiber::sleep_for(1h); });
+    grove::this_fiber::yield();
+    ::kill(::getpid(), SIGUSR1);
+    // The diagnostics thread posts the dump to this hub: wait for it, bounded (5 s).
+    for (int i = 0; i < 500 && captured.text().find("'signalled'") == std::string::npos; ++i) {
+      grove::this_fiber::sleep_for(10ms);
+    }
+    sleeper.kill();
+  });
+  grove::dump_fibers_on(0);
+  std::string text = captured.text();
+  INFO(text);
+  CHECK(text.find("'signalled' suspended: sleep, timer in") != std::string::npos);
+}
+
+TEST_CASE("the monitor reports a fiber that holds the hub, once, with its backtrace") {
+  stderr_capture captured;
+  grove::monitor_blocking(50ms);
+  grove::run([&] {
+    auto hog = grove::spawn({.name = "hog"}, [] { hog_the_hub(400ms); });
+    hog.join();
+    // The report is written by the monitor's thread: wait for it, bounded (10 s).
+    for (int i = 0; i < 1000 && captured.text().find("end of backtrace") == std::string::npos;
+         ++i) {
+      grove::this_fiber::sleep_for(10ms);
+    }
+    grove::this_fiber::sleep_for(200ms);  // a second report of the same incident would show
+  });
+  grove::monitor_blocking(0ms);
+  std::string text = captured.text();
+  INFO(text);
+  CHECK(count_of(text, "has held the hub") == 1);
+  CHECK(text.find("monitor: fiber ") != std::string::npos);
+  CHECK(text.find("'hog' has held the hub") != std::string::npos);
+  CHECK(text.find("hog_the_hub") != std::string::npos);  // the backtrace names the culprit
+}
+
+TEST_CASE("the monitor stays quiet while fibers keep switching") {
+  stderr_capture captured;
+  grove::monitor_blocking(50ms);
+  grove::run([] {
+    auto busy = [] {
+      auto end = std::chrono::steady_clock::now() + 400ms;
+      while (std::chrono::steady_clock::now() < end) grove::this_fiber::yield();
+    };
+    auto a = grove::spawn(busy);
+    auto b = grove::spawn(busy);
+    a.join();
+    b.join();
+    grove::this_fiber::sleep_for(300ms);  // idle: not a stall either
+  });
+  grove::monitor_blocking(0ms);
+  std::string text = captured.text();
+  INFO(text);
+  CHECK(text.find("has held the hub") == std::string::npos);
+}
