@@ -3,8 +3,8 @@
 # AddressSanitizer + UndefinedBehaviorSanitizer; then the tests where threads meet (meson suite
 # `threads`) a third time under ThreadSanitizer. Installs missing Debian packages first.
 # Usage: ./test.sh [meson test args...]   e.g. ./test.sh core_fiber
-# Only the normal build compiles the samples (they must build; tour.sh runs them). The sanitizer
-# builds compile only what their tests need, at -O1 with line-table debug info (-g1: enough for
+# Only the normal build compiles every sample (they must build; tour.sh runs them). The sanitizer
+# builds compile only what their tests need (samples/meson.build: the samples tests run), at -O1 with line-table debug info (-g1: enough for
 # sanitizer stack traces, a fraction of full -g's cost on the Beast/Asio templates): see
 # "CI time" in bench/RESULTS.md.
 set -euo pipefail
@@ -28,6 +28,8 @@ run_suite() {
   # A suite's run builds only its tests' targets: meson test builds what the selected tests need.
   if [[ -z $suite ]]; then
     ninja -C "$dir" >/dev/null || { ninja -C "$dir"; return 1; }
+  else
+    ninja -C "$dir" build.ninja >/dev/null  # regenerate quietly after configure_build
   fi
   echo "grove: tests in $dir${suite:+ (suite $suite)}"
   local log status=0
@@ -49,7 +51,7 @@ if ((${#test_args[@]} == 0)) || [[ " ${test_args[*]}" == *clients* ]]; then
 fi
 status=0
 run_suite build "" -Db_sanitize=none || status=1
-sanitizer_build=(-Dsamples=false -Doptimization=1 -Db_lundef=false)
+sanitizer_build=(-Dsamples=true -Doptimization=1 -Db_lundef=false)  # samples: only those tested
 run_suite build-asan "" -Db_sanitize=address,undefined "${sanitizer_build[@]}" -Dcpp_args=-g1 ||
   status=1
 run_suite build-tsan threads -Db_sanitize=thread "${sanitizer_build[@]}" -Dcpp_args=-g1 || status=1
