@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # Builds grove and runs the whole test suite twice: a normal build, then one with
-# AddressSanitizer + UndefinedBehaviorSanitizer. Installs missing Debian packages first.
+# AddressSanitizer + UndefinedBehaviorSanitizer; then the tests where threads meet (meson suite
+# `threads`) a third time under ThreadSanitizer. Installs missing Debian packages first.
 # Usage: ./test.sh [meson test args...]   e.g. ./test.sh core_fiber
+# Only the normal build compiles the samples (they must build; tour.sh runs them). The sanitizer
+# builds compile only what their tests need, at -O1 with line-table debug info (-g1: enough for
+# sanitizer stack traces, a fraction of full -g's cost on the Beast/Asio templates): see
+# "CI time" in bench/RESULTS.md.
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/ensure_deps.sh
@@ -10,20 +15,27 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true  # the 10k-connection tests need d
 
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export ASAN_OPTIONS=detect_leaks=0:strict_string_checks=1
+# TSAN_OPTIONS: tests/meson.build sets them.
 
 passed=0 failed=0
+# run_suite DIR SUITE [meson options...]: SUITE is a meson test suite, or "" for every test.
 run_suite() {
-  local dir=$1
-  shift
+  local dir=$1 suite=$2
+  shift 2
   configure_build "$dir" -Dbenchmarks=false "$@"
-  ninja -C "$dir" >/dev/null || { ninja -C "$dir"; return 1; }
-  echo "grove: tests in $dir"
+  local selection=("${test_args[@]}")
+  [[ -n $suite ]] && selection+=(--suite "$suite")
+  # A suite's run builds only its tests' targets: meson test builds what the selected tests need.
+  if [[ -z $suite ]]; then
+    ninja -C "$dir" >/dev/null || { ninja -C "$dir"; return 1; }
+  fi
+  echo "grove: tests in $dir${suite:+ (suite $suite)}"
   local log status=0
-  log=$(meson test -C "$dir" --print-errorlogs --num-processes 2 "${test_args[@]}" 2>&1) || status=$?
+  log=$(meson test -C "$dir" --print-errorlogs --num-processes 2 "${selection[@]}" 2>&1) || status=$?
   echo "$log" | grep -vE '^(ninja|Ninja|\[|$)' | tail -n 40
-  passed=$((passed + $(echo "$log" | sed -n 's/^Ok: *//p' | head -1)))
-  failed=$((failed + $(echo "$log" | sed -n 's/^Fail: *//p' | head -1) + \
-    $(echo "$log" | sed -n 's/^Timeout: *//p' | head -1)))
+  count() { echo "$log" | sed -n "s/^$1: *//p" | head -1 | grep . || echo 0; }
+  passed=$((passed + $(count Ok)))
+  failed=$((failed + $(count Fail) + $(count Timeout)))
   return $status
 }
 
@@ -36,7 +48,10 @@ if ((${#test_args[@]} == 0)) || [[ " ${test_args[*]}" == *clients* ]]; then
   start_test_services redis postgres
 fi
 status=0
-run_suite build -Db_sanitize=none || status=1
-run_suite build-asan -Db_sanitize=address,undefined -Db_lundef=false || status=1
+run_suite build "" -Db_sanitize=none || status=1
+sanitizer_build=(-Dsamples=false -Doptimization=1 -Db_lundef=false)
+run_suite build-asan "" -Db_sanitize=address,undefined "${sanitizer_build[@]}" -Dcpp_args=-g1 ||
+  status=1
+run_suite build-tsan threads -Db_sanitize=thread "${sanitizer_build[@]}" -Dcpp_args=-g1 || status=1
 echo "grove: $passed passed, $failed failed"
 exit $status

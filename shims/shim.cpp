@@ -95,15 +95,8 @@ int errno_for_current_exception() noexcept {
 detail::wake_reason yield_noexcept() noexcept {
   // Through the ready queue, like grove::this_fiber::yield (a timer at "now" would cost a trip
   // through the reactor: ~40 us instead of ~50 ns).
-  bool interrupted = false;
-  try {
-    detail::yield();
-  } catch (...) {  // a pending kill / timeout, raised before or after the switch
-    interrupted = true;
-  }
-  // suspend_noexcept() with a kill or timeout pending passes through the hub once and returns
-  // it, so a C loop retrying a zero sleep still lets the others run.
-  return interrupted ? detail::suspend_noexcept() : detail::wake_reason::deadline;
+  detail::wake_reason reason = detail::yield_noexcept();
+  return reason == detail::wake_reason::none ? detail::wake_reason::deadline : reason;
 }
 
 }  // namespace grove::shims

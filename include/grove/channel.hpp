@@ -87,7 +87,7 @@ class channel {
   };
 
   /// An unbuffered channel (capacity 0) or one buffering up to `capacity` values.
-  explicit channel(std::size_t capacity = 0) noexcept : core_(capacity) {}
+  explicit channel(std::size_t capacity = 0) noexcept : core_(capacity, "grove::channel") {}
   channel(const channel&) = delete;
   channel& operator=(const channel&) = delete;
 

@@ -85,7 +85,7 @@ class condition_variable {
     return true;
   }
 
-  detail::wait_queue waiters_;
+  detail::wait_queue waiters_{"grove::condition_variable"};
 };
 
 }  // namespace grove

@@ -54,7 +54,7 @@ class event {
   bool wait_until_deadline(detail::time_point deadline);
 
   bool set_ = false;
-  detail::wait_queue waiters_;
+  detail::wait_queue waiters_{"grove::event"};
 };
 
 template <>

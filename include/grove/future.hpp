@@ -43,7 +43,7 @@ namespace detail {
 
 /// The type-independent half of a future's shared state (lib/sync/future.cpp).
 struct future_state_base {
-  wait_queue waiters;
+  wait_queue waiters{"grove::future"};
   std::exception_ptr exception;
   bool ready = false;
 

@@ -85,8 +85,10 @@ class group_core {
   std::size_t limit_;
   std::size_t killers_ = 0;  ///< kill() calls in progress
   semaphore slots_;          ///< used only when limited
-  wait_queue exits_;         ///< woken (id in the payload, if any) whenever a member leaves
-  wait_queue kill_done_;     ///< spawners waiting for the kill() calls in progress to end
+  /// Woken (id in the payload, if any) whenever a member leaves.
+  wait_queue exits_{"grove::group"};
+  /// Spawners waiting for the kill() calls in progress to end.
+  wait_queue kill_done_{"grove::group"};
 };
 
 /// Lives in a member fiber's function: ends the membership when that function is destroyed

@@ -24,6 +24,7 @@
 #include <boost/asio/error.hpp>
 #include <boost/system/error_code.hpp>
 #include <cstddef>
+#include <grove/detail/byte_stream.hpp>
 #include <grove/detail/fd_wait.hpp>
 #include <grove/detail/stream_buffers.hpp>
 #include <grove/error.hpp>
@@ -46,7 +47,7 @@ class pipe_error : public error {
 };
 
 /// One end of a pipe, registered with the current hub. Closed on destruction.
-class pipe_stream {
+class pipe_stream : public detail::byte_stream<pipe_stream> {
  public:
   /// A closed pipe.
   pipe_stream() noexcept = default;
@@ -66,64 +67,16 @@ class pipe_stream {
   /// Closes the pipe (a child reading it sees end of input); waiting fibers wake with an error.
   void close() noexcept;
 
-  /// Reads at least one byte into `buffers` (waiting if none is available); 0 at end of stream.
-  template <class MutableBufferSequence>
-  requires boost::asio::is_mutable_buffer_sequence<MutableBufferSequence>::value std::size_t
-  read_some(const MutableBufferSequence& buffers) {
-    auto iov = detail::to_iovecs(buffers);
-    std::error_code ec;
-    std::size_t n = receive(iov, ec);
-    if (ec) fail("read", ec);
-    return n;
-  }
-  /// Asio's SyncReadStream read_some: end of stream is boost::asio::error::eof.
-  template <class MutableBufferSequence>
-  requires boost::asio::is_mutable_buffer_sequence<MutableBufferSequence>::value std::size_t
-  read_some(const MutableBufferSequence& buffers, boost::system::error_code& ec) {
-    auto iov = detail::to_iovecs(buffers);
-    std::error_code error;
-    std::size_t n = receive(iov, error);
-    ec = detail::to_boost_error(error);
-    if (!error && n == 0 && iov.total > 0) ec = boost::asio::error::eof;
-    return n;
-  }
-  /// Reads up to and including `delimiter`; "" at end of stream, or the rest of the stream if it
-  /// ends without one. Throws pipe_error(message_size) past `max_size` bytes. Bytes read beyond
-  /// the delimiter are kept for the next read.
-  std::string read_until(std::string_view delimiter, std::size_t max_size = 64 * 1024);
-  /// Reads until end of stream and returns everything read.
-  std::string read_all();
-
-  /// Writes some of `buffers` (waiting until at least one byte fits); returns the count.
-  template <class ConstBufferSequence>
-  requires boost::asio::is_const_buffer_sequence<ConstBufferSequence>::value std::size_t write_some(
-      const ConstBufferSequence& buffers) {
-    auto iov = detail::to_iovecs(buffers);
-    std::error_code ec;
-    std::size_t n = send(iov, ec);
-    if (ec) fail("write", ec);
-    return n;
-  }
-  /// Asio's SyncWriteStream write_some.
-  template <class ConstBufferSequence>
-  requires boost::asio::is_const_buffer_sequence<ConstBufferSequence>::value std::size_t write_some(
-      const ConstBufferSequence& buffers, boost::system::error_code& ec) {
-    auto iov = detail::to_iovecs(buffers);
-    std::error_code error;
-    std::size_t n = send(iov, error);
-    ec = detail::to_boost_error(error);
-    return n;
-  }
-  /// Writes all of `data`; throws pipe_error (broken_pipe once the reader has gone).
-  void write_all(std::string_view data);
+  // read_some, read_until, read_all, write_some, write_all: detail::byte_stream (pipe_error;
+  // write_all throws broken_pipe once the reader has gone).
 
  private:
-  std::size_t receive(detail::iovec_array& iov, std::error_code& ec);
-  std::size_t send(detail::iovec_array& iov, std::error_code& ec);
+  friend class detail::byte_stream<pipe_stream>;
+  std::size_t kernel_read(detail::iovec_array& iov, std::error_code& ec);
+  std::size_t kernel_write(detail::iovec_array& iov, std::error_code& ec);
   [[noreturn]] void fail(const char* what, std::error_code ec) const;
 
   detail::fd_registration registration_;
-  std::string buffered_;  ///< read ahead by read_until, served first by every read
 };
 
 }  // namespace grove

@@ -93,6 +93,7 @@ bool hub_impl::prepare_to_start(fiber_base* f) noexcept {
   f->ctx.stack_low = low;
   f->ctx.stack_size = usable;
   f->ctx.fiber = f;
+  f->ctx.tsan_fiber = sanitizer_create_fiber();
   f->ctx.fctx = ctx::make_fcontext(low + usable, usable, &hub_impl::fiber_entry);
   return true;
 }
@@ -172,6 +173,8 @@ void hub_impl::finish_unstarted(fiber_base* f, std::exception_ptr error, bool ki
 }
 
 void hub_impl::retire(fiber_base* f) noexcept {
+  sanitizer_destroy_fiber(f->ctx.tsan_fiber);
+  f->ctx.tsan_fiber = nullptr;
   if (f->stack.base) {
     stacks_.release(f->stack);
     f->stack = {};

@@ -60,6 +60,7 @@ void hub_impl::run(fiber_base* main) {
   } reset;
   overflow_guard guard;  // sigaltstack for this thread + the process-wide SIGSEGV handler
   main_ = main;
+  loop_ctx_.tsan_fiber = sanitizer_current_fiber();  // the loop runs as the thread itself
   spawn_options options;
   options.name = main->name;
   launch(main, options, no_deadline);

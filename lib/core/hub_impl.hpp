@@ -107,6 +107,10 @@ class hub_impl {
 
   fiber_base* running() const noexcept { return current_; }
   std::size_t live_count() const noexcept { return live_count_; }
+  /// The first of the fibers that have not finished (linked by next_live).
+  const fiber_base* live_head() const noexcept { return live_head_; }
+  /// The hub's stack pool (its counters: stacks mapped, stacks in use).
+  const stack_pool& stacks() const noexcept { return stacks_; }
 
   // Timers -------------------------------------------------------------------------------
   /// Arms `node` (re-arms it if armed). May allocate: for timers that are not a fiber's own
@@ -203,6 +207,7 @@ inline void hub_impl::begin_switch(execution_context& from, execution_context& t
 
 inline void hub_impl::switch_to(execution_context& from, execution_context& to) noexcept {
   begin_switch(from, to);
+  sanitizer_switch_fiber(to.tsan_fiber);  // here, in the frame that jumps (sanitizers.hpp)
   after_switch(jump_to(to.fctx, &from), from);
 }
 

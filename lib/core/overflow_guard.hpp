@@ -1,6 +1,7 @@
 // Stack-overflow reporting: a SIGSEGV handler (process-wide, chained to any previous one) that
-// runs on a per-thread sigaltstack, recognises a fault in the running fiber's guard region,
-// prints which fiber overflowed and aborts.
+// runs on a per-thread sigaltstack, recognises a fault in the guard region of any live fiber of
+// the thread's hub (the running one, or the one a switch is leaving), prints which fiber
+// overflowed and aborts.
 #pragma once
 
 #include <signal.h>

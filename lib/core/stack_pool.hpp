@@ -54,6 +54,8 @@ class stack_pool {
   std::size_t round(std::size_t usable) const noexcept;
   /// Number of stacks currently carved or mapped by this pool (in use or pooled).
   std::size_t mapped() const noexcept { return mapped_; }
+  /// Number of stacks handed out by allocate() and not released yet.
+  std::size_t in_use() const noexcept { return in_use_; }
   /// How stacks of `usable` bytes were used, from the kernel's residency (stacks are fresh zero
   /// pages until touched), in whole pages. Idle stacks trim() gave back are not counted.
   struct stack_use {

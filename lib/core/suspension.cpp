@@ -76,6 +76,13 @@ void raise_for(wake_reason reason) {
       throw error(
           "grove: deadlock: every fiber is waiting and nothing can wake them (no timer, I/O or "
           "callback is pending)");
+    case wake_reason::abandoned: {
+      const fiber_base* self = current_fiber();
+      const char* what = self && self->abandoned_by ? self->abandoned_by : "a grove primitive";
+      throw error(std::string(what) +
+                  " destroyed while a fiber waited on it (destroy a primitive only once nothing "
+                  "waits on it)");
+    }
     default:
       return;
   }
@@ -176,6 +183,19 @@ void yield() {
     h->yield_current(self);
   }
   if (interruptible) raise_for(pending_interruption(self));
+}
+
+wake_reason yield_noexcept() noexcept {
+  hub_impl* h = t_hub;
+  fiber_base* self = h ? h->running() : nullptr;
+  if (!self) return wake_reason::none;
+  notify_suspending(self);
+  {
+    errno_keeper keep_errno;
+    h->yield_current(self);
+  }
+  return interruptible_now(h, self, wait_kind::reporting) ? pending_interruption(self)
+                                                          : wake_reason::none;
 }
 
 yield_plan yield_prepare() {

@@ -14,7 +14,12 @@ void wait_node::renew() noexcept {
 }
 
 wait_queue::~wait_queue() {
-  while (head_) remove(*head_);
+  // Nodes of fibers already woken by something else are stale: unlink them only. A node lives on
+  // its fiber's stack and unlinks itself when that unwinds, so every fiber here is still alive.
+  while (wait_node* node = pop_waiting()) {
+    node->fiber->abandoned_by = owner_;
+    wake(node->token(), wake_reason::abandoned);
+  }
 }
 
 void wait_queue::push_back(wait_node& node) noexcept {

@@ -189,26 +189,14 @@ int socket::accept_descriptor(::sockaddr* peer, ::socklen_t* length, std::error_
 // ---------------------------------------------------------------------------------------------
 // stream_socket
 
-std::size_t stream_socket::receive(detail::iovec_array& iov, std::error_code& ec) {
-  if (iov.total == 0) return 0;
-  if (!buffered_.empty()) {  // left over from read_until
-    std::size_t n = 0;
-    for (std::size_t i = 0; i < iov.count && n < buffered_.size(); ++i) {
-      std::size_t k = std::min(iov.iov[i].iov_len, buffered_.size() - n);
-      std::memcpy(iov.iov[i].iov_base, buffered_.data() + n, k);
-      n += k;
-    }
-    buffered_.erase(0, n);
-    return n;
-  }
+std::size_t stream_socket::kernel_read(detail::iovec_array& iov, std::error_code& ec) {
   io_args args{&iov};
   detail::io_result r = perform(detail::io_direction::read, &try_receive, &args);
   ec = r.ec;
   return r.bytes;
 }
 
-std::size_t stream_socket::send(detail::iovec_array& iov, std::error_code& ec) {
-  if (iov.total == 0) return 0;
+std::size_t stream_socket::kernel_write(detail::iovec_array& iov, std::error_code& ec) {
   io_args args{&iov};
   detail::io_result r = perform(detail::io_direction::write, &try_send, &args);
   ec = r.ec;
@@ -222,45 +210,6 @@ void stream_socket::read_exact(detail::iovec_array& iov) {
     if (ec) fail("read", ec);
     if (n == 0) fail("read_exact", make_error_code(net_errc::end_of_stream));
     detail::consume(iov, n);
-  }
-}
-
-void stream_socket::write_all(detail::iovec_array& iov) {
-  while (iov.total > 0) {
-    std::error_code ec;
-    std::size_t n = send(iov, ec);
-    if (ec) fail("write", ec);
-    detail::consume(iov, n);
-  }
-}
-
-std::string stream_socket::read_until(std::string_view delimiter, std::size_t max_size) {
-  if (delimiter.empty()) throw error("grove::net: read_until needs a non-empty delimiter");
-  std::size_t searched = 0;  // bytes of buffered_ known not to start a delimiter
-  for (;;) {
-    std::size_t at = buffered_.find(delimiter, searched);
-    if (at != std::string::npos) {
-      std::size_t end = at + delimiter.size();
-      std::string line = buffered_.substr(0, end);
-      buffered_.erase(0, end);
-      return line;
-    }
-    if (buffered_.size() >= max_size) {
-      fail("read_until", std::make_error_code(std::errc::message_size));
-    }
-    searched = buffered_.size() >= delimiter.size() ? buffered_.size() - delimiter.size() + 1 : 0;
-    std::size_t old_size = buffered_.size();
-    std::size_t chunk = std::max<std::size_t>(4096, old_size / 2);
-    buffered_.resize(old_size + chunk);
-    detail::iovec_array iov;
-    iov.iov[0] = {buffered_.data() + old_size, chunk};
-    iov.count = 1;
-    iov.total = chunk;
-    io_args args{&iov};
-    detail::io_result r = perform(detail::io_direction::read, &try_receive, &args);
-    buffered_.resize(old_size + r.bytes);
-    if (r.ec) fail("read", r.ec);
-    if (r.bytes == 0) return std::exchange(buffered_, std::string());  // end of stream
   }
 }
 

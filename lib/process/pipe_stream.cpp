@@ -85,7 +85,7 @@ pipe_stream& pipe_stream::operator=(pipe_stream&& other) noexcept {
   if (this != &other) {
     close();
     registration_ = std::move(other.registration_);
-    buffered_ = std::move(other.buffered_);
+    detail::byte_stream<pipe_stream>::operator=(std::move(other));
   }
   return *this;
 }
@@ -95,7 +95,7 @@ void pipe_stream::close() noexcept {
   if (fd < 0) return;
   registration_.release(true);
   detail::sys::close(fd);
-  buffered_.clear();
+  drop_read_ahead();
 }
 
 void pipe_stream::fail(const char* what, std::error_code ec) const {
@@ -104,18 +104,7 @@ void pipe_stream::fail(const char* what, std::error_code ec) const {
   throw pipe_error(std::string("grove::pipe_stream: ") + what, ec);
 }
 
-std::size_t pipe_stream::receive(detail::iovec_array& iov, std::error_code& ec) {
-  if (iov.total == 0) return 0;
-  if (!buffered_.empty()) {  // left over from read_until
-    std::size_t n = 0;
-    for (std::size_t i = 0; i < iov.count && n < buffered_.size(); ++i) {
-      std::size_t k = std::min(iov.iov[i].iov_len, buffered_.size() - n);
-      std::memcpy(iov.iov[i].iov_base, buffered_.data() + n, k);
-      n += k;
-    }
-    buffered_.erase(0, n);
-    return n;
-  }
+std::size_t pipe_stream::kernel_read(detail::iovec_array& iov, std::error_code& ec) {
   if (!is_open()) {
     ec = std::make_error_code(std::errc::bad_file_descriptor);
     return 0;
@@ -127,8 +116,7 @@ std::size_t pipe_stream::receive(detail::iovec_array& iov, std::error_code& ec) 
   return r.bytes;
 }
 
-std::size_t pipe_stream::send(detail::iovec_array& iov, std::error_code& ec) {
-  if (iov.total == 0) return 0;
+std::size_t pipe_stream::kernel_write(detail::iovec_array& iov, std::error_code& ec) {
   if (!is_open()) {
     ec = std::make_error_code(std::errc::bad_file_descriptor);
     return 0;
@@ -138,60 +126,6 @@ std::size_t pipe_stream::send(detail::iovec_array& iov, std::error_code& ec) {
       registration_.perform(detail::io_direction::write, &try_write, &args, detail::no_deadline);
   ec = r.ec;
   return r.bytes;
-}
-
-void pipe_stream::write_all(std::string_view data) {
-  auto iov = detail::to_iovecs(boost::asio::buffer(data));
-  while (iov.total > 0) {
-    std::error_code ec;
-    std::size_t n = send(iov, ec);
-    if (ec) fail("write", ec);
-    detail::consume(iov, n);
-  }
-}
-
-std::string pipe_stream::read_all() {
-  std::string all = std::exchange(buffered_, std::string());
-  for (;;) {
-    std::size_t old_size = all.size();
-    std::size_t chunk = std::max<std::size_t>(64 * 1024, old_size / 2);
-    all.resize(old_size + chunk);
-    auto iov = detail::to_iovecs(boost::asio::buffer(all.data() + old_size, chunk));
-    std::error_code ec;
-    std::size_t n = receive(iov, ec);
-    all.resize(old_size + n);
-    if (ec) fail("read", ec);
-    if (n == 0) return all;
-  }
-}
-
-std::string pipe_stream::read_until(std::string_view delimiter, std::size_t max_size) {
-  if (delimiter.empty()) throw error("grove::pipe_stream: read_until needs a non-empty delimiter");
-  std::size_t searched = 0;  // bytes of buffered_ known not to start a delimiter
-  for (;;) {
-    std::size_t at = buffered_.find(delimiter, searched);
-    if (at != std::string::npos) {
-      std::size_t end = at + delimiter.size();
-      std::string line = buffered_.substr(0, end);
-      buffered_.erase(0, end);
-      return line;
-    }
-    if (buffered_.size() >= max_size) {
-      fail("read_until", std::make_error_code(std::errc::message_size));
-    }
-    if (!is_open()) fail("read", std::make_error_code(std::errc::bad_file_descriptor));
-    searched = buffered_.size() >= delimiter.size() ? buffered_.size() - delimiter.size() + 1 : 0;
-    std::size_t old_size = buffered_.size();
-    std::size_t chunk = std::max<std::size_t>(4096, old_size / 2);
-    buffered_.resize(old_size + chunk);
-    auto iov = detail::to_iovecs(boost::asio::buffer(buffered_.data() + old_size, chunk));
-    io_args args{&iov};
-    detail::io_result r =
-        registration_.perform(detail::io_direction::read, &try_read, &args, detail::no_deadline);
-    buffered_.resize(old_size + r.bytes);
-    if (r.ec) fail("read", r.ec);
-    if (r.bytes == 0) return std::exchange(buffered_, std::string());  // end of stream
-  }
 }
 
 }  // namespace grove

@@ -42,7 +42,11 @@ void mutex::lock_uninterruptible() {
   // Returns only once unlock() has made us the owner, which it records in the node; nothing
   // else ends this wait (a deadlock here aborts with a message).
   while (detail::outcome_of(node) != detail::handoff::done) {
-    detail::suspend_uninterruptible();
+    // The one end a frame that must hold the mutex cannot wait out: the mutex is gone.
+    if (detail::wake_reason why = detail::suspend_uninterruptible();
+        why == detail::wake_reason::abandoned) {
+      detail::raise_for(why);
+    }
     if (node.linked()) node.renew();
   }
 }

@@ -560,3 +560,66 @@ TEST_CASE("an empty handle is a clear error, not a crash") {
     CHECK_THROWS_AS(empty.get(), grove::error);
   });
 }
+
+TEST_CASE("a fiber killing itself runs on until its next wait, then unwinds with RAII") {
+  grove::run([] {
+    int destroyed = 0;
+    bool ran_on = false, reached_after_wait = false;
+    grove::fiber<void> self;
+    self = grove::spawn([&] {
+      destruction_counter guard{&destroyed};
+      self.kill();
+      ran_on = true;  // a kill lands at a suspension point, not in the middle of code
+      grove::this_fiber::sleep_for(10s);
+      reached_after_wait = true;
+    });
+    auto start = clock_type::now();
+    self.join();
+    CHECK(ms_since(start) < 1000);
+    CHECK(ran_on);
+    CHECK_FALSE(reached_after_wait);
+    CHECK(destroyed == 1);
+    CHECK_THROWS_AS(self.get(), grove::killed_error);
+  });
+}
+
+TEST_CASE("killing the main fiber unwinds it and the others; run throws killed_error") {
+  int destroyed = 0;
+  bool helper_finished = false;
+  CHECK_THROWS_AS(grove::run([&] {
+                    destruction_counter guard{&destroyed};
+                    grove::detail::fiber_base* main = grove::detail::current_fiber();
+                    auto bystander = grove::spawn([&] {
+                      destruction_counter other{&destroyed};
+                      grove::this_fiber::sleep_for(10s);
+                    });
+                    grove::spawn([main, &helper_finished] {
+                      grove::detail::kill(main);
+                      helper_finished = true;
+                    });
+                    grove::this_fiber::sleep_for(10s);
+                    FAIL("the main fiber's wait was not ended by the kill");
+                  }),
+                  grove::killed_error);
+  CHECK(destroyed == 2);
+  CHECK(helper_finished);
+}
+
+TEST_CASE("kill of a fiber blocked in join ends the join; the joined fiber runs on") {
+  grove::run([] {
+    grove::event release;
+    auto target = grove::spawn([&] {
+      release.wait();
+      return 7;
+    });
+    auto joiner = grove::spawn([&] { target.join(); });
+    grove::this_fiber::sleep_for(10ms);
+    REQUIRE_FALSE(joiner.ready());
+    joiner.kill();
+    joiner.join();
+    CHECK_THROWS_AS(joiner.get(), grove::killed_error);
+    CHECK_FALSE(target.ready());
+    release.set();
+    CHECK(target.get() == 7);
+  });
+}

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -113,6 +114,74 @@ TEST_CASE("when stacks cannot be mapped the fiber fails with advice, and spawn t
   CHECK(r.err.find("stacks are guarded by") != std::string::npos);
   CHECK(r.err.find("spawn threw stack_error") != std::string::npos);
   CHECK(r.err.find("small stack ok") != std::string::npos);
+}
+
+TEST_CASE("address space exhausted (RLIMIT_AS): fibers fail with stack_error, the hub runs on") {
+#if defined(__SANITIZE_ADDRESS__)
+  MESSAGE("ASan reserves terabytes of shadow address space: RLIMIT_AS cannot be used, skipped");
+  return;
+#endif
+  auto r = run_in_child([] {
+    ::alarm(30);  // a hang ends here, as SIGALRM
+    grove::run([] {
+      // Room for the hub's own growth, not for thousands of 1 MiB stacks.
+      std::ifstream statm("/proc/self/statm");
+      std::size_t pages = 0;
+      statm >> pages;
+      auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+      ::rlimit limit{};
+      limit.rlim_cur = limit.rlim_max = pages * page + (64u << 20);
+      if (::setrlimit(RLIMIT_AS, &limit) != 0) std::fputs("setrlimit failed\n", stderr);
+      grove::event go;
+      std::vector<grove::fiber<void>> started;
+      std::size_t failed = 0, refused = 0;
+      for (int i = 0; i < 4000 && failed == 0 && refused == 0; ++i) {
+        try {
+          started.push_back(grove::spawn({.stack_size = 1u << 20}, [&] { go.wait(); }));
+        } catch (const grove::stack_error&) {
+          ++refused;
+        }
+        if (i % 16 == 15) {
+          grove::this_fiber::yield();  // the new ones start: map their stacks or fail
+          for (auto& f : started) {
+            if (f.ready()) {
+              try {
+                f.get();
+              } catch (const grove::stack_error& e) {
+                if (failed++ == 0) {
+                  std::fputs(e.what(), stderr);
+                  std::fputs("\n", stderr);
+                }
+              }
+            }
+          }
+        }
+      }
+      std::fprintf(stderr, "failed %zu refused %zu\n", failed, refused);
+      if (failed + refused > 0) std::fputs("ran out\n", stderr);
+      // The hub runs on: timers, the fibers that did start, and new ones once stacks return.
+      grove::this_fiber::sleep_for(std::chrono::milliseconds(5));
+      go.set();
+      std::size_t finished = 0;
+      for (auto& f : started) {
+        try {
+          f.get();
+          ++finished;
+        } catch (const grove::stack_error&) {
+        }
+      }
+      if (finished > 0) std::fputs("the started ones finished\n", stderr);
+      if (grove::spawn({.stack_size = 1u << 20}, [] { return 5; }).get() == 5) {
+        std::fputs("spawn works again\n", stderr);
+      }
+    });
+  });
+  INFO(r.err);
+  CHECK(WIFEXITED(r.status));
+  CHECK(r.err.find("ran out") != std::string::npos);
+  CHECK(r.err.find("cannot map a 1024 KiB fiber stack") != std::string::npos);
+  CHECK(r.err.find("the started ones finished") != std::string::npos);
+  CHECK(r.err.find("spawn works again") != std::string::npos);
 }
 
 namespace {
@@ -327,4 +396,60 @@ TEST_CASE("a deadlock while the main fiber waits shielded aborts with a message,
   CHECK(WIFSIGNALED(r.status));
   CHECK(WTERMSIG(r.status) == SIGABRT);
   CHECK(r.err.find("deadlock") != std::string::npos);
+}
+
+namespace {
+// Uses all but `leave` bytes of the calling fiber's stack, then yields: somewhere in the yield
+// (grove's frames, or jump_fcontext saving registers once the hub already names the next
+// context) the stack runs into its guard, depending on `leave`.
+[[gnu::noinline]] void yield_with_bytes_left(std::size_t leave) {
+  const grove::detail::fiber_base* self = grove::detail::current_fiber();
+  auto* low = static_cast<char*>(self->stack.base) + self->stack.guard;
+  char* here;
+  asm volatile("mov %%rsp, %0" : "=r"(here));
+  std::size_t used_below = static_cast<std::size_t>(here - low) - leave;
+  volatile char* filler = static_cast<char*>(__builtin_alloca(used_below));
+  filler[used_below - 1] = 0;  // the top of the filler only: the rest is never touched
+  grove::this_fiber::yield();
+  filler[0] = 1;  // keeps the alloca alive across the yield
+}
+}  // namespace
+
+child_result yield_in_child_with_bytes_left(std::size_t leave) {
+  return run_in_child([leave] {
+    grove::run([leave] {
+      grove::spawn({.name = "edge", .stack_size = 64 * 1024}, [leave] {
+        yield_with_bytes_left(leave);
+      }).join();
+    });
+  });
+}
+
+bool fitted(const child_result& r) { return WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0; }
+
+TEST_CASE("an overflow at any depth of a switch names the fiber, even inside jump_fcontext") {
+  // Find the least stack a yield needs (each try in its own child), then overflow at every
+  // depth of the 512 bytes below that: the deepest parts of a switch, where it may be in
+  // jump_fcontext (or in the lazy binding of its PLT entry) after the hub already names the
+  // context it switches to.
+  std::size_t crashes = 0, fits = 16384;
+  REQUIRE(fitted(yield_in_child_with_bytes_left(fits)));
+  while (fits - crashes > 8) {
+    std::size_t mid = (crashes + fits) / 2 / 8 * 8;
+    (fitted(yield_in_child_with_bytes_left(mid)) ? fits : crashes) = mid;
+  }
+  int overflowed = 0, unnamed = 0;
+  for (std::size_t leave = fits - 8; leave + 512 >= fits && leave < fits; leave -= 8) {
+    child_result r = yield_in_child_with_bytes_left(leave);
+    if (fitted(r)) continue;
+    ++overflowed;
+    if (r.err.find("stack overflow in fiber") == std::string::npos ||
+        r.err.find("'edge' (stack 64 KiB)") == std::string::npos) {
+      ++unnamed;
+      MESSAGE("leaving " << leave << " bytes (a yield needs " << fits
+                         << "): died without the message, status " << r.status);
+    }
+  }
+  CHECK(overflowed > 0);
+  CHECK(unnamed == 0);
 }

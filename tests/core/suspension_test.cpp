@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -357,4 +358,128 @@ TEST_CASE("every wait entry point refuses a caller that is not a fiber with the 
   for (const std::string& m : messages) CHECK(m == messages.front());
   CHECK(messages.front().find("can only be made from a fiber") != std::string::npos);
   CHECK_FALSE(initiated);
+}
+
+namespace {
+// Runs `waits` in three fibers on a primitive made by `make`, destroys the primitive while they
+// wait, and returns the errors their waits ended with (empty strings for waits that returned).
+template <class Primitive, class... Args, class Wait>
+std::vector<std::string> destroy_under_waiters(Wait wait, Args... args) {
+  std::vector<std::string> errors;
+  auto primitive = std::make_unique<Primitive>(args...);
+  std::vector<grove::fiber<void>> waiters;
+  for (int i = 0; i < 3; ++i) {
+    waiters.push_back(grove::spawn([&] {
+      try {
+        wait(*primitive);
+        errors.emplace_back();
+      } catch (const grove::error& e) {
+        errors.emplace_back(e.what());
+      }
+    }));
+  }
+  grove::this_fiber::yield();  // every waiter starts and suspends on the primitive
+  primitive.reset();
+  for (auto& w : waiters) w.join();  // a waiter left hanging would show as a deadlock here
+  return errors;
+}
+
+bool all_name(const std::vector<std::string>& errors, const std::string& what) {
+  if (errors.size() != 3) return false;
+  for (const auto& e : errors) {
+    if (e.find(what + " destroyed while a fiber waited on it") == std::string::npos) return false;
+  }
+  return true;
+}
+}  // namespace
+
+TEST_CASE("destroying a primitive while fibers wait on it wakes them with an error naming it") {
+  grove::run([] {
+    CHECK(all_name(destroy_under_waiters<grove::event>([](grove::event& e) { e.wait(); }),
+                   "grove::event"));
+    CHECK(all_name(destroy_under_waiters<grove::semaphore>([](grove::semaphore& s) { s.acquire(); },
+                                                           std::size_t{0}),
+                   "grove::semaphore"));
+    CHECK(all_name(destroy_under_waiters<grove::queue<int>>([](grove::queue<int>& q) { q.get(); }),
+                   "grove::queue"));
+    CHECK(all_name(destroy_under_waiters<grove::queue<int>>(
+                       [](grove::queue<int>& q) {
+                         q.try_put(0);  // the first fills it, then every put waits
+                         q.put(1);
+                       },
+                       std::size_t{1}),
+                   "grove::queue"));
+    CHECK(all_name(
+        destroy_under_waiters<grove::channel<int>>([](grove::channel<int>& c) { c.receive(); }),
+        "grove::channel"));
+    CHECK(all_name(
+        destroy_under_waiters<grove::channel<int>>([](grove::channel<int>& c) { c.send(1); }),
+        "grove::channel"));
+    // A mutex held by the main fiber: the three wait to lock it.
+    {
+      std::vector<std::string> errors;
+      auto m = std::make_unique<grove::mutex>();
+      m->lock();
+      std::vector<grove::fiber<void>> waiters;
+      for (int i = 0; i < 3; ++i) {
+        waiters.push_back(grove::spawn([&] {
+          try {
+            m->lock();
+            errors.emplace_back();
+          } catch (const grove::error& e) {
+            errors.emplace_back(e.what());
+          }
+        }));
+      }
+      grove::this_fiber::yield();
+      m.reset();  // destroyed locked, with waiters: both are the user's bug; the waiters hear it
+      for (auto& w : waiters) w.join();
+      CHECK(all_name(errors, "grove::mutex"));
+    }
+    // A condition variable: its waiters get the mutex back before the error reaches them.
+    {
+      grove::mutex m;
+      std::vector<std::string> errors;
+      int relocked = 0;
+      auto cv = std::make_unique<grove::condition_variable>();
+      std::vector<grove::fiber<void>> waiters;
+      for (int i = 0; i < 3; ++i) {
+        waiters.push_back(grove::spawn([&] {
+          std::unique_lock<grove::mutex> lock(m);
+          try {
+            cv->wait(lock);
+            errors.emplace_back();
+          } catch (const grove::error& e) {
+            relocked += lock.owns_lock();
+            errors.emplace_back(e.what());
+          }
+        }));
+      }
+      grove::this_fiber::yield();
+      cv.reset();
+      for (auto& w : waiters) w.join();
+      CHECK(all_name(errors, "grove::condition_variable"));
+      CHECK(relocked == 3);
+    }
+  });
+}
+
+TEST_CASE(
+    "an abandoned wait is EIDRM for a C frame, and a queue destroyed without waiters is "
+    "quiet") {
+  CHECK(grove::detail::errno_for(grove::detail::wake_reason::abandoned) == EIDRM);
+  grove::run([] {
+    grove::detail::wake_reason seen = grove::detail::wake_reason::none;
+    auto q = std::make_unique<grove::detail::wait_queue>("a test queue");
+    auto waiter = grove::spawn([&] {
+      grove::detail::wait_node node;
+      q->push_back(node);
+      seen = grove::detail::suspend_noexcept();
+    });
+    grove::this_fiber::yield();
+    q.reset();
+    waiter.join();
+    CHECK(seen == grove::detail::wake_reason::abandoned);
+    grove::detail::wait_queue empty("nobody waits");  // destroyed at the end: nothing to wake
+  });
 }

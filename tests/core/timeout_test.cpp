@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <optional>
+#include <vector>
 
 #include <grove/grove.hpp>
 
@@ -183,5 +184,41 @@ TEST_CASE("a timeout that expires while its fiber is ready lands at the next wai
     CHECK_FALSE(t.expired());
     CHECK_THROWS_AS(grove::this_fiber::sleep_for(5s), grove::timeout_error);
     CHECK(t.expired());
+  });
+}
+
+TEST_CASE("timers that fire after a wait was served, before its fiber resumed, take nothing") {
+  grove::run([] {
+    grove::queue<int> q;
+    bool scoped_got = false, scoped_expired_on_return = false, scoped_raised_next = false;
+    bool deadline_got = false;
+    auto scoped = grove::spawn([&] {
+      grove::timeout t(100ms);
+      scoped_got = q.get() == 1;
+      scoped_expired_on_return = t.expired();  // expired while this fiber was ready
+      try {
+        grove::this_fiber::sleep_for(5s);
+      } catch (const grove::timeout_error&) {
+        scoped_raised_next = true;  // the expiry lands at the next wait
+      }
+    });
+    auto own_deadline = grove::spawn([&] { deadline_got = q.get_for(100ms) == 2; });
+    grove::this_fiber::yield();  // both start and wait in get(); their timers run from now
+    // Enough ready fibers ahead of them that the hub polls its timers (every 256 switches)
+    // before they resume.
+    std::vector<grove::fiber<void>> ahead;
+    for (int i = 0; i < 600; ++i) ahead.push_back(grove::spawn([] {}));
+    q.put(1);  // served: ready, behind the 600
+    q.put(2);
+    auto until = clock_type::now() + 150ms;
+    while (clock_type::now() < until) {
+    }  // both timers are due before anyone else runs, however loaded the machine
+    scoped.join();
+    own_deadline.join();
+    CHECK(scoped_got);
+    CHECK(scoped_expired_on_return);
+    CHECK(scoped_raised_next);
+    CHECK(deadline_got);
+    CHECK(q.empty());
   });
 }

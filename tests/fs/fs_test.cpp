@@ -191,16 +191,18 @@ TEST_CASE("a fiber killed during a file operation unwinds after the operation en
     for (auto b : backends()) {
       grove::fs::set_backend(b);
       std::size_t read_bytes = 0;
+      grove::event reading;
       auto reader = grove::spawn([&] {
         auto f = grove::fs::file::open(path);
         std::string block(1 << 20, '\0');  // on the fiber's heap; freed when it unwinds
         for (;;) {
           std::size_t n = f.read(block.data(), block.size());
           read_bytes += n;
+          reading.set();  // the next read is under way when the kill comes
           if (n == 0) f.seek(0);
         }
       });
-      grove::this_fiber::sleep_for(10ms);
+      reading.wait();
       reader.kill();
       reader.join();
       CHECK_THROWS_AS(reader.get(), grove::killed_error);

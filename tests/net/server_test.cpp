@@ -168,47 +168,62 @@ TEST_CASE("a handler may stop its own server") {
 }
 
 TEST_CASE(
-    "EMFILE: the server backs off instead of spinning, and recovers when descriptors return") {
+    "EMFILE: the server backs off instead of spinning, keeps serving its connections, and "
+    "recovers when descriptors return") {
   grove::run([] {
     net::server_options options;
     options.log_errors = false;
+    options.max_connections = 2;  // two early connections hold the slots: the rest stay queued
     net::server s(net::tcp_listener::bind("127.0.0.1", 0), echo_lines, options);
     auto port = port_of(s);
+    s.start();
+    auto early = net::tcp_stream::connect("127.0.0.1", port);
+    auto freeing = net::tcp_stream::connect("127.0.0.1", port);
+    early.set_timeout(3s);
+    freeing.set_timeout(3s);
+    early.write_all("early\n");
+    freeing.write_all("freeing\n");
+    REQUIRE(early.read_until("\n") == "early\n");
+    REQUIRE(freeing.read_until("\n") == "freeing\n");
     std::vector<net::tcp_stream> clients;  // connected in the backlog before the limit drops
     for (int i = 0; i < 3; ++i) clients.push_back(net::tcp_stream::connect("127.0.0.1", port));
 
-    // Leave no free descriptor: fill every hole below the soft limit, then lower the limit.
+    // No new descriptor from here: a soft limit below the descriptors already open (allowed:
+    // those stay valid) with any hole under it filled. A descriptor closed now has a number
+    // above the limit, so it cannot be reused either.
     ::rlimit original;
     REQUIRE(::getrlimit(RLIMIT_NOFILE, &original) == 0);
-    std::vector<int> fillers;
-    int highest = 0;
-    if (DIR* d = ::opendir("/proc/self/fd")) {
-      while (dirent* e = ::readdir(d)) highest = std::max(highest, std::atoi(e->d_name));
-      ::closedir(d);
-    }
     ::rlimit lowered = original;
-    lowered.rlim_cur = static_cast<rlim_t>(highest + 1);
+    lowered.rlim_cur = 3;
     REQUIRE(::setrlimit(RLIMIT_NOFILE, &lowered) == 0);
+    std::vector<int> fillers;
     for (int fd; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) fillers.push_back(fd);
 
     ::rusage before, after;
     ::getrusage(RUSAGE_SELF, &before);
-    s.start();
-    grove::this_fiber::sleep_for(300ms);  // accept fails with EMFILE meanwhile
+    // A slot frees (the handler of `freeing` ends): the acceptor accepts again, and accept
+    // fails with EMFILE, again and again.
+    freeing.close();
+    grove::this_fiber::sleep_for(300ms);
     ::getrusage(RUSAGE_SELF, &after);
-    CHECK(s.connection_count() == 0);
+    CHECK(s.connection_count() == 1);
     auto cpu_us = [](const ::rusage& r) {
       return (r.ru_utime.tv_sec + r.ru_stime.tv_sec) * 1e6 + r.ru_utime.tv_usec +
              r.ru_stime.tv_usec;
     };
     CHECK(cpu_us(after) - cpu_us(before) < 100e3);  // far from a busy loop over 300 ms
+    // The connection it already had is still served while accept fails.
+    early.write_all("still served\n");
+    CHECK(early.read_until("\n") == "still served\n");
 
     for (int fd : fillers) ::close(fd);
     REQUIRE(::setrlimit(RLIMIT_NOFILE, &original) == 0);
+    early.close();
     for (std::size_t i = 0; i < clients.size(); ++i) {
       clients[i].set_timeout(3s);
       clients[i].write_all("back " + std::to_string(i) + "\n");
       CHECK(clients[i].read_until("\n") == "back " + std::to_string(i) + "\n");
+      clients[i].close();  // frees its slot for the next
     }
     s.stop();
   });

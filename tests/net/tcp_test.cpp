@@ -90,6 +90,21 @@ TEST_CASE("end of stream: read_some returns 0, read_until returns the rest then 
   });
 }
 
+TEST_CASE("read_all returns what read_until read ahead and the rest, up to end of stream") {
+  grove::run([] {
+    loopback_pair p;
+    std::string big(200 * 1024, 'b');  // several kernel reads
+    auto writer = grove::spawn([&] {
+      p.client.write_all("head\n" + big);
+      p.client.shutdown(net::shutdown_type::send);
+    });
+    CHECK(p.server.read_until("\n") == "head\n");
+    CHECK(p.server.read_all() == big);
+    CHECK(p.server.read_all().empty());
+    writer.join();
+  });
+}
+
 TEST_CASE("peer reset is net_error(connection_reset) on read, and a write after it fails cleanly") {
   grove::run([] {
     loopback_pair p;
@@ -388,4 +403,101 @@ TEST_CASE("a socket that outlives its hub can still be closed; another hub canno
   });
   survivor.close();
   CHECK_FALSE(survivor.is_open());
+}
+
+TEST_CASE("a reset arriving while a fiber waits mid-read wakes it with connection_reset") {
+  grove::run([] {
+    loopback_pair p;
+    auto reader = grove::spawn([&] {
+      try {
+        p.server.read_until("\n");  // gets "partial" first, then waits for the rest
+        return std::error_code();
+      } catch (const net::net_error& e) {
+        return e.code();
+      }
+    });
+    p.client.write_all("partial");
+    grove::this_fiber::sleep_for(20ms);
+    REQUIRE_FALSE(reader.ready());
+    ::linger abort_on_close{1, 0};
+    REQUIRE(::setsockopt(p.client.native_handle(), SOL_SOCKET, SO_LINGER, &abort_on_close,
+                         sizeof abort_on_close) == 0);
+    auto start = clock_type::now();
+    p.client.close();  // RST while the reader is suspended
+    CHECK(reader.get() == std::errc::connection_reset);
+    CHECK(ms_since(start) < 1000);
+  });
+}
+
+TEST_CASE("closing a stream wakes every fiber waiting on it, several in each direction") {
+  grove::run([] {
+    loopback_pair p;
+    fill_send_buffer(p.server);
+    int woken = 0;
+    std::vector<grove::fiber<void>> waiters;
+    for (int i = 0; i < 3; ++i) {
+      waiters.push_back(grove::spawn([&] {
+        char buf[8];
+        CHECK_THROWS_AS(p.server.read_some(boost::asio::buffer(buf)), net::net_error);
+        ++woken;
+      }));
+      waiters.push_back(grove::spawn([&] {
+        CHECK_THROWS_AS(p.server.write_all(std::string(1 << 16, 'z')), net::net_error);
+        ++woken;
+      }));
+    }
+    grove::this_fiber::sleep_for(20ms);
+    REQUIRE(woken == 0);
+    p.server.close();
+    for (auto& w : waiters) w.join();
+    CHECK(woken == 6);
+  });
+}
+
+TEST_CASE("kill ends a wait in accept, write and a connect that hangs; each can be used again") {
+  grove::run([] {
+    // accept
+    auto listener = net::tcp_listener::bind("127.0.0.1", 0);
+    auto acceptor = grove::spawn([&] { listener.accept(); });
+    grove::this_fiber::sleep_for(10ms);
+    acceptor.kill();
+    acceptor.join();
+    CHECK_THROWS_AS(acceptor.get(), grove::killed_error);
+    auto again = grove::spawn([&] { return listener.accept(); });
+    auto client = net::tcp_stream::connect("127.0.0.1", listener.local_endpoint().port());
+    auto server = again.get();
+
+    // write
+    fill_send_buffer(server);
+    auto writer = grove::spawn([&] { server.write_all(std::string(1 << 20, 'w')); });
+    grove::this_fiber::sleep_for(10ms);
+    REQUIRE_FALSE(writer.ready());
+    writer.kill();
+    writer.join();
+    CHECK_THROWS_AS(writer.get(), grove::killed_error);
+
+    // connect: a full accept queue drops SYNs, so the next connect hangs
+    net::listen_options tiny;
+    tiny.backlog = 0;
+    auto full = net::tcp_listener::bind("127.0.0.1", 0, tiny);
+    auto port = full.local_endpoint().port();
+    std::vector<net::tcp_stream> filling;
+    bool hung = false;
+    for (int i = 0; i < 8 && !hung; ++i) {
+      try {
+        filling.push_back(net::tcp_stream::connect("127.0.0.1", port, 100ms));
+      } catch (const net::net_error&) {
+        hung = true;
+      }
+    }
+    REQUIRE(hung);
+    auto connector = grove::spawn([&] { net::tcp_stream::connect("127.0.0.1", port); });
+    grove::this_fiber::sleep_for(20ms);
+    REQUIRE_FALSE(connector.ready());
+    auto start = clock_type::now();
+    connector.kill();
+    connector.join();
+    CHECK(ms_since(start) < 300);
+    CHECK_THROWS_AS(connector.get(), grove::killed_error);
+  });
 }

@@ -168,15 +168,18 @@ TEST_CASE("lookups in a fiber give exactly libc's answers") {
 TEST_CASE("each fiber keeps its own gethostbyname buffer across waits") {
   grove::run([] {
     hostent* mine = nullptr;
+    grove::event a_has_answer, b_has_answer;
     auto a = grove::spawn([&] {
       mine = gethostbyname("localhost");
+      a_has_answer.set();
       REQUIRE(mine);
-      grove::this_fiber::sleep_for(20ms);  // another fiber's lookup happens meanwhile
+      b_has_answer.wait();  // another fiber's lookup happens meanwhile, while `a` still lives
       CHECK(std::string(mine->h_name) == "localhost");
     });
     auto b = grove::spawn([&] {
-      grove::this_fiber::sleep_for(5ms);
+      a_has_answer.wait();
       hostent* other = gethostbyname("127.0.0.1");
+      b_has_answer.set();
       REQUIRE(other);
       CHECK(other != mine);
       CHECK(std::string(other->h_name) == "127.0.0.1");

@@ -72,7 +72,9 @@ class exchange_base {
   /// What an operation came to.
   enum class outcome : std::uint8_t { done, blocked, closed };
 
-  explicit exchange_base(std::size_t capacity) noexcept : capacity_(capacity) {}
+  /// `owner` names the primitive to waiters woken by its destruction (see wait_queue).
+  explicit exchange_base(std::size_t capacity, const char* owner = "grove::queue") noexcept
+      : takers_(owner), givers_(owner), capacity_(capacity), joiners_(owner) {}
   exchange_base(const exchange_base&) = delete;
   exchange_base& operator=(const exchange_base&) = delete;
 

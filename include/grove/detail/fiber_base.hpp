@@ -31,7 +31,12 @@ struct execution_context {
   unsigned eh_uncaught = 0;
   void* stack_low = nullptr;  ///< lowest usable address (sanitizer annotations)
   std::size_t stack_size = 0;
-  void* asan_fake_stack = nullptr;
+  // What the sanitizer in use keeps per context (lib/core/sanitizers.hpp); ASan and TSan
+  // never run together.
+  union {
+    void* asan_fake_stack = nullptr;  ///< ASan: this context's fake stack while switched out
+    void* tsan_fiber;                 ///< TSan: this context's fiber handle
+  };
   fiber_base* fiber = nullptr;  ///< nullptr for the hub loop
   bool finished = false;        ///< the context will never be resumed: release its stack
 };
@@ -80,7 +85,10 @@ struct fiber_base {
   stack_mapping stack;
   std::string name;
   std::exception_ptr error;
-  wait_queue joiners;
+  wait_queue joiners{"the fiber being joined"};
+  /// What a wake_reason::abandoned names: the wait_queue owner destroyed while this fiber
+  /// waited on it (a static string).
+  const char* abandoned_by = nullptr;
   /// The deadline of the current suspension.
   struct deadline_timer : timer_node {
     fiber_base* owner;

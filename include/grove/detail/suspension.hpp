@@ -52,11 +52,12 @@ struct wake_token {
 /// Why a suspended fiber resumed.
 enum class wake_reason : std::uint8_t {
   none,
-  notified,  ///< the awaited source fired (queue item, event, fd ready, child exit...)
-  deadline,  ///< the wait's own deadline passed (sleep_for ends this way, wait_for returns false)
-  killed,    ///< fiber<T>::kill(): becomes grove::fiber_killed
-  timeout,   ///< a grove::timeout scope expired: becomes grove::timeout_error
-  deadlock,  ///< every fiber waits and nothing can wake them: becomes grove::error
+  notified,   ///< the awaited source fired (queue item, event, fd ready, child exit...)
+  deadline,   ///< the wait's own deadline passed (sleep_for ends this way, wait_for returns false)
+  killed,     ///< fiber<T>::kill(): becomes grove::fiber_killed
+  timeout,    ///< a grove::timeout scope expired: becomes grove::timeout_error
+  deadlock,   ///< every fiber waits and nothing can wake them: becomes grove::error
+  abandoned,  ///< what it waited on was destroyed (wait_queue's destructor): grove::error
 };
 
 /// The fiber running on this thread, or nullptr (hub loop, callbacks, outside grove::run).
@@ -84,9 +85,10 @@ wake_reason suspend(time_point deadline = no_deadline);
 wake_reason suspend_noexcept(time_point deadline = no_deadline) noexcept;
 
 /// The errno a C call reports when its wait ended for `reason`: ECANCELED for killed,
-/// ETIMEDOUT for a scoped timeout, EDEADLK for deadlock; 0 for the others (notified, the wait's
-/// own deadline, none), whose meaning the caller decides (ready, EAGAIN for SO_RCVTIMEO...).
-/// Never EINTR: C libraries retry that, and a killed fiber must get control back.
+/// ETIMEDOUT for a scoped timeout, EDEADLK for deadlock, EIDRM ("identifier removed", what a
+/// System V semaphore's waiters get when it is removed) for abandoned; 0 for the others (notified,
+/// the wait's own deadline, none), whose meaning the caller decides (ready, EAGAIN for
+/// SO_RCVTIMEO...). Never EINTR: C libraries retry that, and a killed fiber must get control back.
 constexpr int errno_for(wake_reason reason) noexcept {
   switch (reason) {
     case wake_reason::killed:
@@ -95,6 +97,8 @@ constexpr int errno_for(wake_reason reason) noexcept {
       return ETIMEDOUT;
     case wake_reason::deadlock:
       return EDEADLK;
+    case wake_reason::abandoned:
+      return EIDRM;
     default:
       return 0;
   }
@@ -126,5 +130,9 @@ bool is_suspended(const fiber_base* f) noexcept;
 /// Puts the current fiber at the back of the ready queue and runs the others (honours kill and
 /// scoped timeouts under the same rule as suspend()).
 void yield();
+
+/// yield() for C frames: always passes through the hub once, then returns the kill or expired
+/// timeout pending (left pending, as suspend_noexcept() does), or wake_reason::none.
+wake_reason yield_noexcept() noexcept;
 
 }  // namespace grove::detail

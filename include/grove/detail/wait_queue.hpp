@@ -9,6 +9,13 @@
 // by something else (a kill, a timeout), so no wake-up is ever lost on a dead waiter. A node
 // is tied to one suspension (push_back takes the fiber's wake_token): a waker can only end the
 // wait the node was queued for, and records in `status` what it handed over.
+//
+// Destroying a queue while fibers wait in it (an event, a mutex, a channel... destroyed under
+// its waiters, e.g. by a fiber that owned it and was killed) wakes each of them with
+// wake_reason::abandoned: their wait throws grove::error naming the primitive ("grove::event
+// destroyed while a fiber waited on it"), rather than hanging forever on memory that is gone.
+// std::mutex calls this undefined behaviour; a fiber library can afford to say what happened.
+// The waiter must not touch the primitive afterwards: every wait returns by throwing.
 #pragma once
 
 #include <cstddef>
@@ -46,9 +53,11 @@ struct wait_node {
 
 /// Intrusive FIFO of wait_nodes. Not thread-safe: all users run on one hub.
 struct wait_queue {
-  wait_queue() = default;
+  /// A queue of the primitive `owner` (a static string, named in the abandoned waiters' error).
+  explicit wait_queue(const char* owner = "a grove primitive") noexcept : owner_(owner) {}
   wait_queue(const wait_queue&) = delete;
   wait_queue& operator=(const wait_queue&) = delete;
+  /// Wakes every fiber still waiting in the queue with wake_reason::abandoned.
   ~wait_queue();
 
   /// True if no node is queued (stale nodes of already-woken fibers count until popped).
@@ -73,7 +82,11 @@ struct wait_queue {
   /// The status notify_one / notify_all record (handoff::done's value).
   static constexpr std::uint8_t served = 1;
 
+  /// The primitive this queue belongs to.
+  const char* owner() const noexcept { return owner_; }
+
  private:
+  const char* owner_;
   wait_node* head_ = nullptr;
   wait_node* tail_ = nullptr;
   std::size_t size_ = 0;

@@ -108,9 +108,12 @@ class server_core {
   spawn_options connection_spawn_{"connection", options_.stack_size};
   fiber<void> acceptor_;
   std::unordered_map<std::uint64_t, fiber<void>> connections_;
-  wait_queue slot_free_;      ///< the acceptor waits here at the limit
-  wait_queue handler_ended_;  ///< stop() waits here during the grace period
-  wait_queue stopped_queue_;  ///< serve_forever() and concurrent stop() calls wait here
+  /// The acceptor waits here at the limit.
+  wait_queue slot_free_{"grove::net::server"};
+  /// stop() waits here during the grace period.
+  wait_queue handler_ended_{"grove::net::server"};
+  /// serve_forever() and concurrent stop() calls wait here.
+  wait_queue stopped_queue_{"grove::net::server"};
   std::chrono::milliseconds backoff_{0};
   bool stopping_ = false;
   bool stopped_ = false;

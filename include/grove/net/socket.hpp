@@ -29,6 +29,7 @@
 #include <boost/system/error_code.hpp>
 #include <chrono>
 #include <cstddef>
+#include <grove/detail/byte_stream.hpp>
 #include <grove/detail/fd_wait.hpp>
 #include <grove/detail/stream_buffers.hpp>
 #include <grove/net/error.hpp>
@@ -101,34 +102,15 @@ class socket {
 };
 
 /// A connected byte stream (TCP or Unix domain): reads, writes, shutdown.
-class stream_socket : public socket {
+class stream_socket : public socket, public detail::byte_stream<stream_socket> {
  public:
   using executor_type = boost::asio::io_context::executor_type;
 
   stream_socket() noexcept = default;
 
-  /// Reads at least one byte into `buffers` (waiting if none is available); returns the count,
-  /// 0 at end of stream. Throws net_error (peer reset: connection_reset).
-  template <class MutableBufferSequence>
-  requires boost::asio::is_mutable_buffer_sequence<MutableBufferSequence>::value std::size_t
-  read_some(const MutableBufferSequence& buffers) {
-    auto iov = detail::to_iovecs(buffers);
-    std::error_code ec;
-    std::size_t n = receive(iov, ec);
-    if (ec) fail("read", ec);
-    return n;
-  }
-  /// Asio's SyncReadStream read_some: end of stream is boost::asio::error::eof.
-  template <class MutableBufferSequence>
-  requires boost::asio::is_mutable_buffer_sequence<MutableBufferSequence>::value std::size_t
-  read_some(const MutableBufferSequence& buffers, boost::system::error_code& ec) {
-    auto iov = detail::to_iovecs(buffers);
-    std::error_code error;
-    std::size_t n = receive(iov, error);
-    ec = detail::to_boost_error(error);
-    if (!error && n == 0 && iov.total > 0) ec = boost::asio::error::eof;
-    return n;
-  }
+  // read_some, read_until, read_all, write_some, write_all: detail::byte_stream (net_error;
+  // a peer reset is connection_reset, writing to a peer gone broken_pipe or connection_reset).
+
   /// Fills `buffers` completely; throws net_error(net_errc::end_of_stream) if the stream ends
   /// first.
   template <class MutableBufferSequence>
@@ -137,40 +119,6 @@ class stream_socket : public socket {
     auto iov = detail::to_iovecs(buffers);
     read_exact(iov);
   }
-  /// Reads up to and including `delimiter`; returns "" at end of stream, or the rest of the
-  /// stream if it ends without one. Throws net_error(message_size) past `max_size` bytes.
-  /// Bytes read beyond the delimiter are kept for the next read.
-  std::string read_until(std::string_view delimiter, std::size_t max_size = 64 * 1024);
-
-  /// Writes some of `buffers` (waiting until at least one byte fits); returns the count.
-  template <class ConstBufferSequence>
-  requires boost::asio::is_const_buffer_sequence<ConstBufferSequence>::value std::size_t write_some(
-      const ConstBufferSequence& buffers) {
-    auto iov = detail::to_iovecs(buffers);
-    std::error_code ec;
-    std::size_t n = send(iov, ec);
-    if (ec) fail("write", ec);
-    return n;
-  }
-  /// Asio's SyncWriteStream write_some.
-  template <class ConstBufferSequence>
-  requires boost::asio::is_const_buffer_sequence<ConstBufferSequence>::value std::size_t write_some(
-      const ConstBufferSequence& buffers, boost::system::error_code& ec) {
-    auto iov = detail::to_iovecs(buffers);
-    std::error_code error;
-    std::size_t n = send(iov, error);
-    ec = detail::to_boost_error(error);
-    return n;
-  }
-  /// Writes all of `buffers`. Throws net_error (peer gone: broken_pipe or connection_reset).
-  template <class ConstBufferSequence>
-  requires boost::asio::is_const_buffer_sequence<ConstBufferSequence>::value void write_all(
-      const ConstBufferSequence& buffers) {
-    auto iov = detail::to_iovecs(buffers);
-    write_all(iov);
-  }
-  /// Writes all of `data`.
-  void write_all(std::string_view data) { write_all(boost::asio::buffer(data)); }
 
   /// Ends one or both directions (the peer reads end of stream after shutdown(send)).
   void shutdown(shutdown_type how = shutdown_type::both);
@@ -181,12 +129,10 @@ class stream_socket : public socket {
   explicit stream_socket(int fd) : socket(fd) {}
 
  private:
-  std::size_t receive(detail::iovec_array& iov, std::error_code& ec);
-  std::size_t send(detail::iovec_array& iov, std::error_code& ec);
+  friend class detail::byte_stream<stream_socket>;
+  std::size_t kernel_read(detail::iovec_array& iov, std::error_code& ec);
+  std::size_t kernel_write(detail::iovec_array& iov, std::error_code& ec);
   void read_exact(detail::iovec_array& iov);
-  void write_all(detail::iovec_array& iov);
-
-  std::string buffered_;  ///< read ahead by read_until, served first by every read
 };
 
 }  // namespace grove::net
