@@ -17,7 +17,8 @@
 //
 // The report comes from the core's suspension hook (detail/suspend_hook.hpp), on the suspending
 // fiber's own stack: the fiber's id and name, how many locks it holds, and a backtrace of the wait
-// (binary+offset for addr2line, the symbol where the dynamic symbol table has one). One report per
+// (binary+offset for addr2line, the symbol where the dynamic symbol table has one, demangled
+// when the fiber's stack has room). One report per
 // wait site (the same call stack), process-wide. Disabled, each shim is one relaxed load and a
 // tail call to libc (bench/shims_passthrough_bench.cpp measures it).
 #include <cxxabi.h>
@@ -196,21 +197,35 @@ const void* own_base() noexcept {
   return base;
 }
 
+/// Stack the unwinder needs (with room for a sanitizer's larger frames), and the demangler.
+constexpr std::size_t backtrace_room = 8 * 1024;
+constexpr std::size_t demangle_room = 48 * 1024;
+
+/// Bytes left on `self`'s stack below the calling frame.
+[[gnu::always_inline]] inline std::size_t stack_left(const detail::fiber_base* self) noexcept {
+  auto here = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
+  auto low = reinterpret_cast<std::uintptr_t>(self->ctx.stack_low);
+  return here > low ? here - low : 0;
+}
+
 /// Called by the core as a fiber is about to suspend (installed only under GROVE_CHECK_LOCKS).
 void report_if_holding_locks(detail::fiber_base* self) noexcept {
   if (self->locks_held == 0) [[likely]]
     return;
-  // Per thread rather than on the fiber's stack, which may be small (16 KiB): the report is
-  // rare and never re-entered on a thread (it does not suspend).
+  // The report runs on the fiber's stack, which may be small (16 KiB, and sanitizers enlarge
+  // frames): its buffers are per thread (it is rare and never re-entered: it does not suspend),
+  // the unwinder runs only with room to spare and the demangler (deeply recursive) with more.
+  std::size_t left = stack_left(self);
   thread_local void* frames[48];
-  int count = backtrace(frames, 48);
+  int count = left >= backtrace_room ? backtrace(frames, 48) : 0;
   int first = 0;
   const void* base = own_base();
   for (; first < count; ++first) {  // skip the hook's own frames
     Dl_info info{};
     if (!dladdr(frames[first], &info) || info.dli_fbase != base) break;
   }
-  std::uint64_t site = 1469598103934665603ull;  // FNV-1a over the return addresses
+  // FNV-1a over the return addresses; without a backtrace, the fiber stands for its site.
+  std::uint64_t site = count > 0 ? 1469598103934665603ull : self->id * 1099511628211ull;
   for (int i = first; i < count; ++i) {
     site = (site ^ reinterpret_cast<std::uintptr_t>(frames[i])) * 1099511628211ull;
   }
@@ -237,7 +252,7 @@ void report_if_holding_locks(detail::fiber_base* self) noexcept {
     const char* file = std::strrchr(info.dli_fname, '/');
     file = file ? file + 1 : info.dli_fname;
     char* demangled = nullptr;
-    if (info.dli_sname) {
+    if (info.dli_sname && left >= demangle_room) {
       int status = 0;
       demangled = abi::__cxa_demangle(info.dli_sname, nullptr, nullptr, &status);
     }
@@ -246,6 +261,7 @@ void report_if_holding_locks(detail::fiber_base* self) noexcept {
                symbol ? " " : "", symbol ? symbol : "");
     std::free(demangled);
   }
+  if (count == 0) out.append("  (no backtrace: %zu bytes left on the fiber's stack)\n", left);
   out.flush();
 }
 

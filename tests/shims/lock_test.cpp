@@ -212,3 +212,26 @@ TEST_CASE("a fiber on a small stack (16 KiB) is reported without overflowing it"
     CHECK(err.empty());
   }
 }
+
+TEST_CASE(
+    "a shimmed libc wait holding a lock is reported too: a zero sleep yields through the hub") {
+  std::string err = capture_stderr([&] {
+    grove::run([&] {
+      std::mutex m;
+      grove::spawn({.name = "napper"}, [&] {
+        std::lock_guard lock(m);
+        ::usleep(0);  // the shim's yield
+      }).get();
+      grove::spawn({.name = "sleeper"}, [&] {
+        std::lock_guard lock(m);
+        ::usleep(1000);  // the shim's timer wait
+      }).get();
+    });
+  });
+  if (checking()) {
+    CHECK(err.find("\"napper\" waits while holding 1") != std::string::npos);
+    CHECK(err.find("\"sleeper\" waits while holding 1") != std::string::npos);
+  } else {
+    CHECK(err.empty());
+  }
+}
