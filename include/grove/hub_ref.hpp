@@ -26,15 +26,14 @@
 
 #include <chrono>
 #include <exception>
-#include <memory>
-#include <type_traits>
-#include <utility>
-
 #include <grove/cross_thread.hpp>
 #include <grove/error.hpp>
 #include <grove/fiber.hpp>
 #include <grove/future.hpp>
 #include <grove/hub.hpp>
+#include <memory>
+#include <type_traits>
+#include <utility>
 
 namespace grove {
 

@@ -8,11 +8,10 @@
 
 #include <cerrno>
 #include <ctime>
-#include <memory>
-
 #include <grove/detail/sync_owner.hpp>
 #include <grove/error.hpp>
 #include <grove/hub_ref.hpp>
+#include <memory>
 
 #include "core/hub_control.hpp"
 #include "core/hub_impl.hpp"
@@ -21,8 +20,8 @@ namespace grove::detail {
 
 /// How to wake one waiter of a shared primitive; on the waiter's stack while it waits.
 struct remote_waiter {
-  fiber_base* fiber = nullptr;          ///< null: a plain thread, woken through `signalled`
-  std::shared_ptr<hub_control> hub;     ///< the fiber's hub
+  fiber_base* fiber = nullptr;       ///< null: a plain thread, woken through `signalled`
+  std::shared_ptr<hub_control> hub;  ///< the fiber's hub
   std::atomic<std::uint32_t> signalled{0};
   bool posted = false;  ///< a wake was posted to the hub (it releases the fiber's reference)
 };

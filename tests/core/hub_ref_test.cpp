@@ -1,15 +1,13 @@
 // Promises of <grove/hub_ref.hpp>: reaching a hub from other threads.
-#include <grove/hub_ref.hpp>  // first: the header is self-contained
-
 #include <doctest/doctest.h>
 
 #include <atomic>
 #include <chrono>
+#include <grove/grove.hpp>
+#include <grove/hub_ref.hpp>  // first: the header is self-contained
 #include <memory>
 #include <string>
 #include <thread>
-
-#include <grove/grove.hpp>
 
 using namespace std::chrono_literals;
 

@@ -1,18 +1,16 @@
 // Promises of <grove/cross_thread.hpp>: events, futures, channels and queues shared between
 // fibers of different hubs and plain threads, with kills and timeouts on both sides.
-#include <grove/cross_thread.hpp>  // first: the header is self-contained
-
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <grove/cross_thread.hpp>  // first: the header is self-contained
+#include <grove/grove.hpp>
 #include <random>
 #include <set>
 #include <thread>
 #include <vector>
-
-#include <grove/grove.hpp>
 
 using namespace std::chrono_literals;
 
@@ -141,8 +139,8 @@ TEST_CASE("kills and timeouts end cross-thread waits on both sides and lose noth
 TEST_CASE("random kills on both hubs: every value whose send returned is received exactly once") {
   grove::channel<int> ch(0, grove::cross_thread);
   constexpr int senders = 8, per_sender = 200;
-  std::vector<int> sent_ok;            // hub B's thread only
-  std::vector<int> received;           // hub A's thread only
+  std::vector<int> sent_ok;   // hub B's thread only
+  std::vector<int> received;  // hub A's thread only
   std::atomic<bool> senders_done{false};
   std::thread b([&] {
     grove::run([&] {
@@ -201,9 +199,7 @@ TEST_CASE("a future set on one hub wakes waiters on another hub and on a plain t
   grove::promise<int> answer(grove::cross_thread);
   auto result = answer.get_future();
   std::thread plain([&] { CHECK(result.get() == 42); });
-  std::thread hub([&] {
-    grove::run([&] { CHECK(result.get() == 42); });
-  });
+  std::thread hub([&] { grove::run([&] { CHECK(result.get() == 42); }); });
   grove::run([&] {
     grove::this_fiber::sleep_for(10ms);
     answer.set_value(42);
@@ -228,7 +224,7 @@ TEST_CASE("a plain thread puts into a queue that fibers of two hubs drain") {
   };
   std::thread a(drain), b(drain);
   for (int i = 1; i <= 1000; ++i) jobs.put(i);  // blocks this thread while the queue is full
-  jobs.join();                                   // until every item is task_done()
+  jobs.join();                                  // until every item is task_done()
   CHECK(jobs.unfinished_tasks() == 0);
   jobs.close();
   a.join();

@@ -3,15 +3,14 @@
 //
 // A primitive made on a hub records that hub (made outside any hub, none); its operations compare
 // it with the running hub (a thread-local load and a compare or two) and, when equal (or none),
-// run exactly as before: no lock, wake by token. A shared primitive records `shared_owner` and takes `lock_` around every operation;
-// its waiters queue a remote_waiter with their node (lib/core/cross_thread.cpp), and a waker
-// wakes them through wake_node(): directly on the same hub, by a post to the waiter's hub
-// otherwise, or through a futex for a plain thread.
+// run exactly as before: no lock, wake by token. A shared primitive records `shared_owner` and
+// takes `lock_` around every operation; its waiters queue a remote_waiter with their node
+// (lib/core/cross_thread.cpp), and a waker wakes them through wake_node(): directly on the same
+// hub, by a post to the waiter's hub otherwise, or through a futex for a plain thread.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
-
 #include <grove/cross_thread.hpp>
 #include <grove/detail/suspension.hpp>
 #include <grove/detail/wait_queue.hpp>
@@ -59,7 +58,9 @@ class sync_owner {
   void unlock_shared() const noexcept { lock_.unlock(); }
 
  private:
-  static hub_impl* shared_owner() noexcept { return reinterpret_cast<hub_impl*>(std::uintptr_t{1}); }
+  static hub_impl* shared_owner() noexcept {
+    return reinterpret_cast<hub_impl*>(std::uintptr_t{1});
+  }
   hub_impl* owner_;
   mutable spin_lock lock_;
 };
