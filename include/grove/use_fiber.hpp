@@ -29,6 +29,13 @@
 // completed anyway (it raced the kill, or ignores cancellation, like a resolver's) returns its
 // result; the kill stays pending and is raised at the fiber's next wait.
 //
+// Cost: the operation is started with the hub counted as a thread of its io_context
+// (lib/core/asio_thread.hpp). One that completes inside its initiating function (a speculative
+// read or send that succeeded) is completed at once, and the call returns after the other ready
+// fibers had their turn, without waiting for the io_context to be polled. Operation memory comes
+// from a per-hub pool (the handler's associated allocator). asio::post / defer / dispatch and
+// co_spawn with use_fiber take the ordinary path.
+//
 // Rules: call it from a fiber (elsewhere it throws grove::error); the I/O object must use the
 // hub's io_context (grove::hub::current().io_context()); an object bound to another executor is
 // refused with grove::error before the operation starts.
