@@ -128,7 +128,7 @@ detail::fiber_base* counting_fiber() noexcept {
 /// The result of a lock call, counted when it acquired (EOWNERDEAD acquires a robust mutex).
 [[gnu::noinline]] int acquired(int result) noexcept {
   if (result == 0 || result == EOWNERDEAD) {
-    if (detail::fiber_base* f = counting_fiber()) ++f->locks_held;
+    if (detail::fiber_base* f = counting_fiber(); f && f->locks_held < UINT8_MAX) ++f->locks_held;
   }
   return result;
 }
@@ -239,7 +239,7 @@ void report_if_holding_locks(detail::fiber_base* self) noexcept {
       "release it. Release locks before a grove wait, or use grove::mutex. Wait site (reported "
       "once; GROVE_CHECK_LOCKS=1; `addr2line -Cfe <binary> <offset>` names a frame):\n",
       static_cast<unsigned long long>(self->id), self->name().empty() ? "" : " \"",
-      self->name_c_str(), self->name().empty() ? "" : "\"", self->locks_held);
+      self->name_c_str(), self->name().empty() ? "" : "\"", static_cast<unsigned>(self->locks_held));
   for (int i = first, shown = 0; i < count && shown < 24; ++i, ++shown) {
     Dl_info info{};
     if (!dladdr(frames[i], &info) || !info.dli_fname) {

@@ -64,12 +64,7 @@ void hub_impl::launch(fiber_base* f, const spawn_options& options, time_point st
   }
   f->id = next_id_++;
   if (!options.name.empty() && f->name().empty()) f->set_name(options.name);
-  std::size_t stack_size = stacks_.round(options.stack_size);
-  if (stack_size > UINT32_MAX) {
-    throw stack_error("grove::spawn: a fiber's stack_size must be under 4 GiB (asked for " +
-                      std::to_string(options.stack_size) + " bytes)");
-  }
-  f->stack_size = static_cast<std::uint32_t>(stack_size);
+  f->stack_size = stacks_.round(options.stack_size);
   f->deadline().fire = &deadline_fired;
   retain(f);  // the hub's reference, dropped when the fiber's stack is retired
   f->next_live = live_head_;

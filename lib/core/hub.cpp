@@ -185,6 +185,9 @@ void hub_impl::on_deadlock() {
     f->prev_live = f->next_live = nullptr;
     --live_count_;
     // The hub's reference and the stack mapping are deliberately leaked.
+    char* usable = f->stack_base ? static_cast<char*>(f->stack_base) + stack_pool::guard_bytes
+                                 : nullptr;
+    sanitizer_abandon(f, usable, f->stack_size);
   }
 }
 

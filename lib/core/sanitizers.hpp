@@ -27,6 +27,7 @@
 #ifdef GROVE_ASAN
 #include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
+#include <sanitizer/lsan_interface.h>
 #endif
 #ifdef GROVE_TSAN
 #include <sanitizer/tsan_interface.h>
@@ -52,6 +53,17 @@ inline void sanitizer_finish_switch(void* fake_stack_save) noexcept {
   __sanitizer_finish_switch_fiber(fake_stack_save, &old_low, &old_size);
 #else
   (void)fake_stack_save;
+#endif
+}
+
+/// Tells LeakSanitizer that a deliberately abandoned fiber (its block and its stack, whose frames
+/// reference what they allocated) is not a leak.
+inline void sanitizer_abandon(const void* block, const void* stack, std::size_t size) noexcept {
+#ifdef GROVE_ASAN
+  __lsan_ignore_object(block);
+  if (stack) __lsan_register_root_region(stack, size);
+#else
+  (void)block, (void)stack, (void)size;
 #endif
 }
 

@@ -84,7 +84,9 @@ struct fiber_extras {
 
 /// Control block of one fiber. Reference-counted (not atomically: one hub, one thread) by the
 /// handles and, while it has not finished, by the hub. Its own deadline timer is its base, so
-/// the timer needs no pointer back; the fields a switch reads come first.
+/// the timer needs no pointer back; the fields a switch reads come first. Every byte counts (a
+/// million idle fibers): the counters are as wide as a fiber can use (65,535 nested
+/// grove::timeout / shield scopes), the rarely written flags are bits.
 struct fiber_base : private timer_node {
   fiber_base() noexcept;
   virtual ~fiber_base();
@@ -120,23 +122,24 @@ struct fiber_base : private timer_node {
   /// grove::fiber_local values, if any.
   fiber_local_slots* locals() const noexcept { return extras_ ? extras_->locals : nullptr; }
 
-  fiber_state state = fiber_state::created;  // these four fill the deadline's tail padding
+  fiber_state state = fiber_state::created;  // these fill the deadline's tail padding
   wake_reason reason = wake_reason::none;
-  bool kill_pending = false;
-  bool interruptible = true;  ///< false while unwinding: kill/timeout wait for later
+  /// pthread locks this fiber holds (saturating at 255), as counted by whoever interposes them
+  /// (the shims, under GROVE_CHECK_LOCKS); the core never changes it. Read by the suspension
+  /// hook's check.
+  std::uint8_t locks_held = 0;
+  bool kill_pending : 1 = false;
+  bool interruptible : 1 = true;   ///< false while unwinding: kill/timeout wait for later
+  bool error_observed : 1 = false;  ///< get() has seen the stored exception
+  bool killed : 1 = false;          ///< ended by fiber_killed
   execution_context ctx;
   fiber_base* next_ready = nullptr;  ///< hub's ready queue
   hub_impl* hub = nullptr;
   std::uint32_t refs = 0;
   std::uint16_t expired_timeouts = 0;  ///< active scopes whose deadline passed
   std::uint16_t shield_depth = 0;      ///< active grove::shield scopes
-  /// pthread locks this fiber holds, as counted by whoever interposes them (the shims, under
-  /// GROVE_CHECK_LOCKS); the core never changes it. Read by the suspension hook's check.
-  std::uint16_t locks_held = 0;
-  bool error_observed = false;  ///< get() has seen the stored exception
-  bool killed = false;          ///< ended by fiber_killed
   /// Usable stack bytes (page-rounded); the mapping is this plus stack_pool::guard_bytes.
-  std::uint32_t stack_size = 0;
+  std::size_t stack_size = 0;
   /// Number of the current suspension (while suspended) or of the next one (while running):
   /// wake tokens carry it, and it moves on when a suspension ends, so stale tokens are refused.
   std::uint64_t suspension = 0;
