@@ -204,7 +204,7 @@ constexpr std::size_t demangle_room = 48 * 1024;
 /// Bytes left on `self`'s stack below the calling frame.
 [[gnu::always_inline]] inline std::size_t stack_left(const detail::fiber_base* self) noexcept {
   auto here = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
-  auto low = reinterpret_cast<std::uintptr_t>(self->ctx.stack_low);
+  auto low = reinterpret_cast<std::uintptr_t>(self->stack_low());
   return here > low ? here - low : 0;
 }
 

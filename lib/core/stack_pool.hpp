@@ -29,7 +29,7 @@ class stack_pool {
  public:
   /// Bytes of guard below every stack. Address space only, no memory: a large guard also
   /// catches frames that would jump a single page (big local arrays).
-  static constexpr std::size_t guard_bytes = 64 * 1024;
+  static constexpr std::size_t guard_bytes = stack_guard_bytes;  // fiber_base.hpp
   /// Released stacks kept warm (their touched pages kept) per size; the memory of older idle
   /// stacks is given back to the kernel by trim(), the address range stays pooled.
   static constexpr std::size_t max_pooled_per_size = 1024;

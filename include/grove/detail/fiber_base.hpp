@@ -70,6 +70,9 @@ struct stack_mapping {
   std::size_t guard = 0;  ///< guard bytes at the low end
 };
 
+/// Guard bytes below every fiber stack (the pool's, lib/core/stack_pool.hpp).
+inline constexpr std::size_t stack_guard_bytes = 64 * 1024;
+
 /// What few fibers use, made on first use: keeps the control block of a plain fiber small (a
 /// million idle fibers pay for every byte of it).
 struct fiber_extras {
@@ -147,6 +150,10 @@ struct fiber_base : private timer_node {
   fiber_base* next_live = nullptr;
   std::uint64_t id = 0;
   void* stack_base = nullptr;  ///< the stack's mapping (guard first); null until it first runs
+  /// Lowest usable stack address (above the guard), or null before the fiber first runs.
+  const void* stack_low() const noexcept {
+    return stack_base ? static_cast<const char*>(stack_base) + stack_guard_bytes : nullptr;
+  }
   std::exception_ptr error;
 
   /// What the fiber waits on and where (grove::dump_fibers). Before the fiber starts, `where`
