@@ -13,8 +13,8 @@
 #   grove1 / grove2   cores_echo with 1 / 2 hubs (grove::run_on_cores + net::sharded_server)
 #   go1 / go2         go_hash_echo with GOMAXPROCS=1 / 2
 # Prints the handler's CPU cost in both languages, each server's median requests/s and CPU
-# share (cores busy), and the medians of the per-round ratios grove2/grove1, go2/go1,
-# grove2/go2, grove1/go1.
+# share (cores busy) beside the load generator's own (on 2 cores they compete), and the medians
+# of the per-round ratios grove2/grove1, go2/go1, grove2/go2, grove1/go1.
 #
 # Environment: RUNS=5 SECONDS_PER_RUN=5 CONNECTIONS=100 SIZE=64 WORK_US=50 ROUNDS=(calibrated)
 #              BUILD_DIR=build-bench PORT=17107
@@ -117,7 +117,7 @@ echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ)  $(uname -r)  $(nproc) cpus  RUNS=$RUNS" 
   "connections=$CONNECTIONS size=$SIZE seconds=$SECONDS_PER_RUN rounds=$ROUNDS" \
   "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "handler CPU per request: grove (C++) ${grove_cost} us, go ${go_cost} us"
-declare -A rps cpu
+declare -A rps cpu gen
 for ((run = 1; run <= RUNS; run++)); do
   for i in "${!names[@]}"; do
     before=$(cpu_ticks "${pids[i]}")
@@ -125,15 +125,17 @@ for ((run = 1; run <= RUNS; run++)); do
     after=$(cpu_ticks "${pids[i]}")
     r=$(field round_trips_per_s "$out")
     share=$(awk -v t=$((after - before)) -v hz="$hz" -v s="$(field seconds "$out")" 'BEGIN { printf "%.2f", t / hz / s }')
-    echo "run $run: $out cpu_share=$share load=$(cut -d' ' -f1 /proc/loadavg)" >>"$RAW_DIR/cores_${names[i]}.log"
+    echo "run $run: $out server_cpu_share=$share load=$(cut -d' ' -f1 /proc/loadavg)" >>"$RAW_DIR/cores_${names[i]}.log"
     rps[$i]+="$r "
     cpu[$i]+="$share "
+    gen[$i]+="$(field cpu_share "$out") "
   done
 done
 
 for i in "${!names[@]}"; do
-  printf '%-8s requests_per_s=%s cpu_share=%s\n' "${names[i]}" \
-    "$(tr ' ' '\n' <<<"${rps[$i]}" | grep . | median)" "$(tr ' ' '\n' <<<"${cpu[$i]}" | grep . | median)"
+  printf '%-8s requests_per_s=%s cpu_share=%s load_generator_cpu_share=%s\n' "${names[i]}" \
+    "$(tr ' ' '\n' <<<"${rps[$i]}" | grep . | median)" "$(tr ' ' '\n' <<<"${cpu[$i]}" | grep . | median)" \
+    "$(tr ' ' '\n' <<<"${gen[$i]}" | grep . | median)"
 done
 # Per-round ratios (the rounds are paired in time), then their median.
 ratio() {
