@@ -122,7 +122,7 @@ auto make_fiber(const spawn_options& options, time_point start_at, std::source_l
   };
   auto* block = new fiber_impl<T, decltype(bound)>(std::move(bound));
   fiber<T> handle(block);
-  block->wait.where = where;  // the spawn site, until the fiber starts (see fiber_base::wait)
+  block->spawned_at = where;  // until the fiber starts (see fiber_base::spawned_at)
   launch(block, options, start_at);
   return handle;
 }

@@ -103,19 +103,20 @@ bool prepare_to_start(hub_core& hub, fiber_base* f) noexcept {
 #ifdef GROVE_TSAN
   f->ctx.tsan_fiber = sanitizer_create_fiber();
 #endif
-  char* top = low + usable - spawn_site_reserve;
+  char* top = low + usable - stack_top_reserve;
   if (h.paint_stacks_) paint_stack(low, top);
-  // The spawn site moves from the control block to the top of the stack (fiber_base::wait).
-  new (top) std::source_location(f->wait.where);
-  f->wait.where = std::source_location();
-  f->ctx.fctx = ctx::make_fcontext(top, usable - spawn_site_reserve, &hub_impl::fiber_entry);
+  // The spawn site moves from the control block to the top of the stack, beside the wait
+  // record; its word in the block becomes the suspension count (fiber_base::spawned_at).
+  std::source_location spawned_at = f->spawned_at;
+  f->suspension = 0;
+  new (top) stack_top{{}, spawned_at};
+  f->ctx.fctx = ctx::make_fcontext(top, usable - stack_top_reserve, &hub_impl::fiber_entry);
   return true;
 }
 
 std::source_location spawn_site(const fiber_base* f) noexcept {
-  if (!f->ctx.fctx || !f->stack_base) return f->wait.where;  // not started: still in the block
-  const char* top = static_cast<const char*>(f->stack_base) + stack_pool::guard_bytes + f->stack_size;
-  return *std::launder(reinterpret_cast<const std::source_location*>(top - spawn_site_reserve));
+  if (!f->ctx.fctx) return f->spawned_at;  // not started: still in the block
+  return f->stack_base ? stack_top_of(f).spawned_at : std::source_location();
 }
 
 void hub_impl::fiber_entry(ctx::transfer_t t) noexcept {

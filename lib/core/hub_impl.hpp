@@ -13,6 +13,8 @@
 #include <exception>
 #include <functional>
 #include <memory>
+#include <new>
+#include <source_location>
 #include <grove/detail/context_jump.hpp>
 #include <grove/detail/fiber_base.hpp>
 #include <grove/detail/hub_core.hpp>
@@ -222,9 +224,24 @@ inline void hub_impl::switch_away(fiber_base* self) noexcept {
 /// suspension's own deadline. Everything else wakes a wake_token. False if not suspended.
 bool interrupt(fiber_base* f, wake_reason reason) noexcept;
 
-/// Bytes at the top of every fiber stack that hold its spawn site once it runs (before, the
-/// control block's wait record holds it): keeps fiber_base small (docs/architecture.md).
-inline constexpr std::size_t spawn_site_reserve = 16;
+/// What the top of a started fiber's stack holds, above its first frame: the diagnostics
+/// grove::dump_fibers reads, kept out of the control block, which a million idle fibers pay for
+/// byte by byte (docs/architecture.md, "Diagnostics"). Written when the fiber starts, then by
+/// every suspension and public waiting function; it lives exactly as long as the stack is the
+/// fiber's.
+struct stack_top {
+  wait_record wait;                 ///< what the fiber waits on and where
+  std::source_location spawned_at;  ///< where it was spawned (line() == 0: unknown)
+};
+/// Bytes reserved for stack_top at the top of every fiber stack: the first frame below it keeps
+/// the ABI's 16-byte alignment.
+inline constexpr std::size_t stack_top_reserve = 32;
+static_assert(sizeof(stack_top) <= stack_top_reserve && stack_top_reserve % 16 == 0);
+/// The stack_top of `f`, which must have started and not finished (it has a stack).
+inline stack_top& stack_top_of(const fiber_base* f) noexcept {
+  char* top = static_cast<char*>(f->stack_base) + stack_guard_bytes + f->stack_size;
+  return *std::launder(reinterpret_cast<stack_top*>(top - stack_top_reserve));
+}
 /// Where `f` was spawned (line() == 0: unknown).
 std::source_location spawn_site(const fiber_base* f) noexcept;
 /// The byte every stack is filled with when painted (GROVE_STACK_PAINT=1).

@@ -125,7 +125,7 @@ wake_reason suspend_as(hub_impl* h, fiber_base* self, time_point deadline, suspe
                        waiting_on on) noexcept {
   errno_keeper keep_errno;
   notify_suspending(self);
-  self->wait.what = wait_record::pack(on);
+  stack_top_of(self).wait.what = wait_record::pack(on);
   bool interruptible = interruptible_now(h, self, kind);
   if (interruptible) {
     if (wake_reason pending = pending_interruption(self); pending != wake_reason::none) {
@@ -149,9 +149,11 @@ wake_reason suspend_as(hub_impl* h, fiber_base* self, time_point deadline, suspe
 
 call_site::call_site(const std::source_location& where) noexcept {
   fiber_base* self = current_fiber();
-  if (self && self->wait.where.line() == 0) {
-    self->wait.where = where;
-    record_ = &self->wait;
+  if (!self) return;
+  wait_record& record = stack_top_of(self).wait;
+  if (record.where.line() == 0) {
+    record.where = where;
+    record_ = &record;
   }
 }
 

@@ -66,7 +66,7 @@ std::string describe_fd(int fd) {
 }
 
 std::string describe_wait(const fiber_base* f) {
-  const wait_record& w = f->wait;
+  const wait_record& w = stack_top_of(f).wait;
   std::uintptr_t d = w.detail();
   std::string text;
   switch (w.kind()) {
@@ -178,7 +178,7 @@ std::string stack_use(const hub_impl& h, const fiber_base* f) {
   const char* low = static_cast<const char*>(f->stack_base) + stack_pool::guard_bytes;
   std::string text = "stack " + std::to_string(f->stack_size / 1024) + " KiB, high-water ";
   if (h.paints_stacks()) {
-    std::size_t used = painted_depth(low, low + f->stack_size - spawn_site_reserve);
+    std::size_t used = painted_depth(low, low + f->stack_size - stack_top_reserve);
     return text + std::to_string((used + 1023) / 1024) + " KiB (painted)";
   }
   return text + "<= " + std::to_string(resident_depth(low, f->stack_size) / 1024) +
@@ -192,7 +192,7 @@ void dump_hub(hub_impl& h, std::ostream& out) {
   for (const fiber_base* f = h.live_head(); f; f = f->next_live) {
     out << "  fiber " << f->id << " '" << f->name() << "' " << state_name(f->state);
     if (f->state == fiber_state::suspended) {
-      out << ": " << describe_wait(f) << "\n      waits at " << location(f->wait.where);
+      out << ": " << describe_wait(f) << "\n      waits at " << location(stack_top_of(f).wait.where);
     } else if (f->state == fiber_state::created && f->deadline().armed()) {
       out << ": starts in " << milliseconds_until(f->deadline().when);
     }

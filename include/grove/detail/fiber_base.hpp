@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <exception>
 #include <optional>
+#include <source_location>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -143,9 +144,15 @@ struct fiber_base : private timer_node {
   std::uint16_t shield_depth = 0;      ///< active grove::shield scopes
   /// Usable stack bytes (page-rounded); the mapping is this plus stack_pool::guard_bytes.
   std::size_t stack_size = 0;
-  /// Number of the current suspension (while suspended) or of the next one (while running):
-  /// wake tokens carry it, and it moves on when a suspension ends, so stale tokens are refused.
-  std::uint64_t suspension = 0;
+  union {
+    /// Number of the current suspension (while suspended) or of the next one (while running):
+    /// wake tokens carry it, and it moves on when a suspension ends, so stale tokens are refused.
+    std::uint64_t suspension = 0;
+    /// Before the fiber first runs (no suspension yet, no token can name it): its spawn site.
+    /// Starting moves it to the top of the stack, with the wait record (lib/core/hub_impl.hpp,
+    /// stack_top), and makes this word `suspension` again; ctx.fctx tells which it is.
+    std::source_location spawned_at;
+  };
   fiber_base* prev_live = nullptr;  ///< hub's list of unfinished fibers
   fiber_base* next_live = nullptr;
   std::uint64_t id = 0;
@@ -155,10 +162,8 @@ struct fiber_base : private timer_node {
     return stack_base ? static_cast<const char*>(stack_base) + stack_guard_bytes : nullptr;
   }
   std::exception_ptr error;
-
-  /// What the fiber waits on and where (grove::dump_fibers). Before the fiber starts, `where`
-  /// is its spawn site, which then moves to the top of its stack (spawn_site_slot).
-  wait_record wait;
+  // What the fiber waits on and where (grove::dump_fibers) is not here: it sits at the top of
+  // the fiber's stack (16 bytes more here would cost every idle fiber a 16-byte larger chunk).
 
  private:
   fiber_extras* extras_ = nullptr;
