@@ -8,6 +8,8 @@
 //   guard, two kernel mappings per stack (live fibers capped near vm.max_map_count / 2).
 #pragma once
 
+#include <sys/uio.h>
+
 #include <cstddef>
 #include <grove/detail/fiber_base.hpp>
 #include <vector>
@@ -77,10 +79,13 @@ class stack_pool {
   stack_guard_kind guard() const noexcept { return guard_; }
 
  private:
+  /// Slots of a slab that get their guard regions in one system call.
+  static constexpr std::size_t guard_chunk = 64;
   struct slab {
     char* base;
     std::size_t slots;
     std::size_t carved;
+    std::size_t guarded;  ///< slots whose guard is installed (carved <= guarded)
   };
   struct bucket {
     std::size_t usable;
@@ -94,6 +99,7 @@ class stack_pool {
   bool trim_bucket(bucket& b, std::size_t count) noexcept;
 
   std::vector<bucket> buckets_;
+  std::vector<iovec> advice_;  ///< ranges for one batch of madvise (advise_ranges)
   std::size_t page_;
   std::size_t mapped_ = 0;
   std::size_t in_use_ = 0;
