@@ -356,11 +356,7 @@ void stack_pool::release(stack_mapping s) noexcept {
       }
       return;
     }
-    if (b.warm.size() > max_pooled_per_size) {
-      ++surplus_;
-      // A hub that never goes idle still gives memory back, a batch at a time.
-      if (surplus_ >= 4 * trim_batch) trim();
-    }
+    if (b.warm.size() > max_pooled_per_size) ++surplus_;  // for trim(), from the hub loop
     return;
   }
   // Every stack comes from a bucket allocate() created; keep the mapping if this ever changes.
