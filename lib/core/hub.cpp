@@ -147,14 +147,15 @@ void hub_impl::loop() {
     // look like a deadlock. So restart before polling, not after.
     if (io_.stopped()) io_.restart();
     if (ready_head_ || soon_head_) {
+      // A hub that is never idle still gives idle stacks' memory back, at a bounded pace.
+      if (stacks_.has_surplus()) stacks_.trim_paced(clock::now());
       io_.poll();
       continue;
     }
-    // Idle: the moment to give the memory of surplus idle stacks back, a bounded batch at a
-    // time (then poll: a batch may take a while, and work may have arrived meanwhile).
+    // Idle (nothing ready, and Asio has nothing ready either: an expired timer is work): the
+    // moment to give the memory of surplus idle stacks back, a bounded batch at a time.
     if (stacks_.has_surplus()) {
-      stacks_.trim();
-      io_.poll();
+      if (io_.poll() == 0 && !ready_head_ && !soon_head_) stacks_.trim();
       continue;
     }
     // Waiting here with nothing to run is not a stall: the blocking monitor skips idle hubs.

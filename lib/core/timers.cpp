@@ -47,7 +47,7 @@ void hub_impl::disarm(timer_node& node) noexcept {
 
 void hub_impl::rearm_asio_timer() {
   if (timers_.empty()) return;
-  time_point top = timers_.top()->when;
+  time_point top = timers_.top_when();
   if (top == asio_timer_at_) return;
   asio_timer_at_ = top;
   asio_timer_.expires_at(top);
@@ -62,7 +62,7 @@ void hub_impl::rearm_asio_timer() {
 void hub_impl::fire_timers() noexcept {
   time_point now = clock::now();
   std::size_t budget = timers_.size();  // nodes armed by a fire() run in the next round
-  while (budget-- > 0 && !timers_.empty() && timers_.top()->when <= now) {
+  while (budget-- > 0 && !timers_.empty() && timers_.top_when() <= now) {
     timer_node* node = timers_.top();
     timers_.remove(*node);
     node->fire(node);

@@ -360,6 +360,77 @@ TEST_CASE("idle stacks beyond the warm reserve give their memory back in trim, a
   for (auto& s : stacks) pool.release(s);
 }
 
+TEST_CASE("a busy hub gives idle stacks back one batch per period, never on release") {
+  using grove::detail::stack_pool;
+  auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  constexpr std::size_t extra = 2 * stack_pool::trim_batch + 10;
+  stack_pool pool;
+  std::vector<grove::detail::stack_mapping> stacks;
+  for (std::size_t i = 0; i < stack_pool::max_pooled_per_size + extra; ++i) {
+    stacks.push_back(pool.allocate(16 * 1024));
+    static_cast<char*>(stacks.back().base)[stacks.back().size - 1] = 1;  // touch the top page
+  }
+  auto given_back = [&] {
+    std::size_t n = 0;
+    for (auto& s : stacks) {
+      unsigned char in_core = 0;
+      REQUIRE(::mincore(static_cast<char*>(s.base) + s.size - page, page, &in_core) == 0);
+      n += !(in_core & 1);
+    }
+    return n;
+  };
+  for (auto& s : stacks) pool.release(s);
+  CHECK(given_back() == 0);  // however large the surplus: a dying burst may be reused soon
+  auto t0 = grove::detail::clock::now();
+  pool.trim_paced(t0);
+  CHECK(given_back() == stack_pool::trim_batch);
+  pool.trim_paced(t0 + stack_pool::busy_trim_period / 2);  // within the period: nothing
+  CHECK(given_back() == stack_pool::trim_batch);
+  pool.trim_paced(t0 + stack_pool::busy_trim_period);
+  CHECK(given_back() == 2 * stack_pool::trim_batch);
+  CHECK(pool.has_surplus());
+  pool.trim();  // an idle hub does not wait for the period
+  CHECK(given_back() == extra);
+  CHECK_FALSE(pool.has_surplus());
+}
+
+TEST_CASE("every stack has its guard, past the first batch of guards installed at once too") {
+  // Guard regions are installed for guard_chunk slots a system call, and idle stacks are given
+  // back in batches: neither may leave a stack unguarded or a guard removed. The kernel refuses
+  // to read a guard (EFAULT) where a fiber's access would fault.
+  using grove::detail::stack_pool;
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  auto readable = [&](const char* p) {
+    bool ok = ::write(fds[1], p, 1) == 1;
+    char c;
+    if (ok) REQUIRE(::read(fds[0], &c, 1) == 1);
+    return ok;
+  };
+  stack_pool pool;
+  std::vector<grove::detail::stack_mapping> stacks;
+  constexpr std::size_t count = stack_pool::max_pooled_per_size + 3 * 64 + 5;
+  for (std::size_t i = 0; i < count; ++i) stacks.push_back(pool.allocate(16 * 1024));
+  auto check_all = [&] {
+    std::size_t guarded = 0, usable = 0;
+    for (auto& s : stacks) {
+      const char* low = static_cast<const char*>(s.base);
+      guarded += !readable(low) && !readable(low + s.guard - 1);
+      usable += readable(low + s.guard) && readable(low + s.size - 1);
+    }
+    CHECK(guarded == stacks.size());
+    CHECK(usable == stacks.size());
+  };
+  check_all();
+  for (auto& s : stacks) static_cast<char*>(s.base)[s.size - 1] = 1;
+  for (auto& s : stacks) pool.release(s);
+  pool.trim();  // gives back all but the warm reserve, neighbours coalesced
+  CHECK_FALSE(pool.has_surplus());
+  check_all();
+  ::close(fds[0]);
+  ::close(fds[1]);
+}
+
 namespace {
 struct sigaction g_chained_previous;
 // A crash reporter installed between two runs that chains to whatever it replaced (grove's).
