@@ -285,8 +285,11 @@ TEST_CASE("kills racing the remote fiber's end either kill it or find it finishe
     std::atomic<int> alive{0};
     auto target = ref.spawn([&alive, round] {
       ++alive;
+      struct leave {
+        std::atomic<int>& alive;
+        ~leave() { --alive; }  // on return and on unwinding alike
+      } guard{alive};
       for (int i = 0; i < round % 7; ++i) grove::this_fiber::yield();
-      --alive;
       return round;
     });
     for (int i = 0; i < round % 11 * 50; ++i) std::atomic_signal_fence(std::memory_order_seq_cst);
