@@ -26,14 +26,13 @@
 
 #include <chrono>
 #include <condition_variable>  // std::cv_status
-#include <mutex>               // std::unique_lock
-#include <utility>
-
 #include <grove/cross_thread.hpp>
 #include <grove/detail/deadline.hpp>
 #include <grove/detail/sync_owner.hpp>
 #include <grove/detail/wait_queue.hpp>
 #include <grove/mutex.hpp>
+#include <mutex>  // std::unique_lock
+#include <utility>
 
 namespace grove {
 

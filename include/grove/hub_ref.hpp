@@ -104,9 +104,8 @@ class remote_fiber {
     auto kill_there = [link = link_] {
       if (link->fiber) detail::kill(link->fiber);
     };
-    detail::post_task(hub_.get(),
-                      std::make_unique<detail::remote_task_of<decltype(kill_there)>>(
-                          std::move(kill_there)));
+    detail::post_task(hub_.get(), std::make_unique<detail::remote_task_of<decltype(kill_there)>>(
+                                      std::move(kill_there)));
   }
 
  private:
@@ -203,23 +202,23 @@ class hub_ref {
         return;
       }
       detail::remote_fiber_link& l = *link;
-      auto f = grove::spawn([end = fiber_end<T>(std::move(done), std::move(link)),
-                             body = std::move(body)]() mutable {
-        try {
-          if constexpr (std::is_void_v<T>) {
-            body();
-            end.done.set_value();
-          } else {
-            end.done.set_value(body());
-          }
-        } catch (const fiber_killed&) {
-          end.done.set_exception(std::make_exception_ptr(
-              killed_error("grove: the fiber started with hub_ref::spawn was killed")));
-          throw;
-        } catch (...) {
-          end.done.set_exception(std::current_exception());
-        }
-      });
+      auto f = grove::spawn(
+          [end = fiber_end<T>(std::move(done), std::move(link)), body = std::move(body)]() mutable {
+            try {
+              if constexpr (std::is_void_v<T>) {
+                body();
+                end.done.set_value();
+              } else {
+                end.done.set_value(body());
+              }
+            } catch (const fiber_killed&) {
+              end.done.set_exception(std::make_exception_ptr(
+                  killed_error("grove: the fiber started with hub_ref::spawn was killed")));
+              throw;
+            } catch (...) {
+              end.done.set_exception(std::current_exception());
+            }
+          });
       l.fiber = f.control_block();  // spawn never switches: the fiber has not run yet
     }
     promise<T> done;

@@ -25,7 +25,6 @@
 #pragma once
 
 #include <chrono>
-
 #include <grove/cross_thread.hpp>
 #include <grove/detail/deadline.hpp>
 #include <grove/detail/sync_owner.hpp>

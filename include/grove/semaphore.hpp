@@ -24,16 +24,14 @@
 // <grove/cross_thread.hpp>.
 #pragma once
 
-#include <source_location>
-
 #include <chrono>
 #include <cstddef>
-#include <limits>
-
 #include <grove/cross_thread.hpp>
 #include <grove/detail/deadline.hpp>
 #include <grove/detail/sync_owner.hpp>
 #include <grove/detail/wait_queue.hpp>
+#include <limits>
+#include <source_location>
 
 namespace grove {
 

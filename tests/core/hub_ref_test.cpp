@@ -1,11 +1,11 @@
 // Promises of <grove/hub_ref.hpp>: reaching a hub from other threads.
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <grove/grove.hpp>
 #include <grove/hub_ref.hpp>  // first: the header is self-contained
-#include <unistd.h>
 #include <memory>
 #include <string>
 #include <thread>
@@ -174,7 +174,8 @@ struct unwind_probe {
 
 }  // namespace
 
-TEST_CASE("a fiber of another hub kills a remote fiber waiting on a pipe, a timer or a shared channel") {
+TEST_CASE(
+    "a fiber of another hub kills a remote fiber waiting on a pipe, a timer or a shared channel") {
   hub_thread worker;
   grove::hub_ref ref = worker.ref();
   grove::channel<int> never_sent(0, grove::cross_thread);
@@ -212,7 +213,8 @@ TEST_CASE("a fiber of another hub kills a remote fiber waiting on a pipe, a time
   }
 }
 
-TEST_CASE("a plain thread kills a remote fiber; a second kill and a kill after the end do nothing") {
+TEST_CASE(
+    "a plain thread kills a remote fiber; a second kill and a kill after the end do nothing") {
   hub_thread worker;
   grove::hub_ref ref = worker.ref();
   std::atomic<bool> unwound{false};
@@ -239,7 +241,8 @@ TEST_CASE("a plain thread kills a remote fiber; a second kill and a kill after t
   empty.kill();  // an empty handle: no-op
 }
 
-TEST_CASE("a remote fiber killed before it starts never runs its function and reports killed_error") {
+TEST_CASE(
+    "a remote fiber killed before it starts never runs its function and reports killed_error") {
   hub_thread worker;
   grove::hub_ref ref = worker.ref();
   std::atomic<bool> holding{false}, release{false}, ran{false};

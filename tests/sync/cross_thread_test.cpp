@@ -3,15 +3,15 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
-#include <deque>
-#include <mutex>
-#include <string>
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <grove/cross_thread.hpp>  // first: the header is self-contained
 #include <grove/grove.hpp>
+#include <mutex>
 #include <random>
 #include <set>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -260,7 +260,8 @@ void on_hubs_and_threads(int hubs, int threads, Body body) {
 
 }  // namespace
 
-TEST_CASE("a shared semaphore admits at most its permits among fibers of two hubs and plain threads") {
+TEST_CASE(
+    "a shared semaphore admits at most its permits among fibers of two hubs and plain threads") {
   grove::semaphore slots(2, grove::cross_thread);
   std::atomic<int> inside{0}, most{0}, done{0};
   auto enter = [&] {
@@ -297,7 +298,9 @@ TEST_CASE("a shared semaphore admits at most its permits among fibers of two hub
   CHECK(slots.available() == 2);
 }
 
-TEST_CASE("a shared semaphore's waits time out and honour kill across hubs; a killed waiter takes nothing") {
+TEST_CASE(
+    "a shared semaphore's waits time out and honour kill across hubs; a killed waiter takes "
+    "nothing") {
   grove::semaphore empty(0, grove::cross_thread);
   auto start = std::chrono::steady_clock::now();
   CHECK_FALSE(empty.try_acquire_for(20ms));  // a plain thread
@@ -336,7 +339,8 @@ TEST_CASE("a semaphore made on a hub refuses another thread with a clear error")
   grove::run([] {
     grove::semaphore mine(1);
     std::thread([&] {
-      CHECK_THROWS_WITH_AS(mine.try_acquire(), doctest::Contains("grove::cross_thread"), grove::error);
+      CHECK_THROWS_WITH_AS(mine.try_acquire(), doctest::Contains("grove::cross_thread"),
+                           grove::error);
       CHECK_THROWS_AS(mine.release(), grove::error);
     }).join();
     CHECK(mine.available() == 1);
@@ -382,7 +386,7 @@ TEST_CASE("a shared mutex: timed locks time out, a killed waiter never holds it,
   held.wait();
   CHECK(m.locked());
   CHECK_FALSE(m.try_lock());
-  CHECK_FALSE(m.try_lock_for(10ms));  // another plain thread
+  CHECK_FALSE(m.try_lock_for(10ms));          // another plain thread
   CHECK_THROWS_AS(m.unlock(), grove::error);  // not the holder
   grove::run([&] {
     CHECK_FALSE(m.try_lock_for(10ms));
@@ -445,7 +449,8 @@ TEST_CASE("a shared condition variable hands work from a plain thread to fibers 
   CHECK(sum == 300 * 301 / 2);
 }
 
-TEST_CASE("a shared condition variable's wait times out, and a killed waiter holds the mutex again") {
+TEST_CASE(
+    "a shared condition variable's wait times out, and a killed waiter holds the mutex again") {
   grove::mutex m(grove::cross_thread);
   grove::condition_variable changed(grove::cross_thread);
   {
@@ -488,7 +493,9 @@ TEST_CASE("a shared condition variable's wait times out, and a killed waiter hol
   });
 }
 
-TEST_CASE("destroying a shared condition variable, semaphore or mutex under waiters wakes them with an error") {
+TEST_CASE(
+    "destroying a shared condition variable, semaphore or mutex under waiters wakes them with an "
+    "error") {
   // A condition variable: a fiber of another hub and a plain thread wait. Each is known to be
   // queued once this thread can take the mutex: wait() releases it only with the variable's
   // lock held, which the destructor needs.
@@ -522,7 +529,7 @@ TEST_CASE("destroying a shared condition variable, semaphore or mutex under wait
   });
   about_to_wait.wait();
   { std::lock_guard taken(m); }  // the plain thread is queued now
-  changed.reset();  // returns once both have left it
+  changed.reset();               // returns once both have left it
   hub_b.join();
   plain.join();
   CHECK(fiber_error.find("grove::condition_variable destroyed while a fiber waited") == 0);
