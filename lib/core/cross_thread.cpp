@@ -182,11 +182,14 @@ void sync_owner::abandon_waiters(wait_queue& queue) const noexcept {
     wake_remote(*node);
   }
   lock_.unlock();
+  // In a hub callback, a waiter of this hub that was served but has not run yet cannot leave
+  // either (it was not in the queue): after 5 s without the count reaching 0, say so.
+  const auto give_up = clock::now() + std::chrono::seconds(5);
   for (int round = 0; waiting_.load(std::memory_order_acquire) != 0; ++round) {
     if (current_fiber()) {
       // This hub's waiters (woken above, or by their own kill or timeout) run meanwhile.
       (void)suspend_uninterruptible(clock::now() + std::chrono::milliseconds(1));
-    } else if (same_hub_waiter) {
+    } else if (same_hub_waiter || (t_hub && clock::now() > give_up)) {
       std::fputs(
           "grove: a primitive shared across threads was destroyed in a hub callback while a "
           "fiber of that hub waited on it; destroy it from a fiber, or once nothing waits\n",
