@@ -79,9 +79,9 @@ void tour_two_hubs() {
   grove::run_on_cores(2, [&](std::size_t core) {
     if (core == 1) return server.serve();
     auto share = grove::spawn([&] { server.serve(); });
-    // Connections reach only the hubs listening when they arrive: wait (bounded) for both.
-    for (int i = 0; i < 5000 && server.shares() < 2; ++i) {
-      grove::this_fiber::sleep_for(std::chrono::milliseconds(1));
+    // Connections reach only the hubs listening when they arrive: wait until both accept.
+    if (!server.wait_serving_for(2, std::chrono::seconds(5))) {
+      std::fprintf(stderr, "echo_server: the second core did not start serving in 5 s\n");
     }
     std::vector<grove::fiber<void>> clients;
     for (int id = 0; id < 20; ++id) {
@@ -144,14 +144,17 @@ void serve_on_cores(std::uint16_t port, const net::server_options& options,
         echo(std::move(conn));
       },
       options);
-  std::printf("echo_server: listening on 127.0.0.1:%u with %zu cores\n",
-              static_cast<unsigned>(server.port()), cores);
-  std::fflush(stdout);
   int number = 0;
   grove::run_on_cores(layout, [&](std::size_t core) {
     grove::fiber<void> watcher;
     if (core == 0) {  // one core waits for the signal; stop() reaches every core's share
       watcher = grove::spawn([&] {
+        // Said once every core accepts, so a client that waits for this line reaches them all.
+        if (server.wait_serving(cores)) {
+          std::printf("echo_server: listening on 127.0.0.1:%u with %zu cores\n",
+                      static_cast<unsigned>(server.port()), cores);
+          std::fflush(stdout);
+        }
         number = grove::wait_signal({SIGINT, SIGTERM});
         server.stop(std::chrono::seconds(1));  // asks each hub to stop its share
       });

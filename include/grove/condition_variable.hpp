@@ -18,16 +18,21 @@
 // at the next suspension). Waiters are woken in FIFO order; there are no spurious wake-ups, but
 // the predicate forms are still the safe habit (another fiber may run first and change the
 // state). notify_one / notify_all may be called from hub callbacks. Not copyable or movable.
+//
+// Made with grove::cross_thread, fibers of every hub and plain threads share it (with a mutex
+// made with grove::cross_thread too), with the same rules; a plain thread blocks like
+// std::condition_variable. See <grove/cross_thread.hpp>.
 #pragma once
 
 #include <chrono>
 #include <condition_variable>  // std::cv_status
-#include <mutex>               // std::unique_lock
-#include <utility>
-
+#include <grove/cross_thread.hpp>
 #include <grove/detail/deadline.hpp>
+#include <grove/detail/sync_owner.hpp>
 #include <grove/detail/wait_queue.hpp>
 #include <grove/mutex.hpp>
+#include <mutex>  // std::unique_lock
+#include <utility>
 
 namespace grove {
 
@@ -35,13 +40,26 @@ namespace grove {
 class condition_variable {
  public:
   condition_variable() noexcept = default;
+  /// A condition variable fibers of every hub and plain threads may wait on and notify.
+  explicit condition_variable(cross_thread_t tag) noexcept : owner_(tag) {}
   condition_variable(const condition_variable&) = delete;
   condition_variable& operator=(const condition_variable&) = delete;
+  /// A shared one wakes its waiters with an error and waits until they have left.
+  ~condition_variable() {
+    if (owner_.shared()) [[unlikely]]
+      owner_.abandon_waiters(waiters_);
+  }
 
   /// Wakes the oldest waiter.
-  void notify_one() noexcept { waiters_.notify_one(); }
+  void notify_one() {
+    detail::sync_guard guard(owner_);
+    waiters_.notify_one();
+  }
   /// Wakes every waiter.
-  void notify_all() noexcept { waiters_.notify_all(); }
+  void notify_all() {
+    detail::sync_guard guard(owner_);
+    waiters_.notify_all();
+  }
 
   /// Unlocks `lock`, waits for a notification, locks again.
   void wait(std::unique_lock<mutex>& lock) { wait_until_deadline(lock, detail::no_deadline); }
@@ -76,6 +94,7 @@ class condition_variable {
 
  private:
   std::cv_status wait_until_deadline(std::unique_lock<mutex>& lock, detail::time_point deadline);
+  std::cv_status wait_shared(mutex& m, detail::time_point deadline);
   template <class Predicate>
   bool wait_until_ready(std::unique_lock<mutex>& lock, detail::time_point deadline,
                         Predicate ready) {
@@ -85,6 +104,7 @@ class condition_variable {
     return true;
   }
 
+  detail::sync_owner owner_;
   detail::wait_queue waiters_{"grove::condition_variable"};
 };
 

@@ -24,6 +24,7 @@
 // with spawn() lives on that hub until it ends.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <exception>
 #include <grove/cross_thread.hpp>
@@ -58,6 +59,16 @@ bool post_task(hub_control* control, std::unique_ptr<remote_task> task);
 bool hub_alive(hub_control* control) noexcept;
 /// True if this thread's hub is ending (or there is none): no new fiber may start on it.
 bool hub_ending() noexcept;
+
+/// What a remote_fiber shares with the hub its fiber runs on, for kill().
+struct remote_fiber_link {
+  /// Set (once) by remote_fiber::kill() on any thread, before it posts the kill; read on the
+  /// target hub by the starter, so a kill that overtakes the start is never lost.
+  std::atomic<bool> kill_requested{false};
+  /// The started fiber, until its function's captures are destroyed. Touched only on the
+  /// target hub's thread (the starter, the posted kill, the fiber's end), so it needs no lock.
+  fiber_base* fiber = nullptr;
+};
 }  // namespace detail
 
 /// A fiber started on another hub with hub_ref::spawn: wait for it from any fiber or thread.
@@ -82,11 +93,29 @@ class remote_fiber {
   std::conditional_t<std::is_void_v<T>, void, std::add_lvalue_reference_t<const T>> get() const {
     return result_.get();
   }
+  /// Kills the fiber as fiber::kill() does, from any fiber of any hub or a plain thread: a
+  /// kill is posted to its hub, where grove::fiber_killed is raised at the fiber's current or
+  /// next wait and it unwinds with RAII; get() then throws killed_error. Does not wait: join()
+  /// afterwards. A fiber not started yet never runs its function; a finished fiber, a second
+  /// kill, an empty handle or a hub that has ended (which killed its fibers as it ended) make it
+  /// a no-op.
+  void kill() const {
+    if (!link_ || result_.ready() || link_->kill_requested.exchange(true)) return;
+    auto kill_there = [link = link_] {
+      if (link->fiber) detail::kill(link->fiber);
+    };
+    detail::post_task(hub_.get(), std::make_unique<detail::remote_task_of<decltype(kill_there)>>(
+                                      std::move(kill_there)));
+  }
 
  private:
   friend class hub_ref;
-  explicit remote_fiber(future<T> result) noexcept : result_(std::move(result)) {}
+  remote_fiber(future<T> result, std::shared_ptr<detail::hub_control> hub,
+               std::shared_ptr<detail::remote_fiber_link> link) noexcept
+      : result_(std::move(result)), hub_(std::move(hub)), link_(std::move(link)) {}
   future<T> result_;
+  std::shared_ptr<detail::hub_control> hub_;
+  std::shared_ptr<detail::remote_fiber_link> link_;
 };
 
 /// A thread-safe handle to a hub (see the top of this header).
@@ -109,11 +138,12 @@ class hub_ref {
   auto spawn(Fn&& fn, Args&&... args) const -> remote_fiber<detail::spawn_result_t<Fn, Args...>> {
     using T = detail::spawn_result_t<Fn, Args...>;
     promise<T> done(cross_thread);
-    remote_fiber<T> handle(done.get_future());
+    auto link = std::make_shared<detail::remote_fiber_link>();
+    remote_fiber<T> handle(done.get_future(), control_, link);
     auto body = [fn = std::forward<Fn>(fn), ... args = std::forward<Args>(args)]() mutable -> T {
       return std::invoke(std::move(fn), std::move(args)...);
     };
-    if (!post(starter<T, decltype(body)>(std::move(done), std::move(body)))) {
+    if (!post(starter<T, decltype(body)>(std::move(done), std::move(body), std::move(link)))) {
       throw error("grove::hub_ref::spawn: the hub has ended");
     }
     return handle;
@@ -131,11 +161,31 @@ class hub_ref {
   explicit hub_ref(std::shared_ptr<detail::hub_control> control) noexcept
       : control_(std::move(control)) {}
 
+  /// Owned by the started fiber's function: unlinks it from remote_fiber::kill() when its
+  /// captures are destroyed (on its hub), and reports a fiber killed before its function ran,
+  /// whose promise nobody else would set.
+  template <class T>
+  struct fiber_end {
+    fiber_end(promise<T>&& p, std::shared_ptr<detail::remote_fiber_link> l) noexcept
+        : done(std::move(p)), link(std::move(l)) {}
+    fiber_end(fiber_end&&) = default;
+    ~fiber_end() {
+      if (link) link->fiber = nullptr;
+      if (done.valid() && !done.ready()) {
+        done.set_exception(std::make_exception_ptr(
+            killed_error("grove: the fiber started with hub_ref::spawn was killed before it ran")));
+      }
+    }
+    promise<T> done;
+    std::shared_ptr<detail::remote_fiber_link> link;
+  };
+
   /// Posted by spawn: starts the fiber on the hub; if it never gets to (the hub ended), says
-  /// so through the promise.
+  /// so through the promise; if a kill came first, never runs the function.
   template <class T, class Body>
   struct starter {
-    starter(promise<T>&& p, Body&& b) : done(std::move(p)), body(std::move(b)) {}
+    starter(promise<T>&& p, Body&& b, std::shared_ptr<detail::remote_fiber_link> l)
+        : done(std::move(p)), body(std::move(b)), link(std::move(l)) {}
     starter(starter&&) = default;
     ~starter() {
       if (!started && done.valid() && !done.ready()) {
@@ -146,25 +196,34 @@ class hub_ref {
     void operator()() {
       if (detail::hub_ending()) return;  // the destructor reports it
       started = true;
-      grove::spawn([done = std::move(done), body = std::move(body)]() mutable {
-        try {
-          if constexpr (std::is_void_v<T>) {
-            body();
-            done.set_value();
-          } else {
-            done.set_value(body());
-          }
-        } catch (const fiber_killed&) {
-          done.set_exception(std::make_exception_ptr(
-              killed_error("grove: the fiber started with hub_ref::spawn was killed")));
-          throw;
-        } catch (...) {
-          done.set_exception(std::current_exception());
-        }
-      });
+      if (link->kill_requested.load()) {  // a kill overtook the start: never run the function
+        done.set_exception(std::make_exception_ptr(
+            killed_error("grove: the fiber started with hub_ref::spawn was killed before it ran")));
+        return;
+      }
+      detail::remote_fiber_link& l = *link;
+      auto f = grove::spawn(
+          [end = fiber_end<T>(std::move(done), std::move(link)), body = std::move(body)]() mutable {
+            try {
+              if constexpr (std::is_void_v<T>) {
+                body();
+                end.done.set_value();
+              } else {
+                end.done.set_value(body());
+              }
+            } catch (const fiber_killed&) {
+              end.done.set_exception(std::make_exception_ptr(
+                  killed_error("grove: the fiber started with hub_ref::spawn was killed")));
+              throw;
+            } catch (...) {
+              end.done.set_exception(std::current_exception());
+            }
+          });
+      l.fiber = f.control_block();  // spawn never switches: the fiber has not run yet
     }
     promise<T> done;
     Body body;
+    std::shared_ptr<detail::remote_fiber_link> link;
     bool started = false;
   };
 

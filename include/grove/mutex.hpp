@@ -16,11 +16,18 @@
 // (the kill is raised at its next suspension, so its lock_guard unlocks it on the way out).
 // Locking it again from the owning fiber, or unlocking it from another, throws grove::error.
 // Not copyable or movable.
+//
+// A mutex belongs to the hub that made it, unless made with grove::cross_thread
+// (`grove::mutex m(grove::cross_thread)`): then fibers of every hub and plain threads share it,
+// with the same rules (FIFO hand-off, kill and grove::timeout, an error for waiters if it is
+// destroyed under them); the holder is a fiber, or a plain thread, which blocks like
+// std::timed_mutex. Hub callbacks may not lock either kind. See <grove/cross_thread.hpp>.
 #pragma once
 
 #include <chrono>
-
+#include <grove/cross_thread.hpp>
 #include <grove/detail/deadline.hpp>
+#include <grove/detail/sync_owner.hpp>
 #include <grove/detail/wait_queue.hpp>
 
 namespace grove {
@@ -31,8 +38,15 @@ class condition_variable;
 class mutex {
  public:
   mutex() noexcept = default;
+  /// A mutex fibers of every hub and plain threads may lock.
+  explicit mutex(cross_thread_t tag) noexcept : sync_(tag) {}
   mutex(const mutex&) = delete;
   mutex& operator=(const mutex&) = delete;
+  /// A shared mutex wakes its waiters with an error and waits until they have left.
+  ~mutex() {
+    if (sync_.shared()) [[unlikely]]
+      sync_.abandon_waiters(waiters_);
+  }
 
   /// Locks, waiting while another fiber holds the mutex.
   void lock() { lock_until(detail::no_deadline); }
@@ -51,16 +65,23 @@ class mutex {
   /// Unlocks, handing the mutex to the oldest waiter if there is one.
   void unlock();
 
-  /// True while some fiber holds the mutex.
-  bool locked() const noexcept { return owner_ != nullptr; }
+  /// True while some fiber (or thread) holds the mutex.
+  bool locked() const;
 
  private:
   friend class condition_variable;
   bool lock_until(detail::time_point deadline);
   /// Locks without honouring kill or timeout (they stay pending): condition_variable's relock.
   void lock_uninterruptible();
+  bool try_lock_shared();
+  bool lock_shared_until(detail::time_point deadline);
+  void lock_shared_uninterruptible();
+  void unlock_shared();
 
-  detail::fiber_base* owner_ = nullptr;
+  detail::sync_owner sync_;
+  /// The holder: its fiber on one hub; shared, its fiber or plain thread (an address that
+  /// names it, see mutex.cpp).
+  const void* owner_ = nullptr;
   detail::wait_queue waiters_{"grove::mutex"};
 };
 

@@ -7,11 +7,14 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <grove/detail/sync_owner.hpp>
 #include <grove/error.hpp>
 #include <grove/hub_ref.hpp>
 #include <memory>
+#include <string>
 
 #include "core/hub_control.hpp"
 #include "core/hub_impl.hpp"
@@ -112,24 +115,27 @@ void wake_remote(wait_node& node) noexcept {
   r->posted = post_to(*r->hub, posted_wake(node.token()));
 }
 
-std::uint8_t wait_in(sync_guard& guard, wait_queue& queue, wait_node& node, time_point deadline) {
+std::uint8_t wait_in(sync_guard& guard, wait_queue& queue, wait_node& node, time_point deadline,
+                     bool interruptible) {
   hub_impl* h = t_hub;
   fiber_base* self = h ? h->running() : nullptr;
   if (h && !self) {
     guard.unlock();
     require_fiber();  // throws: a hub callback may not wait
   }
+  const sync_owner& owner = *guard.owner();
   remote_waiter r;
   r.fiber = self;
   if (self) r.hub = h->control();
   node.remote = &r;
+  owner.waiting_.fetch_add(1, std::memory_order_relaxed);
   queue.push_back(node);
   wake_reason why = wake_reason::notified;
   if (self) {
     retain(self);  // for a wake posted to this hub (see posted_wake)
     h->remote_wait_begin();
     guard.unlock();
-    why = suspend_noexcept(deadline);
+    why = interruptible ? suspend_noexcept(deadline) : suspend_uninterruptible(deadline);
     guard.lock();
   } else {
     guard.unlock();
@@ -148,11 +154,55 @@ std::uint8_t wait_in(sync_guard& guard, wait_queue& queue, wait_node& node, time
     h->remote_wait_end();
     if (!r.posted) release(self);  // still referenced by its hub: it is running
   }
+  // Still under the lock, which abandon_waiters() takes after seeing 0: once the guard is
+  // released below, this waiter no longer touches the primitive.
+  owner.waiting_.fetch_sub(1, std::memory_order_release);
+  if (status == abandoned_status) {
+    std::string what = queue.owner();
+    guard.unlock();
+    throw error(what +
+                " destroyed while a fiber waited on it (destroy a primitive only once nothing "
+                "waits on it)");
+  }
   if (status == 0 && why >= wake_reason::killed) {
     guard.unlock();
     raise_for(why);
   }
   return status;
+}
+
+void sync_owner::abandon_waiters(wait_queue& queue) const noexcept {
+  bool same_hub_waiter = false;
+  lock_.lock();
+  // pop_waiting() returns a shared waiter's node even if a kill or timeout woke it already:
+  // each one is told, and each leaves through wait_in(), which counts it out.
+  while (wait_node* node = queue.pop_waiting()) {
+    node->status = abandoned_status;
+    if (node->remote->fiber && node->remote->fiber->hub == t_hub) same_hub_waiter = true;
+    wake_remote(*node);
+  }
+  lock_.unlock();
+  // In a hub callback, a waiter of this hub that was served but has not run yet cannot leave
+  // either (it was not in the queue): after 5 s without the count reaching 0, say so.
+  const auto give_up = clock::now() + std::chrono::seconds(5);
+  for (int round = 0; waiting_.load(std::memory_order_acquire) != 0; ++round) {
+    if (current_fiber()) {
+      // This hub's waiters (woken above, or by their own kill or timeout) run meanwhile.
+      (void)suspend_uninterruptible(clock::now() + std::chrono::milliseconds(1));
+    } else if (same_hub_waiter || (t_hub && clock::now() > give_up)) {
+      std::fputs(
+          "grove: a primitive shared across threads was destroyed in a hub callback while a "
+          "fiber of that hub waited on it; destroy it from a fiber, or once nothing waits\n",
+          stderr);
+      std::abort();
+    } else if (round < 64) {
+      sched_yield();
+    } else {
+      ::usleep(100);  // a waiter of another thread that waits for a CPU
+    }
+  }
+  lock_.lock();  // the last waiter has released it
+  lock_.unlock();
 }
 
 // hub_ref ------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 // sharded_server: a grove::net::server per hub on one SO_REUSEPORT address, stopped together.
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <grove/cross_thread.hpp>
 #include <grove/event.hpp>
@@ -32,6 +33,7 @@ struct sharded_state {
     std::uint64_t id;
     hub_ref hub;
     event* stop;
+    bool accepting = false;  ///< its accept loop has started
   };
   mutable std::mutex mutex;  ///< guards what follows
   std::vector<share> shares;
@@ -40,6 +42,21 @@ struct sharded_state {
   std::chrono::nanoseconds grace{0};
   /// Set once stop() was called and no share serves any more (final: none may join after).
   event all_stopped{cross_thread};
+  /// Set (then replaced by a fresh one) whenever a share starts accepting or stop() is called:
+  /// what wait_serving() waits on. A waiter takes the current one under the mutex, so no change
+  /// after its check can be missed.
+  std::shared_ptr<event> serving_changed = std::make_shared<event>(cross_thread);
+
+  /// Shares whose accept loop runs (mutex held).
+  std::size_t accepting() const noexcept {
+    return static_cast<std::size_t>(
+        std::count_if(shares.begin(), shares.end(), [](const share& s) { return s.accepting; }));
+  }
+  /// Wakes wait_serving()'s waiters (mutex held).
+  void announce_serving_change() {
+    serving_changed->set();
+    serving_changed = std::make_shared<event>(cross_thread);
+  }
 
   ~sharded_state() {
     if (reservation >= 0) sys::close(reservation);
@@ -51,6 +68,14 @@ struct sharded_state {
     if (stop_requested) return std::nullopt;
     shares.push_back({next_id, std::move(hub), stop});
     return next_id++;
+  }
+  /// The share's accept loop has started.
+  void started(std::uint64_t id) {
+    std::lock_guard lock(mutex);
+    for (auto& s : shares) {
+      if (s.id == id) s.accepting = true;
+    }
+    announce_serving_change();
   }
   void leave(std::uint64_t id) noexcept {
     std::lock_guard lock(mutex);
@@ -160,6 +185,7 @@ void sharded_server::serve() {
     ~leave_on_exit() { state.leave(id); }
   } leave{*state, *id};
   share.start();
+  state->started(*id);
   // Killed while serving (run_on_cores stopping every core, say): stop this share gracefully,
   // as grove::net::serve does. server::stop is shielded: the kill waits until it is done.
   struct stop_on_exit {
@@ -193,6 +219,7 @@ void sharded_server::stop(std::chrono::nanoseconds grace) {
     state_->grace = grace;
     for (auto& s : state_->shares) targets.emplace_back(s.hub, s.id);
     if (state_->shares.empty()) state_->all_stopped.set();
+    state_->announce_serving_change();  // wait_serving() gives up
   }
   // Each share stops on its own hub; a hub that has ended has no share left to stop.
   for (auto& [hub, id] : targets) {
@@ -201,6 +228,19 @@ void sharded_server::stop(std::chrono::nanoseconds grace) {
 }
 
 void sharded_server::wait_stopped() { state_->all_stopped.wait(); }
+
+bool sharded_server::wait_serving_until(std::size_t n, std::chrono::steady_clock::time_point t) {
+  for (;;) {
+    std::shared_ptr<event> changed;
+    {
+      std::lock_guard lock(state_->mutex);
+      if (state_->stop_requested) return false;
+      if (state_->accepting() >= n) return true;
+      changed = state_->serving_changed;
+    }
+    if (!changed->wait_until(t)) return false;
+  }
+}
 
 bool sharded_server::stop_requested() const {
   std::lock_guard lock(state_->mutex);

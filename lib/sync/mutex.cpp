@@ -15,9 +15,28 @@ detail::fiber_base* calling_fiber() {
   return self;
 }
 
+/// Who takes a shared mutex: the calling fiber, or a plain thread (the address of a
+/// thread-local names it). Hub callbacks are refused, as on one hub.
+thread_local char t_thread_identity;
+const void* shared_identity() {
+  if (detail::fiber_base* self = detail::current_fiber()) return self;
+  if (detail::t_hub) calling_fiber();  // throws: a hub callback
+  return &t_thread_identity;
+}
+
 }  // namespace
 
+bool mutex::locked() const {
+  if (!sync_.local()) [[unlikely]] {
+    detail::sync_guard guard(sync_);
+    return owner_ != nullptr;
+  }
+  return owner_ != nullptr;
+}
+
 bool mutex::try_lock() {
+  if (!sync_.local()) [[unlikely]]
+    return try_lock_shared();
   detail::fiber_base* self = calling_fiber();
   if (owner_ == self)
     throw error("grove::mutex: the calling fiber already holds it (not recursive)");
@@ -27,6 +46,8 @@ bool mutex::try_lock() {
 }
 
 bool mutex::lock_until(detail::time_point deadline) {
+  if (!sync_.local()) [[unlikely]]
+    return lock_shared_until(deadline);
   detail::require_fiber();  // the same refusal as every wait
   if (try_lock()) return true;
   if (detail::deadline_passed(deadline)) return false;
@@ -35,6 +56,8 @@ bool mutex::lock_until(detail::time_point deadline) {
 }
 
 void mutex::lock_uninterruptible() {
+  if (!sync_.local()) [[unlikely]]
+    return lock_shared_uninterruptible();
   detail::require_fiber();
   if (try_lock()) return;
   detail::wait_node node;
@@ -53,12 +76,71 @@ void mutex::lock_uninterruptible() {
 }
 
 void mutex::unlock() {
+  if (!sync_.local()) [[unlikely]]
+    return unlock_shared();
   if (!owner_) throw error("grove::mutex: unlock of a mutex that is not locked");
   if (owner_ != detail::current_fiber()) {
     throw error("grove::mutex: unlock from a fiber that does not hold it");
   }
   if (detail::wait_node* next = waiters_.pop_waiting()) {
     owner_ = next->fiber;
+    detail::hand_off(*next, detail::handoff::done);
+  } else {
+    owner_ = nullptr;
+  }
+}
+
+// Shared across threads: the same rules under the primitive's lock; a waiter's node carries
+// its identity (payload), which unlock() makes the holder before it wakes it.
+
+bool mutex::try_lock_shared() {
+  const void* self = shared_identity();
+  detail::sync_guard guard(sync_);
+  if (owner_ == self)
+    throw error("grove::mutex: the calling fiber already holds it (not recursive)");
+  if (owner_) return false;
+  owner_ = self;
+  return true;
+}
+
+bool mutex::lock_shared_until(detail::time_point deadline) {
+  const void* self = shared_identity();
+  detail::sync_guard guard(sync_);
+  if (owner_ == self)
+    throw error("grove::mutex: the calling fiber already holds it (not recursive)");
+  if (!owner_) {
+    owner_ = self;
+    return true;
+  }
+  if (detail::deadline_passed(deadline)) return false;
+  detail::wait_node node;
+  node.payload = const_cast<void*>(self);
+  return detail::wait_in(guard, waiters_, node, deadline) ==
+         static_cast<std::uint8_t>(detail::handoff::done);
+}
+
+void mutex::lock_shared_uninterruptible() {
+  const void* self = shared_identity();
+  detail::sync_guard guard(sync_);
+  // Only unlock()'s hand-off (or the mutex's end, which throws) ends the wait.
+  while (owner_ != self) {
+    if (!owner_) {
+      owner_ = self;
+      return;
+    }
+    detail::wait_node node;
+    node.payload = const_cast<void*>(self);
+    (void)detail::wait_in(guard, waiters_, node, detail::no_deadline, false);
+  }
+}
+
+void mutex::unlock_shared() {
+  const void* self = shared_identity();
+  detail::sync_guard guard(sync_);
+  if (!owner_) throw error("grove::mutex: unlock of a mutex that is not locked");
+  if (owner_ != self) throw error("grove::mutex: unlock from a fiber that does not hold it");
+  if (detail::wait_node* next = waiters_.pop_waiting()) {
+    owner_ = next->payload;
     detail::hand_off(*next, detail::handoff::done);
   } else {
     owner_ = nullptr;

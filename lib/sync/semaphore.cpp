@@ -6,6 +6,8 @@
 namespace grove {
 
 bool semaphore::acquire_until(detail::time_point deadline) {
+  if (!owner_.local()) [[unlikely]]
+    return acquire_shared(deadline);
   if (try_acquire()) return true;
   if (detail::deadline_passed(deadline)) return false;
   // release() hands the permit over and marks the node served: wait() reads that, not the wake.
@@ -14,6 +16,7 @@ bool semaphore::acquire_until(detail::time_point deadline) {
 }
 
 void semaphore::release(std::size_t n) {
+  detail::sync_guard guard(owner_);  // shared: its lock; on one hub: nothing
   if (n > bound_ - permits_) {
     throw error("grove::bounded_semaphore: released more often than acquired");
   }
@@ -23,6 +26,36 @@ void semaphore::release(std::size_t n) {
     detail::hand_off(*waiter, detail::handoff::done);
   }
   permits_ += n;
+}
+
+}  // namespace grove
+
+namespace grove {
+
+bool semaphore::try_acquire_shared() {
+  detail::sync_guard guard(owner_);
+  if (permits_ == 0) return false;
+  --permits_;
+  return true;
+}
+
+bool semaphore::acquire_shared(detail::time_point deadline) {
+  detail::sync_guard guard(owner_);
+  if (permits_ > 0) {
+    --permits_;
+    return true;
+  }
+  if (detail::deadline_passed(deadline)) return false;
+  // release() hands the permit over under the lock (status done); a waiter it reached keeps it
+  // even if a kill or timeout came meanwhile, as on one hub.
+  detail::wait_node node;
+  return detail::wait_in(guard, waiters_, node, deadline) ==
+         static_cast<std::uint8_t>(detail::handoff::done);
+}
+
+std::size_t semaphore::available_shared() const {
+  detail::sync_guard guard(owner_);
+  return permits_;
 }
 
 }  // namespace grove

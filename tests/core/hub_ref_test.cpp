@@ -1,5 +1,6 @@
 // Promises of <grove/hub_ref.hpp>: reaching a hub from other threads.
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -159,4 +160,153 @@ TEST_CASE("a fiber waiting only on another thread is not reported as a deadlock"
   });
   setter.join();
   CHECK(ev.is_set());
+}
+
+// remote_fiber::kill ---------------------------------------------------------------------------
+
+namespace {
+
+/// Sets `flag` when destroyed: proves a killed fiber unwound its frames with RAII.
+struct unwind_probe {
+  std::atomic<bool>& flag;
+  ~unwind_probe() { flag = true; }
+};
+
+}  // namespace
+
+TEST_CASE(
+    "a fiber of another hub kills a remote fiber waiting on a pipe, a timer or a shared channel") {
+  hub_thread worker;
+  grove::hub_ref ref = worker.ref();
+  grove::channel<int> never_sent(0, grove::cross_thread);
+  for (const char* wait : {"pipe", "timer", "channel"}) {
+    CAPTURE(wait);
+    std::atomic<bool> unwound{false};
+    std::atomic<bool> returned{false};
+    grove::event waiting(grove::cross_thread);
+    auto target = ref.spawn([&, wait = std::string(wait)] {
+      unwind_probe probe{unwound};
+      if (wait == "pipe") {
+        int fds[2];
+        REQUIRE(::pipe(fds) == 0);
+        grove::pipe_stream reader(fds[0]), writer(fds[1]);
+        char byte;
+        waiting.set();
+        (void)reader.read_some(boost::asio::buffer(&byte, 1));  // nothing is ever written
+      } else if (wait == "timer") {
+        waiting.set();
+        grove::this_fiber::sleep_for(1h);
+      } else {
+        waiting.set();
+        (void)never_sent.receive();
+      }
+      returned = true;
+    });
+    grove::run([&] {  // the killer: a fiber of this thread's hub
+      waiting.wait();
+      target.kill();
+      CHECK(target.join_for(10s));
+    });
+    CHECK_THROWS_AS(target.get(), grove::killed_error);
+    CHECK(unwound);
+    CHECK_FALSE(returned);
+  }
+}
+
+TEST_CASE(
+    "a plain thread kills a remote fiber; a second kill and a kill after the end do nothing") {
+  hub_thread worker;
+  grove::hub_ref ref = worker.ref();
+  std::atomic<bool> unwound{false};
+  grove::event waiting(grove::cross_thread);
+  auto target = ref.spawn([&] {
+    unwind_probe probe{unwound};
+    waiting.set();
+    grove::this_fiber::sleep_for(1h);
+    return 1;
+  });
+  waiting.wait();
+  target.kill();
+  target.kill();
+  CHECK(target.join_for(10s));
+  CHECK(unwound);
+  CHECK_THROWS_AS(target.get(), grove::killed_error);
+
+  auto finished = ref.spawn([] { return 7; });
+  CHECK(finished.get() == 7);
+  finished.kill();  // finished: no-op
+  CHECK(finished.get() == 7);
+
+  grove::remote_fiber<int> empty;
+  empty.kill();  // an empty handle: no-op
+}
+
+TEST_CASE(
+    "a remote fiber killed before it starts never runs its function and reports killed_error") {
+  hub_thread worker;
+  grove::hub_ref ref = worker.ref();
+  std::atomic<bool> holding{false}, release{false}, ran{false};
+  // Hold the hub in a callback, so the spawn's starter waits behind it.
+  REQUIRE(ref.post([&] {
+    holding = true;
+    auto until = std::chrono::steady_clock::now() + 10s;  // bounded
+    while (!release && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+  }));
+  while (!holding) std::this_thread::yield();
+  auto target = ref.spawn([&] {
+    ran = true;
+    return 1;
+  });
+  target.kill();
+  release = true;
+  CHECK(target.join_for(10s));
+  CHECK_THROWS_AS(target.get(), grove::killed_error);
+  CHECK_FALSE(ran);
+}
+
+TEST_CASE("a kill after the remote fiber's hub ended does nothing") {
+  grove::remote_fiber<void> target;
+  {
+    hub_thread worker;
+    grove::event waiting(grove::cross_thread);
+    target = worker.ref().spawn([&] {
+      waiting.set();
+      grove::this_fiber::sleep_for(1h);
+    });
+    waiting.wait();
+  }  // the hub ends: the fiber is killed
+  target.kill();
+  CHECK(target.ready());
+  CHECK_THROWS_AS(target.get(), grove::killed_error);
+}
+
+TEST_CASE("kills racing the remote fiber's end either kill it or find it finished") {
+  hub_thread worker;
+  grove::hub_ref ref = worker.ref();
+  int finished = 0, killed = 0;
+  for (int round = 0; round < 300; ++round) {
+    std::atomic<int> alive{0};
+    auto target = ref.spawn([&alive, round] {
+      ++alive;
+      struct leave {
+        std::atomic<int>& alive;
+        ~leave() { --alive; }  // on return and on unwinding alike
+      } guard{alive};
+      for (int i = 0; i < round % 7; ++i) grove::this_fiber::yield();
+      return round;
+    });
+    for (int i = 0; i < round % 11 * 50; ++i) std::atomic_signal_fence(std::memory_order_seq_cst);
+    target.kill();
+    REQUIRE(target.join_for(10s));
+    try {
+      int value = target.get();
+      CHECK(value == round);
+      ++finished;
+    } catch (const grove::killed_error&) {
+      ++killed;
+    }
+    CHECK(alive == 0);  // ended either way: returned, or unwound
+  }
+  CHECK(finished + killed == 300);
+  MESSAGE("finished " << finished << ", killed " << killed);
 }

@@ -21,12 +21,6 @@ namespace net = grove::net;
 
 namespace {
 
-/// serve() has no readiness signal: poll (bounded, 10 s) until `n` hubs listen.
-void wait_for_shares(const net::sharded_server& server, std::size_t n) {
-  for (int i = 0; i < 10000 && server.shares() < n; ++i) grove::this_fiber::sleep_for(1ms);
-  REQUIRE(server.shares() == n);
-}
-
 /// Replies with the core that handles the connection, then echoes lines.
 void say_core_then_echo(net::tcp_stream conn) {
   conn.write_all("core " + std::to_string(grove::this_core::index()) + "\n");
@@ -58,7 +52,7 @@ TEST_CASE("connections are spread over every hub that serves, and stop() ends ev
   grove::run_on_cores(2, [&](std::size_t core) {
     if (core == 1) return server.serve();
     auto share = grove::spawn([&] { server.serve(); });
-    wait_for_shares(server, 2);
+    REQUIRE(server.wait_serving_for(2, 10s));
     std::vector<grove::fiber<void>> clients;
     for (int i = 0; i < 64; ++i) {
       clients.push_back(grove::spawn([&, i] {
@@ -98,7 +92,7 @@ TEST_CASE("a stop from a plain thread lets every hub's handlers finish within th
   grove::run_on_cores(2, [&](std::size_t core) {
     if (core == 1) return server.serve();
     auto share = grove::spawn([&] { server.serve(); });
-    wait_for_shares(server, 2);
+    REQUIRE(server.wait_serving_for(2, 10s));
     int started = 0;
     std::vector<grove::fiber<void>> clients;
     for (int i = 0; i < 40; ++i) {
@@ -145,7 +139,7 @@ TEST_CASE("handlers still running after the grace period are killed on every hub
   grove::run_on_cores(2, [&](std::size_t core) {
     if (core == 1) return server.serve();
     auto share = grove::spawn([&] { server.serve(); });
-    wait_for_shares(server, 2);
+    REQUIRE(server.wait_serving_for(2, 10s));
     for (int i = 0; i < 32; ++i)
       conns.push_back(net::tcp_stream::connect("127.0.0.1", server.port()));
     all_started.wait();
@@ -166,13 +160,42 @@ TEST_CASE("a serve() killed with its core stops its share; a failing core stops 
                                       [&](std::size_t core) {
                                         if (core == 1) return server.serve();
                                         auto share = grove::spawn([&] { server.serve(); });
-                                        wait_for_shares(server, 2);
+                                        REQUIRE(server.wait_serving_for(2, 10s));
                                         throw std::runtime_error("core 0 gives up");
                                       }),
                   grove::core_error);
   CHECK(server.shares() == 0);
   CHECK_FALSE(server.stop_requested());
   grove::run([&] { CHECK(refused(port)); });
+}
+
+TEST_CASE("wait_serving waits for the hubs to accept, from a plain thread; stop() ends the wait") {
+  net::sharded_server server("127.0.0.1", 0, say_core_then_echo);
+  CHECK_FALSE(server.wait_serving_for(1, 20ms));  // nobody serves yet: times out
+  std::atomic<bool> both_accepting{false};
+  std::thread watcher([&] {
+    both_accepting = server.wait_serving(2);
+    CHECK(server.shares() == 2);
+    // Every hub accepts now: connections from the first one on reach a listener.
+    grove::run([&] {
+      auto conn = net::tcp_stream::connect("127.0.0.1", server.port());
+      conn.write_all("hello\n");
+      CHECK_FALSE(conn.read_until("\n").empty());  // the core's number
+    });
+    server.stop();
+  });
+  grove::run_on_cores(2, [&](std::size_t) { server.serve(); });
+  watcher.join();
+  CHECK(both_accepting);
+  CHECK(server.wait_serving(0) == false);  // stopped: the wait gives up at once
+  // A wait in progress when stop() comes returns false.
+  net::sharded_server idle("127.0.0.1", 0, say_core_then_echo);
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(20ms);
+    idle.stop();
+  });
+  grove::run([&] { CHECK_FALSE(idle.wait_serving(1)); });
+  stopper.join();
 }
 
 TEST_CASE("serve() after stop() returns at once") {
@@ -195,7 +218,7 @@ TEST_CASE("a busy port or a name instead of an address is reported at constructi
                        doctest::Contains("Address already in use"), net::net_error);
   grove::run_on_cores(1, [&](std::size_t) {
     auto share = grove::spawn([&] { first.serve(); });
-    wait_for_shares(first, 1);
+    REQUIRE(first.wait_serving_for(1, 10s));
     CHECK_THROWS_WITH_AS(net::sharded_server("127.0.0.1", first.port(), say_core_then_echo),
                          doctest::Contains("Address already in use"), net::net_error);
     first.stop();

@@ -5,10 +5,13 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <grove/cross_thread.hpp>  // first: the header is self-contained
 #include <grove/grove.hpp>
+#include <mutex>
 #include <random>
 #include <set>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -239,5 +242,313 @@ TEST_CASE("shared primitives cannot go into select or wait_any yet, and say so")
     CHECK_THROWS_AS(grove::select(grove::on_receive(ch), grove::on_default([] {})), grove::error);
     grove::event local;
     CHECK_THROWS_AS(grove::wait_any(ev, local), grove::error);
+  });
+}
+
+// Semaphores, mutexes and condition variables shared across threads ---------------------------
+
+namespace {
+
+/// Runs `body` on `hubs` hub threads and `threads` plain threads at once; joins them.
+template <class Body>
+void on_hubs_and_threads(int hubs, int threads, Body body) {
+  std::vector<std::thread> all;
+  for (int i = 0; i < hubs; ++i) all.emplace_back([&, i] { grove::run([&] { body(i, true); }); });
+  for (int i = 0; i < threads; ++i) all.emplace_back([&, i] { body(hubs + i, false); });
+  for (auto& t : all) t.join();
+}
+
+}  // namespace
+
+TEST_CASE(
+    "a shared semaphore admits at most its permits among fibers of two hubs and plain threads") {
+  grove::semaphore slots(2, grove::cross_thread);
+  std::atomic<int> inside{0}, most{0}, done{0};
+  auto enter = [&] {
+    int now = ++inside;
+    for (int m = most; now > m && !most.compare_exchange_weak(m, now);) {
+    }
+    --inside;
+    ++done;
+  };
+  on_hubs_and_threads(2, 2, [&](int, bool hub) {
+    if (hub) {
+      std::vector<grove::fiber<void>> fibers;
+      for (int f = 0; f < 4; ++f) {
+        fibers.push_back(grove::spawn([&] {
+          for (int i = 0; i < 100; ++i) {
+            slots.acquire();
+            grove::this_fiber::yield();  // holds the permit across a wait
+            enter();
+            slots.release();
+          }
+        }));
+      }
+      for (auto& f : fibers) f.get();
+    } else {
+      for (int i = 0; i < 200; ++i) {
+        slots.acquire();
+        enter();
+        slots.release();
+      }
+    }
+  });
+  CHECK(done == 2 * 4 * 100 + 2 * 200);
+  CHECK(most <= 2);
+  CHECK(slots.available() == 2);
+}
+
+TEST_CASE(
+    "a shared semaphore's waits time out and honour kill across hubs; a killed waiter takes "
+    "nothing") {
+  grove::semaphore empty(0, grove::cross_thread);
+  auto start = std::chrono::steady_clock::now();
+  CHECK_FALSE(empty.try_acquire_for(20ms));  // a plain thread
+  CHECK(std::chrono::steady_clock::now() - start >= 20ms);
+  grove::promise<grove::hub_ref> ref_ready(grove::cross_thread);
+  grove::event stop(grove::cross_thread);
+  std::thread other([&] {
+    grove::run([&] {
+      ref_ready.set_value(grove::hub::current().ref());
+      stop.wait();
+    });
+  });
+  grove::hub_ref b = ref_ready.get_future().get();
+  grove::event waiting(grove::cross_thread);
+  auto waiter = b.spawn([&] {
+    CHECK_FALSE(empty.try_acquire_for(10ms));
+    CHECK_THROWS_AS(grove::with_timeout(10ms, [&] { empty.acquire(); }), grove::timeout_error);
+    waiting.set();
+    empty.acquire();  // killed here
+  });
+  grove::run([&] {
+    waiting.wait();
+    waiter.kill();
+    CHECK(waiter.join_for(10s));
+  });
+  CHECK_THROWS_AS(waiter.get(), grove::killed_error);
+  empty.release();
+  CHECK(empty.available() == 1);  // nobody took it: the killed waiter left the queue
+  grove::bounded_semaphore bounded(1, grove::cross_thread);
+  CHECK_THROWS_AS(bounded.release(), grove::error);
+  stop.set();
+  other.join();
+}
+
+TEST_CASE("a semaphore made on a hub refuses another thread with a clear error") {
+  grove::run([] {
+    grove::semaphore mine(1);
+    std::thread([&] {
+      CHECK_THROWS_WITH_AS(mine.try_acquire(), doctest::Contains("grove::cross_thread"),
+                           grove::error);
+      CHECK_THROWS_AS(mine.release(), grove::error);
+    }).join();
+    CHECK(mine.available() == 1);
+  });
+}
+
+TEST_CASE("a shared mutex excludes fibers of two hubs and plain threads, FIFO, with RAII") {
+  grove::mutex m(grove::cross_thread);
+  long counter = 0;  // guarded by m: TSan checks it
+  on_hubs_and_threads(2, 2, [&](int, bool hub) {
+    if (hub) {
+      std::vector<grove::fiber<void>> fibers;
+      for (int f = 0; f < 3; ++f) {
+        fibers.push_back(grove::spawn([&] {
+          for (int i = 0; i < 100; ++i) {
+            std::lock_guard lock(m);
+            long seen = counter;
+            grove::this_fiber::yield();  // holds the mutex across a wait
+            counter = seen + 1;
+          }
+        }));
+      }
+      for (auto& f : fibers) f.get();
+    } else {
+      for (int i = 0; i < 200; ++i) {
+        std::unique_lock lock(m);
+        ++counter;
+      }
+    }
+  });
+  CHECK(counter == 2 * 3 * 100 + 2 * 200);
+  CHECK_FALSE(m.locked());
+}
+
+TEST_CASE("a shared mutex: timed locks time out, a killed waiter never holds it, misuse throws") {
+  grove::mutex m(grove::cross_thread);
+  grove::event held(grove::cross_thread), release(grove::cross_thread);
+  std::thread holder([&] {
+    std::lock_guard lock(m);  // a plain thread holds it
+    held.set();
+    release.wait();
+  });
+  held.wait();
+  CHECK(m.locked());
+  CHECK_FALSE(m.try_lock());
+  CHECK_FALSE(m.try_lock_for(10ms));          // another plain thread
+  CHECK_THROWS_AS(m.unlock(), grove::error);  // not the holder
+  grove::run([&] {
+    CHECK_FALSE(m.try_lock_for(10ms));
+    CHECK_THROWS_AS(grove::with_timeout(10ms, [&] { m.lock(); }), grove::timeout_error);
+    std::atomic<bool> got{false};
+    auto doomed = grove::spawn([&] {
+      std::lock_guard lock(m);
+      got = true;
+    });
+    grove::this_fiber::yield();  // doomed waits in the queue
+    doomed.kill();
+    CHECK_THROWS_AS(doomed.get(), grove::killed_error);
+    CHECK_FALSE(got);
+    release.set();
+    std::unique_lock lock(m);  // handed over by the plain thread: the killed waiter took nothing
+    CHECK(lock.owns_lock());
+    CHECK_THROWS_AS(m.lock(), grove::error);  // not recursive
+  });
+  holder.join();
+  CHECK_FALSE(m.locked());
+}
+
+TEST_CASE("a shared condition variable hands work from a plain thread to fibers of two hubs") {
+  grove::mutex m(grove::cross_thread);
+  grove::condition_variable changed(grove::cross_thread);
+  std::deque<int> items;  // guarded by m
+  bool closed = false;
+  std::atomic<long> sum{0};
+  std::thread producer([&] {
+    for (int i = 1; i <= 300; ++i) {
+      {
+        std::lock_guard lock(m);
+        items.push_back(i);
+      }
+      changed.notify_one();
+    }
+    std::lock_guard lock(m);
+    closed = true;
+    changed.notify_all();
+  });
+  on_hubs_and_threads(2, 1, [&](int, bool hub) {
+    auto consume = [&] {
+      std::unique_lock lock(m);
+      for (;;) {
+        changed.wait(lock, [&] { return !items.empty() || closed; });
+        if (items.empty()) return;
+        sum += items.front();
+        items.pop_front();
+      }
+    };
+    if (hub) {
+      auto a = grove::spawn(consume), b = grove::spawn(consume);
+      a.get();
+      b.get();
+    } else {
+      consume();
+    }
+  });
+  producer.join();
+  CHECK(sum == 300 * 301 / 2);
+}
+
+TEST_CASE(
+    "a shared condition variable's wait times out, and a killed waiter holds the mutex again") {
+  grove::mutex m(grove::cross_thread);
+  grove::condition_variable changed(grove::cross_thread);
+  {
+    std::unique_lock lock(m);  // a plain thread
+    CHECK(changed.wait_for(lock, 10ms) == std::cv_status::timeout);
+    CHECK(lock.owns_lock());
+  }
+  grove::run([&] {
+    std::atomic<bool> held_when_killed{false};
+    grove::event timed_out(grove::cross_thread);
+    auto waiter = grove::spawn([&] {
+      std::unique_lock lock(m);
+      CHECK_FALSE(changed.wait_for(lock, 10ms, [] { return false; }));
+      timed_out.set();
+      try {
+        changed.wait(lock);
+      } catch (const grove::fiber_killed&) {
+        held_when_killed = lock.owns_lock() && m.locked();
+        throw;
+      }
+    });
+    timed_out.wait();
+    // Hold the mutex from a plain thread (which gets it once the waiter is queued in wait())
+    // while the kill lands: the waiter must wait for it.
+    grove::event held(grove::cross_thread), release(grove::cross_thread);
+    std::thread holder([&] {
+      std::lock_guard lock(m);
+      held.set();
+      release.wait();
+    });
+    held.wait();
+    waiter.kill();
+    grove::this_fiber::sleep_for(10ms);
+    CHECK_FALSE(waiter.ready());  // still re-locking: the plain thread holds the mutex
+    release.set();
+    CHECK(waiter.join_for(10s));
+    holder.join();
+    CHECK(held_when_killed);
+    CHECK_FALSE(m.locked());  // its unique_lock unlocked it on the way out
+  });
+}
+
+TEST_CASE(
+    "destroying a shared condition variable, semaphore or mutex under waiters wakes them with an "
+    "error") {
+  // A condition variable: a fiber of another hub and a plain thread wait. Each is known to be
+  // queued once this thread can take the mutex: wait() releases it only with the variable's
+  // lock held, which the destructor needs.
+  grove::mutex m(grove::cross_thread);
+  auto changed = std::make_unique<grove::condition_variable>(grove::cross_thread);
+  std::string fiber_error, thread_error;
+  grove::event about_to_wait(grove::cross_thread);
+  std::thread hub_b([&] {
+    grove::run([&] {
+      std::unique_lock lock(m);
+      about_to_wait.set();
+      try {
+        changed->wait(lock);
+      } catch (const grove::error& e) {
+        fiber_error = e.what();
+        CHECK(lock.owns_lock());
+      }
+    });
+  });
+  about_to_wait.wait();
+  { std::lock_guard taken(m); }  // the hub's fiber is queued now
+  about_to_wait.clear();
+  std::thread plain([&] {
+    std::unique_lock lock(m);
+    about_to_wait.set();
+    try {
+      changed->wait(lock);
+    } catch (const grove::error& e) {
+      thread_error = e.what();
+    }
+  });
+  about_to_wait.wait();
+  { std::lock_guard taken(m); }  // the plain thread is queued now
+  changed.reset();               // returns once both have left it
+  hub_b.join();
+  plain.join();
+  CHECK(fiber_error.find("grove::condition_variable destroyed while a fiber waited") == 0);
+  CHECK(thread_error.find("grove::condition_variable destroyed while a fiber waited") == 0);
+
+  // A semaphore and a mutex, with a waiter of the destroying fiber's own hub (it runs while the
+  // destructor waits for it to leave).
+  grove::run([] {
+    auto slots = std::make_unique<grove::semaphore>(0, grove::cross_thread);
+    auto lock = std::make_unique<grove::mutex>(grove::cross_thread);
+    lock->lock();
+    auto on_slots = grove::spawn([&] { slots->acquire(); });
+    auto on_lock = grove::spawn([&] { lock->lock(); });
+    grove::this_fiber::yield();  // both wait now
+    slots.reset();
+    CHECK_THROWS_WITH_AS(on_slots.get(), doctest::Contains("grove::semaphore destroyed"),
+                         grove::error);
+    // (destroying a held mutex: the holder is this fiber, which never unlocks it)
+    lock.reset();
+    CHECK_THROWS_WITH_AS(on_lock.get(), doctest::Contains("grove::mutex destroyed"), grove::error);
   });
 }

@@ -57,12 +57,23 @@ class sync_owner {
   void lock_shared() const;
   void unlock_shared() const noexcept { lock_.unlock(); }
 
+  /// For a shared primitive's destructor: wakes every waiter still in `queue` (a fiber of any
+  /// hub or a plain thread) so that its wait throws grove::error naming the primitive, and
+  /// returns once each has left it (it never touches the primitive afterwards), as
+  /// wait_queue's destructor does on one hub. Called in a fiber, it lets its own hub's waiters
+  /// run meanwhile; in a hub callback while a fiber of that hub waits, it aborts with a message
+  /// (they could never leave).
+  void abandon_waiters(wait_queue& queue) const noexcept;
+
  private:
+  friend std::uint8_t wait_in(class sync_guard&, wait_queue&, wait_node&, time_point, bool);
   static hub_impl* shared_owner() noexcept {
     return reinterpret_cast<hub_impl*>(std::uintptr_t{1});
   }
   hub_impl* owner_;
   mutable spin_lock lock_;
+  /// Waiters inside wait_in() (shared only; changed under lock_): abandon_waiters() waits for 0.
+  mutable std::atomic<std::uint32_t> waiting_{0};
 };
 
 /// Holds a primitive's lock when it is not local (see sync_owner); nothing when local.
@@ -78,6 +89,8 @@ class sync_guard {
   sync_guard& operator=(const sync_guard&) = delete;
   /// True when the primitive is shared (the guard holds its lock).
   bool shared() const noexcept { return owner_ != nullptr; }
+  /// The primitive's owner when shared, else nullptr.
+  const sync_owner* owner() const noexcept { return owner_; }
   void unlock() noexcept {
     if (owner_ && locked_) owner_->unlock_shared();
     locked_ = false;
@@ -99,6 +112,13 @@ class sync_guard {
 /// or timeout came meanwhile (it stays pending, raised at the next wait); otherwise the kill or
 /// timeout is thrown, with the guard released. A plain thread (no hub) blocks like std; a hub
 /// callback may not wait (grove::error). Returns the node's status (0: the deadline passed).
-std::uint8_t wait_in(sync_guard& guard, wait_queue& queue, wait_node& node, time_point deadline);
+/// Uninterruptible (`interruptible` false: a mutex re-locked by a condition variable), a kill
+/// or timeout stays pending and only the status (or the primitive's end) ends the wait. If the
+/// primitive is destroyed meanwhile (abandon_waiters), throws grove::error naming it.
+std::uint8_t wait_in(sync_guard& guard, wait_queue& queue, wait_node& node, time_point deadline,
+                     bool interruptible = true);
+
+/// The node status abandon_waiters() hands over: the primitive is being destroyed.
+inline constexpr std::uint8_t abandoned_status = 0xff;
 
 }  // namespace grove::detail

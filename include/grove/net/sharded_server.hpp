@@ -10,6 +10,9 @@
 //       conn.write_all(boost::asio::buffer(buf, n));
 //   });
 //   std::printf("port %u\n", echo.port());           // known before any core starts
+//   std::thread ready([&] {
+//     if (echo.wait_serving(2)) std::puts("both cores accept");  // no polling of shares()
+//   });
 //   grove::run_on_cores(2, [&](std::size_t) {
 //     echo.serve();                                   // this hub's share, until echo.stop()
 //   });
@@ -19,7 +22,9 @@
 // before any core starts. stop() may be called from any thread or fiber: every hub's share stops
 // as grove::net::server::stop does (stop accepting, let handlers finish for the grace period,
 // kill the rest), each on its own hub, and each serve() returns when its share has stopped;
-// wait_stopped() waits for all of them, from any fiber or thread. stop() is final: a serve() called
+// wait_stopped() waits for all of them, from any fiber or thread; wait_serving(n) waits until n
+// hubs accept (a connection made before a hub listens goes to the hubs already listening).
+// stop() is final: a serve() called
 // afterwards returns at once. A serve() whose fiber is killed stops its own share gracefully (the
 // options' stop_grace), like grove::net::serve.
 //
@@ -32,6 +37,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <grove/detail/deadline.hpp>
 #include <grove/net/server.hpp>
 #include <grove/net/tcp.hpp>
 #include <memory>
@@ -78,6 +84,19 @@ class sharded_server {
   /// Waits until stop() has been called and every share has stopped; from a fiber of any hub
   /// (the fiber waits) or a plain thread (the thread blocks).
   void wait_stopped();
+  /// Waits until at least `n` hubs accept connections (their serve() has started its accept
+  /// loop); from a fiber of any hub or a plain thread. True then; false if stop() was called
+  /// first (they never will). Honours kill and grove::timeout in a fiber.
+  bool wait_serving(std::size_t n) {
+    return wait_serving_until(n, std::chrono::steady_clock::time_point::max());
+  }
+  /// As wait_serving(n), giving up after `d`: false if fewer than `n` hubs accept by then.
+  template <class Rep, class Period>
+  bool wait_serving_for(std::size_t n, std::chrono::duration<Rep, Period> d) {
+    return wait_serving_until(n, detail::deadline_after(d));
+  }
+  /// As wait_serving(n), giving up at `t`.
+  bool wait_serving_until(std::size_t n, std::chrono::steady_clock::time_point t);
   /// True once stop() has been called.
   bool stop_requested() const;
   /// How many hubs are serving now.
