@@ -223,8 +223,17 @@ void hub_impl::loop() {
       io_.poll();
       continue;
     }
-    // Fibers wait on other threads: their wake may be a moment away.
-    if (remote_waits_ != 0 && spin_for_inbox()) continue;
+    // Fibers wait on other threads: their wake may be a moment away. A hub that keeps finding
+    // its wakes by spinning never blocks in Asio, so it polls Asio every so often for I/O and
+    // timers (a poll is a system call: not every message).
+    if (remote_waits_ != 0 && spin_for_inbox()) {
+      if (++spins_since_poll_ >= spins_per_poll) {
+        spins_since_poll_ = 0;
+        io_.poll();
+      }
+      continue;
+    }
+    spins_since_poll_ = 0;
     // About to sleep: announce it, then look at the inbox once more (Dekker, hub_control.hpp):
     // a poster that pushed before the announcement is seen here, one that pushes after it sees
     // the announcement and interrupts the reactor.

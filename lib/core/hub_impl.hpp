@@ -180,6 +180,8 @@ class hub_impl : public hub_core {
   std::uint32_t spin_skip_ = 0;      ///< sleeps left before the hub spins again
   /// The longest spin: about what a thread wake-up costs on these VMs (hub.cpp).
   static constexpr auto spin_limit = std::chrono::microseconds(30);
+  std::uint32_t spins_since_poll_ = 0;  ///< spins that found work since Asio was last polled
+  static constexpr std::uint32_t spins_per_poll = 32;
   stack_pool stacks_;
   bool paint_stacks_ = false;
   hub_watch watch_;

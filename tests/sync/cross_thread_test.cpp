@@ -456,3 +456,30 @@ TEST_CASE("a hub waiting on another thread burns almost no CPU while it waits") 
   setter.join();
   CHECK(cpu_ms < 50.0);
 }
+
+TEST_CASE("a hub kept busy by a cross-thread ping-pong still runs its timers") {
+  // The ping-pong's wakes arrive while the hub spins, so it never blocks in its reactor; its
+  // timers (and I/O) must still get their turn.
+  grove::channel<int> ping(0, grove::cross_thread), pong(0, grove::cross_thread);
+  std::thread b([&] {
+    grove::run([&] {
+      while (auto v = ping.receive()) pong.send(*v);
+    });
+  });
+  bool ticked = false;
+  grove::run([&] {
+    auto ticker = grove::spawn([&] {
+      for (int i = 0; i < 20; ++i) grove::this_fiber::sleep_for(1ms);
+      ticked = true;
+    });
+    auto give_up = std::chrono::steady_clock::now() + 10s;
+    for (int i = 0; !ticked && std::chrono::steady_clock::now() < give_up; ++i) {
+      ping.send(i);
+      pong.receive();
+    }
+    ping.close();
+    ticker.join();
+  });
+  b.join();
+  CHECK(ticked);
+}
