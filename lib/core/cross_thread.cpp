@@ -29,6 +29,21 @@ struct remote_waiter {
   bool posted = false;  ///< a wake was posted to the hub (it releases the fiber's reference)
 };
 
+constinit thread_local std::uint32_t t_shared_locks = 0;
+// Hubs to interrupt once this thread releases its last shared lock: a few slots; a waker that
+// has filled them interrupts at once.
+static thread_local std::shared_ptr<hub_control> t_deferred[4];
+constinit thread_local bool t_interrupts_deferred = false;
+
+void run_deferred_interrupts() noexcept {
+  t_interrupts_deferred = false;
+  for (auto& slot : t_deferred) {
+    if (!slot) break;
+    std::shared_ptr<hub_control> control = std::move(slot);
+    interrupt_hub(*control);
+  }
+}
+
 void spin_lock::lock_slow() noexcept {
   for (int spins = 0;; ++spins) {
     if (!locked_.load(std::memory_order_relaxed) &&
@@ -57,21 +72,32 @@ void sync_owner::lock_shared() const {
 namespace {
 
 /// Runs on the waiter's hub: wakes the suspension the token names (a stale token is refused)
-/// and drops the reference the waiter left for it. Destroyed unrun if the hub ends first.
-struct posted_wake {
+/// and drops the reference the waiter left for it. Destroyed unrun (the reference dropped) on
+/// the hub's thread if the hub ends first.
+struct wake_item final : inbox_item {
   wake_token token;
-  explicit posted_wake(wake_token t) noexcept : token(t) {}
-  posted_wake(posted_wake&& other) noexcept : token(std::exchange(other.token, {})) {}
-  posted_wake& operator=(posted_wake&&) = delete;
-  ~posted_wake() {
-    if (token.fiber) release(token.fiber);
-  }
-  void operator()() noexcept {
-    wake_token t = std::exchange(token, {});
-    wake(t, wake_reason::notified);
-    release(t.fiber);
+  explicit wake_item(wake_token t) noexcept : token(t) { invoke = &call; }
+  static void call(inbox_item* item, bool run) noexcept {
+    auto* self = static_cast<wake_item*>(item);
+    if (run) wake(self->token, wake_reason::notified);
+    release(self->token.fiber);
+    delete self;
   }
 };
+
+/// Interrupts `control`'s hub, or defers it while this thread holds a shared primitive's lock.
+void interrupt_soon(const std::shared_ptr<hub_control>& control) noexcept {
+  if (t_shared_locks != 0) {
+    for (auto& slot : t_deferred) {
+      if (!slot) {
+        slot = control;
+        t_interrupts_deferred = true;
+        return;
+      }
+    }
+  }
+  interrupt_hub(*control);
+}
 
 void futex_wake(std::atomic<std::uint32_t>& word) noexcept {
   syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAKE_PRIVATE, 1, nullptr,
@@ -110,9 +136,21 @@ void wake_remote(wait_node& node) noexcept {
     wake(node.token(), wake_reason::notified);
     return;
   }
-  // The waiter's hub wakes it by token when it gets there; the waiter has taken a reference
-  // for this post, which the handler drops (or the waiter drops itself if nothing was posted).
-  r->posted = post_to(*r->hub, posted_wake(node.token()));
+  // The waiter's hub wakes it by token when it gets there (hub_control.hpp: an inbox push, and
+  // a system call only if that hub sleeps); the waiter has taken a reference for this post,
+  // which the item drops. If the hub has begun to end, nothing is posted and the waiter drops
+  // the reference itself, on its own thread.
+  auto* item = new wake_item(node.token());
+  r->posted = r->hub->inbox.push(item);
+  if (!r->posted) {
+    delete item;
+    return;
+  }
+  hub_control& control = *r->hub;
+  if (control.sleeping.load(std::memory_order_seq_cst) &&
+      control.sleeping.exchange(false, std::memory_order_seq_cst)) {
+    interrupt_soon(r->hub);  // the shared_ptr is copied: `r` may go once the lock is released
+  }
 }
 
 std::uint8_t wait_in(sync_guard& guard, wait_queue& queue, wait_node& node, time_point deadline,
@@ -132,7 +170,7 @@ std::uint8_t wait_in(sync_guard& guard, wait_queue& queue, wait_node& node, time
   queue.push_back(node);
   wake_reason why = wake_reason::notified;
   if (self) {
-    retain(self);  // for a wake posted to this hub (see posted_wake)
+    retain(self);  // for a wake posted to this hub (see wake_item)
     h->remote_wait_begin();
     guard.unlock();
     why = interruptible ? suspend_noexcept(deadline) : suspend_uninterruptible(deadline);

@@ -13,6 +13,9 @@
 
 #include <cxxabi.h>
 
+#include <boost/asio/post.hpp>
+#include <chrono>
+
 #include <grove/error.hpp>
 
 #include "core/hub_control.hpp"
@@ -50,6 +53,12 @@ hub_impl::hub_impl()
 
 hub_impl::~hub_impl() {
   close_control();
+  // Work other threads posted before the inbox closed and the loop never ran: destroyed unrun,
+  // here on the hub's thread (a wake drops the fiber reference it held).
+  while (inbox_item* item = closed_items_) {
+    closed_items_ = item->next;
+    item->invoke(item, false);
+  }
   // Callbacks still queued or armed will never run; their handles stay valid but inert.
   while (callback_node* n = soon_head_) {
     soon_head_ = n->next;
@@ -69,10 +78,66 @@ hub_impl::~hub_impl() {
 
 void hub_impl::close_control() noexcept {
   // From now on posts from other threads fail (hub_ref::post returns false, spawn throws);
-  // handlers they posted before still run while the hub shuts down, and those it never ran are
-  // destroyed with io_, on this thread.
-  std::lock_guard lock(control_->mutex);
-  control_->hub = nullptr;
+  // work they posted before still runs while the hub shuts down, and what it never ran is
+  // destroyed unrun by ~hub_impl, on this thread.
+  {
+    std::lock_guard lock(control_->mutex);
+    control_->hub = nullptr;
+  }
+  // What was accepted before still runs (loop) or is destroyed unrun (~hub_impl).
+  if (inbox_item* rest = control_->inbox.close()) {
+    inbox_item** tail = &closed_items_;
+    while (*tail) tail = &(*tail)->next;
+    *tail = rest;
+  }
+}
+
+void interrupt_hub(hub_control& control) noexcept {
+  // The hub sleeps in io_context::run_one (or is about to): a handler posted there ends it (the
+  // scheduler interrupts its reactor), and the loop then drains the inbox. Under the mutex:
+  // the io_context lives as long as `hub` is set.
+  std::lock_guard lock(control.mutex);
+  if (control.hub) boost::asio::post(control.hub->io(), [] {});
+}
+
+void hub_impl::run_inbox() noexcept {
+  inbox_item* items = std::exchange(closed_items_, nullptr);
+  if (!items) items = control_->inbox.take_all();
+  while (items) {
+    inbox_item* next = items->next;
+    items->invoke(items, true);
+    items = next;
+  }
+}
+
+bool hub_impl::spin_for_inbox() noexcept {
+  // A thread wake-up costs ~20-25 us on these VMs (a futex or eventfd ping-pong between two
+  // pinned threads, bench/RESULTS.md), so a peer that answers within that time is better waited
+  // for awake: spin up to about one wake-up's cost. Only while fibers wait on other threads, and
+  // only while it pays: after `spin_failures_allowed` empty spins in a row, skip spinning for
+  // 2, 4, ... 256 sleeps; a spin that finds work resets that.
+  constexpr std::uint32_t spin_failures_allowed = 4, max_backoff = 8;
+  if (spin_skip_ != 0) {
+    --spin_skip_;
+    return false;
+  }
+  const auto until = clock::now() + spin_limit;
+  do {
+    for (int i = 0; i < 32; ++i) {
+      if (control_->inbox.has_items()) {
+        spin_failures_ = 0;
+        spin_backoff_ = 0;
+        return true;
+      }
+      __builtin_ia32_pause();
+    }
+  } while (clock::now() < until);
+  if (++spin_failures_ >= spin_failures_allowed) {
+    spin_failures_ = 0;
+    if (spin_backoff_ < max_backoff) ++spin_backoff_;
+    spin_skip_ = std::uint32_t{1} << spin_backoff_;
+  }
+  return false;
 }
 
 void hub_impl::remote_wait_begin() noexcept {
@@ -128,6 +193,7 @@ void hub_impl::loop() {
     // Progress for the blocking monitor, like a switch: a hub busy with callbacks and Asio
     // handlers alone is not stuck, one stuck inside a callback is.
     count_switch();
+    if (closed_items_ || control_->inbox.has_items()) run_inbox();
     if (ready_head_) {
       budget_ = switch_budget;
       if (fiber_base* f = pop_runnable()) {
@@ -146,7 +212,7 @@ void hub_impl::loop() {
     // fiber releasing an executor_work_guard; a stopped run_one() would return 0 at once and
     // look like a deadlock. So restart before polling, not after.
     if (io_.stopped()) io_.restart();
-    if (ready_head_ || soon_head_) {
+    if (ready_head_ || soon_head_ || closed_items_) {
       // A hub that is never idle still gives idle stacks' memory back, at a bounded pace.
       if (stacks_.has_surplus()) stacks_.trim_paced(clock::now());
       io_.poll();
@@ -158,11 +224,31 @@ void hub_impl::loop() {
       if (io_.poll() == 0 && !ready_head_ && !soon_head_) stacks_.trim();
       continue;
     }
+    // Fibers wait on other threads: their wake may be a moment away. A hub that keeps finding
+    // its wakes by spinning never blocks in Asio, so it polls Asio every so often for I/O and
+    // timers (a poll is a system call: not every message).
+    if (remote_waits_ != 0 && spin_for_inbox()) {
+      if (++spins_since_poll_ >= spins_per_poll) {
+        spins_since_poll_ = 0;
+        io_.poll();
+      }
+      continue;
+    }
+    spins_since_poll_ = 0;
+    // About to sleep: announce it, then look at the inbox once more (Dekker, hub_control.hpp):
+    // a poster that pushed before the announcement is seen here, one that pushes after it sees
+    // the announcement and interrupts the reactor.
+    control_->sleeping.store(true, std::memory_order_seq_cst);
+    if (control_->inbox.has_items_seq_cst()) {
+      control_->sleeping.store(false, std::memory_order_relaxed);
+      continue;
+    }
     // Waiting here with nothing to run is not a stall: the blocking monitor skips idle hubs.
     watch_.idle.store(true, std::memory_order_relaxed);
     std::size_t handled = io_.run_one();
     watch_.idle.store(false, std::memory_order_relaxed);
-    if (handled == 0 && !ready_head_ && !soon_head_) {
+    control_->sleeping.store(false, std::memory_order_relaxed);
+    if (handled == 0 && !ready_head_ && !soon_head_ && !control_->inbox.has_items()) {
       on_deadlock();
       if (shutting_down_ && live_count_ == 0) break;
     }

@@ -2,7 +2,7 @@
 // loop over Asio. Its members live in one file a job: hub.cpp (the loop), suspension.cpp,
 // fiber_lifecycle.cpp, timers.cpp (over timer_heap.hpp), callbacks.cpp, reports.cpp. One per
 // thread; nothing here is thread-safe: other threads reach a hub only through its hub_control
-// (core/hub_control.hpp), which posts into the io_context.
+// (core/hub_control.hpp), whose inbox the loop drains.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -30,6 +30,7 @@ namespace grove::detail {
 
 class fd_poller;
 struct hub_control;
+struct inbox_item;
 // t_hub (hub_core.hpp) is initial-exec: one TLS access without a __tls_get_addr call; the
 // variable is tiny, so the static TLS surplus covers libgrove.so even when it is loaded late.
 
@@ -140,6 +141,8 @@ class hub_impl : public hub_core {
 
   void loop();
   void close_control() noexcept;
+  void run_inbox() noexcept;
+  bool spin_for_inbox() noexcept;
   void run_callbacks();
   void fire_timers() noexcept;
   void rearm_asio_timer();
@@ -172,6 +175,15 @@ class hub_impl : public hub_core {
   std::size_t loop_stack_size_ = 0;
   std::shared_ptr<hub_control> control_;
   std::size_t remote_waits_ = 0;
+  inbox_item* closed_items_ = nullptr;  ///< taken from the inbox when it closed, not yet run
+  // The spin before sleeping while fibers wait on other threads (spin_for_inbox).
+  std::uint32_t spin_failures_ = 0;  ///< spins in a row that found nothing
+  std::uint32_t spin_backoff_ = 0;   ///< log2 of the sleeps to skip spinning after a failure run
+  std::uint32_t spin_skip_ = 0;      ///< sleeps left before the hub spins again
+  /// The longest spin: about what a thread wake-up costs on these VMs (hub.cpp).
+  static constexpr auto spin_limit = std::chrono::microseconds(30);
+  std::uint32_t spins_since_poll_ = 0;  ///< spins that found work since Asio was last polled
+  static constexpr std::uint32_t spins_per_poll = 32;
   stack_pool stacks_;
   bool paint_stacks_ = false;
   hub_watch watch_;

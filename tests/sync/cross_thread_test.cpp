@@ -6,6 +6,8 @@
 #include <atomic>
 #include <chrono>
 #include <deque>
+#include <ctime>
+#include <functional>
 #include <grove/cross_thread.hpp>  // first: the header is self-contained
 #include <grove/grove.hpp>
 #include <mutex>
@@ -256,6 +258,76 @@ void on_hubs_and_threads(int hubs, int threads, Body body) {
   for (int i = 0; i < hubs; ++i) all.emplace_back([&, i] { grove::run([&] { body(i, true); }); });
   for (int i = 0; i < threads; ++i) all.emplace_back([&, i] { body(hubs + i, false); });
   for (auto& t : all) t.join();
+namespace {
+
+/// A pause before answering, picked at random so that the peer hub is caught in every state:
+/// none (it is still spinning for the answer), a busy pause longer than the hub's spin (30 us:
+/// it has gone to sleep in epoll), a yield, or a grove sleep (this hub sleeps on a timer while
+/// the peer's wake comes in). `kinds` 2: the first two only, so that no timer ever wakes a hub
+/// and a lost wake-up cannot hide behind one.
+void random_pause(std::mt19937& dice, unsigned kinds = 4) {
+  switch (dice() % kinds) {
+    case 0:
+      break;
+    case 1: {
+      auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(20 + dice() % 80);
+      while (std::chrono::steady_clock::now() < until) {
+      }
+      break;
+    }
+    case 2:
+      grove::this_fiber::yield();
+      break;
+    default:
+      grove::this_fiber::sleep_for(std::chrono::microseconds(dice() % 200));
+  }
+}
+
+/// Sends `v`; one time in 8 first under a tiny timeout that may race the peer's wake (a send
+/// that timed out handed nothing over: it is retried). A lost wake-up ends in the 10 s guard.
+void send_racing_timeouts(grove::channel<int>& ch, int v, std::mt19937& dice, int& timeouts) {
+  while (dice() % 8 == 0) {
+    try {
+      grove::with_timeout(std::chrono::microseconds(10 + dice() % 300), [&] { ch.send(v); });
+      return;
+    } catch (const grove::timeout_error&) {
+      ++timeouts;
+    }
+  }
+  grove::timeout guard(10s);
+  ch.send(v);
+}
+
+int receive_racing_timeouts(grove::channel<int>& ch, std::mt19937& dice, int& timeouts) {
+  while (dice() % 8 == 0) {
+    try {
+      auto v = grove::with_timeout(std::chrono::microseconds(10 + dice() % 300),
+                                   [&] { return ch.receive(); });
+      return v.value_or(-1);
+    } catch (const grove::timeout_error&) {
+      ++timeouts;
+    }
+  }
+  grove::timeout guard(10s);
+  return ch.receive().value_or(-1);
+}
+
+/// Until `done`: a fiber waits on `never` (another thread sets it now and then) and is killed
+/// after a random pause, so that kills, stale cross-thread wakes and the hub's count of remote
+/// waits churn while the ping-pong runs.
+void churn(grove::event& never, grove::event& peer_never, std::atomic<bool>& done,
+           std::mt19937 dice, int& kills) {
+  while (!done) {
+    auto victim = grove::spawn([&] { never.wait(); });
+    random_pause(dice);
+    if (dice() % 4 == 0) {
+      peer_never.set();
+      peer_never.clear();
+    }
+    victim.kill();
+    victim.join();
+    ++kills;
+  }
 }
 
 }  // namespace
@@ -551,4 +623,167 @@ TEST_CASE(
     lock.reset();
     CHECK_THROWS_WITH_AS(on_lock.get(), doctest::Contains("grove::mutex destroyed"), grove::error);
   });
+TEST_CASE("no wake-up is lost between two hubs, whether the peer spins, sleeps in epoll or on a timer") {
+  // Channel and event ping-pong between two hubs, each side pausing at random before it
+  // answers, some waits racing tiny timeouts, and a fiber killed in a cross-thread wait now and
+  // then on both hubs. Every value arrives once and in order; every wait of the ping-pong ends
+  // well inside its 10 s guard.
+  constexpr int rounds = 3000;
+  grove::channel<int> ping(0, grove::cross_thread), pong(0, grove::cross_thread);
+  grove::event a_turn(grove::cross_thread), b_turn(grove::cross_thread);
+  grove::event never_a(grove::cross_thread), never_b(grove::cross_thread);
+  std::string failure_b;
+  int timeouts_b = 0, kills_b = 0, wrong_b = 0;
+  std::thread b([&] {
+    try {
+      grove::run([&] {
+        std::atomic<bool> done{false};
+        auto churner = grove::spawn(churn, std::ref(never_b), std::ref(never_a), std::ref(done),
+                                    std::mt19937(3), std::ref(kills_b));
+        std::mt19937 dice(2);
+        for (int i = 0; i < rounds; ++i) {
+          int v = receive_racing_timeouts(ping, dice, timeouts_b);
+          if (v != i) ++wrong_b;
+          random_pause(dice);
+          send_racing_timeouts(pong, v + 1, dice, timeouts_b);
+          if (i % 10 == 9) {
+            if (!b_turn.wait_for(10s)) throw grove::error("b_turn lost");
+            b_turn.clear();
+            random_pause(dice);
+            a_turn.set();
+          }
+        }
+        done = true;
+        churner.join();
+      });
+    } catch (const std::exception& e) {
+      failure_b = e.what();
+    }
+  });
+  std::string failure_a;
+  int timeouts_a = 0, kills_a = 0, wrong_a = 0;
+  try {
+    grove::run([&] {
+      std::atomic<bool> done{false};
+      auto churner = grove::spawn(churn, std::ref(never_a), std::ref(never_b), std::ref(done),
+                                  std::mt19937(5), std::ref(kills_a));
+      std::mt19937 dice(1);
+      for (int i = 0; i < rounds; ++i) {
+        random_pause(dice);
+        send_racing_timeouts(ping, i, dice, timeouts_a);
+        if (receive_racing_timeouts(pong, dice, timeouts_a) != i + 1) ++wrong_a;
+        if (i % 10 == 9) {
+          random_pause(dice);
+          b_turn.set();
+          if (!a_turn.wait_for(10s)) throw grove::error("a_turn lost");
+          a_turn.clear();
+        }
+      }
+      done = true;
+      churner.join();
+    });
+  } catch (const std::exception& e) {
+    failure_a = e.what();
+  }
+  b.join();
+  CHECK(failure_a == "");
+  CHECK(failure_b == "");
+  CHECK(wrong_a == 0);
+  CHECK(wrong_b == 0);
+  CHECK(kills_a > 0);
+  CHECK(kills_b > 0);
+  MESSAGE("timeouts that raced a wake: " << timeouts_a + timeouts_b << ", kills in remote waits: "
+                                         << kills_a + kills_b);
+}
+
+TEST_CASE("no wake-up is lost between two hubs when nothing else could wake them") {
+  // Only the ping-pong, pauses without timers: a wake lost in the hub's announce-then-sleep
+  // handshake would leave a hub asleep until its 10 s guard, and fail the test.
+  constexpr int rounds = 6000;
+  grove::channel<int> ping(0, grove::cross_thread), pong(0, grove::cross_thread);
+  std::string failure_b;
+  std::thread b([&] {
+    try {
+      grove::run([&] {
+        std::mt19937 dice(4);
+        for (int i = 0; i < rounds; ++i) {
+          grove::timeout guard(10s);
+          auto v = ping.receive();
+          random_pause(dice, 2);
+          pong.send(v.value_or(-1) + 1);
+        }
+      });
+    } catch (const std::exception& e) {
+      failure_b = e.what();
+    }
+  });
+  std::string failure_a;
+  int wrong = 0;
+  try {
+    grove::run([&] {
+      std::mt19937 dice(6);
+      for (int i = 0; i < rounds; ++i) {
+        grove::timeout guard(10s);
+        random_pause(dice, 2);
+        ping.send(i);
+        if (pong.receive().value_or(-1) != i + 1) ++wrong;
+      }
+    });
+  } catch (const std::exception& e) {
+    failure_a = e.what();
+  }
+  b.join();
+  CHECK(failure_a == "");
+  CHECK(failure_b == "");
+  CHECK(wrong == 0);
+}
+
+TEST_CASE("a hub waiting on another thread burns almost no CPU while it waits") {
+  // The hub spins at most ~30 us for a remote wake before it sleeps in epoll: a 300 ms wait
+  // costs next to nothing, where a hub that kept spinning would burn the whole 300 ms.
+  grove::event ev(grove::cross_thread);
+  std::thread setter;
+  double cpu_ms = grove::run([&] {
+    auto cpu_now = [] {
+      timespec t{};
+      clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+      return static_cast<double>(t.tv_sec) * 1e3 + static_cast<double>(t.tv_nsec) / 1e6;
+    };
+    double before = cpu_now();
+    setter = std::thread([&] {
+      std::this_thread::sleep_for(300ms);
+      ev.set();
+    });
+    CHECK(ev.wait_for(10s));
+    return cpu_now() - before;
+  });
+  setter.join();
+  CHECK(cpu_ms < 50.0);
+}
+
+TEST_CASE("a hub kept busy by a cross-thread ping-pong still runs its timers") {
+  // The ping-pong's wakes arrive while the hub spins, so it never blocks in its reactor; its
+  // timers (and I/O) must still get their turn.
+  grove::channel<int> ping(0, grove::cross_thread), pong(0, grove::cross_thread);
+  std::thread b([&] {
+    grove::run([&] {
+      while (auto v = ping.receive()) pong.send(*v);
+    });
+  });
+  bool ticked = false;
+  grove::run([&] {
+    auto ticker = grove::spawn([&] {
+      for (int i = 0; i < 20; ++i) grove::this_fiber::sleep_for(1ms);
+      ticked = true;
+    });
+    auto give_up = std::chrono::steady_clock::now() + 10s;
+    for (int i = 0; !ticked && std::chrono::steady_clock::now() < give_up; ++i) {
+      ping.send(i);
+      pong.receive();
+    }
+    ping.close();
+    ticker.join();
+  });
+  b.join();
+  CHECK(ticked);
 }

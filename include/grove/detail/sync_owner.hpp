@@ -76,14 +76,25 @@ class sync_owner {
   mutable std::atomic<std::uint32_t> waiting_{0};
 };
 
+/// Shared primitives' locks this thread holds (sync_guard). While any is held, a waker defers
+/// the system call that interrupts a sleeping hub until the last one is released: a syscall
+/// under a spinlock stalls every thread spinning on it (lib/core/cross_thread.cpp).
+extern thread_local std::uint32_t t_shared_locks __attribute__((tls_model("initial-exec")));
+extern thread_local bool t_interrupts_deferred __attribute__((tls_model("initial-exec")));
+/// Interrupts the hubs a waker deferred (see t_shared_locks).
+void run_deferred_interrupts() noexcept;
+
 /// Holds a primitive's lock when it is not local (see sync_owner); nothing when local.
 class sync_guard {
  public:
   explicit sync_guard(const sync_owner& owner) : owner_(owner.local() ? nullptr : &owner) {
-    if (owner_) owner_->lock_shared();
+    if (owner_) {
+      owner_->lock_shared();
+      ++t_shared_locks;
+    }
   }
   ~sync_guard() {
-    if (locked_ && owner_) owner_->unlock_shared();
+    if (locked_ && owner_) release();
   }
   sync_guard(const sync_guard&) = delete;
   sync_guard& operator=(const sync_guard&) = delete;
@@ -92,15 +103,22 @@ class sync_guard {
   /// The primitive's owner when shared, else nullptr.
   const sync_owner* owner() const noexcept { return owner_; }
   void unlock() noexcept {
-    if (owner_ && locked_) owner_->unlock_shared();
+    if (owner_ && locked_) release();
     locked_ = false;
   }
   void lock() {
-    if (owner_ && !locked_) owner_->lock_shared();
+    if (owner_ && !locked_) {
+      owner_->lock_shared();
+      ++t_shared_locks;
+    }
     locked_ = true;
   }
 
  private:
+  void release() noexcept {
+    owner_->unlock_shared();
+    if (--t_shared_locks == 0 && t_interrupts_deferred) run_deferred_interrupts();
+  }
   const sync_owner* owner_;
   bool locked_ = true;
 };
