@@ -85,7 +85,7 @@ class condition_variable {
     return true;
   }
 
-  detail::wait_queue waiters_{"grove::condition_variable"};
+  detail::wait_queue waiters_{detail::wait_kind::condition};
 };
 
 }  // namespace grove

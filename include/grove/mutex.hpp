@@ -61,7 +61,7 @@ class mutex {
   void lock_uninterruptible();
 
   detail::fiber_base* owner_ = nullptr;
-  detail::wait_queue waiters_{"grove::mutex"};
+  detail::wait_queue waiters_{detail::wait_kind::mutex};
 };
 
 }  // namespace grove
