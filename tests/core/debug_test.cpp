@@ -133,6 +133,42 @@ TEST_CASE("dump names an event, a socket read and a join with the lines that wai
   });
 }
 
+TEST_CASE("dump shows the line of a mutex lock and the spawn site of spawns with arguments") {
+  grove::run([] {
+    grove::mutex m;
+    m.lock();
+    int lock_line = __LINE__ + 2;
+    auto locker = grove::spawn({.name = "locker"}, [&] {
+      m.lock();
+      m.unlock();
+    });
+    auto sleep_hours = [](int hours, int = 0, int = 0) {
+      grove::this_fiber::sleep_for(std::chrono::hours(hours));
+    };
+    int one_line = __LINE__ + 1;
+    auto one = grove::spawn(sleep_hours, 1);
+    int two_line = __LINE__ + 1;
+    auto two = grove::spawn(sleep_hours, 1, 2);
+    int three_line = __LINE__ + 1;
+    auto three = grove::spawn(sleep_hours, 1, 2, 3);
+    int options_line = __LINE__ + 1;
+    auto named = grove::spawn({.name = "named"}, sleep_hours, 1, 2);
+    int later_line = __LINE__ + 1;
+    auto later = grove::spawn_later(1h, {.name = "later"}, sleep_hours, 1);
+    grove::this_fiber::yield();
+    std::string text = dump();
+    INFO(text);
+    CHECK(text.find("'locker' suspended: mutex 0x") != std::string::npos);
+    CHECK(count_of(text, here(lock_line) + " in") == 1);  // m.lock()'s line, not the header's
+    for (int line : {one_line, two_line, three_line, options_line, later_line}) {
+      CHECK(count_of(text, here(line) + " in") == 1);  // the spawn site
+    }
+    m.unlock();
+    locker.join();
+    for (auto* f : {&one, &two, &three, &named, &later}) f->kill();
+  });
+}
+
 TEST_CASE("with painted stacks the dump reports how deep a fiber's stack went") {
   ::setenv("GROVE_STACK_PAINT", "1", 1);
   grove::run([] {
