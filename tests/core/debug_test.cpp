@@ -2,10 +2,13 @@
 // stack use), the dump signal and the blocking monitor.
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -15,6 +18,7 @@
 #include <grove/net/unix.hpp>
 #include <sstream>
 #include <string>
+#include <thread>
 
 using namespace std::chrono_literals;
 
@@ -260,4 +264,60 @@ TEST_CASE("the monitor stays quiet while fibers keep switching") {
   std::string text = captured.text();
   INFO(text);
   CHECK(text.find("has held the hub") == std::string::npos);
+}
+
+TEST_CASE("a fork while the monitor holds the hub registry leaves a child that runs and dumps") {
+  stderr_capture captured;
+  grove::monitor_blocking(20ms);
+  const int monitor_signal = SIGRTMIN + 6;  // the monitor's capture signal (debug.hpp)
+  std::atomic<int> capture{0};  // 1: the monitor's signal is pending; 2: it never came
+  std::atomic<bool> forked{false};
+  // A hub thread that does not answer the monitor: its capture then holds the registry for a
+  // second, waiting for the answer. The fork comes while that signal is pending, in the capture.
+  std::thread deaf([&] {
+    sigset_t only;
+    sigemptyset(&only);
+    sigaddset(&only, monitor_signal);
+    ::pthread_sigmask(SIG_BLOCK, &only, nullptr);
+    grove::run([&] {
+      auto give_up = std::chrono::steady_clock::now() + 10s;
+      sigset_t pending;
+      do {
+        ::usleep(2000);  // blocking the hub: a stall in a system call, reported in wall time
+        sigpending(&pending);
+      } while (!sigismember(&pending, monitor_signal) && std::chrono::steady_clock::now() < give_up);
+      capture = sigismember(&pending, monitor_signal) ? 1 : 2;
+      capture.notify_one();
+      while (!forked && std::chrono::steady_clock::now() < give_up) ::usleep(2000);
+    });
+    ::pthread_sigmask(SIG_UNBLOCK, &only, nullptr);  // the pending signal's handler now runs
+  });
+  capture.wait(0);
+  pid_t child = ::fork();
+  if (child == 0) {
+    // The child: its first hub enters the registry the parent's monitor held at the fork.
+    std::string text = grove::run([] {
+      auto f = grove::spawn({.name = "child's"}, [] { grove::this_fiber::sleep_for(1h); });
+      grove::this_fiber::yield();
+      std::ostringstream out;
+      grove::dump_fibers(out);
+      f.kill();
+      return out.str();
+    });
+    ::_exit(text.find("'child's' suspended: sleep") != std::string::npos ? 0 : 1);
+  }
+  forked = true;
+  deaf.join();
+  grove::monitor_blocking(0ms);
+  REQUIRE(child > 0);
+  int status = -1;
+  for (int i = 0; i < 1000 && ::waitpid(child, &status, WNOHANG) == 0; ++i) ::usleep(10000);
+  if (::waitpid(child, &status, WNOHANG) == 0) {  // still running after 10 s: it deadlocked
+    ::kill(child, SIGKILL);
+    ::waitpid(child, &status, 0);
+    FAIL("the child of fork() hung entering the hub registry");
+  }
+  CHECK(capture.load() == 1);  // the fork did come during the monitor's capture
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
 }
