@@ -67,7 +67,7 @@ needs_build() {
 build_cxx_peer() {
   local name=$1
   local src=$PEERS_SRC/$name.cpp out=$PEERS_BIN/$name
-  if needs_build "$out" "$src"; then
+  if needs_build "$out" "$src" "$PEERS_SRC"/*.hpp; then
     echo "build: $out" >&2
     # shellcheck disable=SC2086  # CXXFLAGS is a list of flags
     "$CXX" $CXXFLAGS "$src" -o "$out" -lboost_fiber -lboost_context

@@ -34,22 +34,17 @@ PEERS_SRC=bench/peers
 PEERS_BIN=$BUILD_DIR/peers
 RAW_DIR=$BUILD_DIR/raw
 PORT=${PORT:-17107}
+FILTERS=()
 
 source scripts/ensure_deps.sh
 ensure_packages "${grove_base_packages[@]}" golang-go
+source bench/echo_servers.sh
 
 # --- build ----------------------------------------------------------------------------------
 
 mkdir -p "$PEERS_BIN" "$RAW_DIR"
-newer() { [[ ! -e $1 || $2 -nt $1 ]]; }
-if newer "$PEERS_BIN/echo_load" "$PEERS_SRC/echo_load.c"; then
-  gcc -O2 -Wall -o "$PEERS_BIN/echo_load" "$PEERS_SRC/echo_load.c"
-fi
-if newer "$PEERS_BIN/go_hash_echo" "$PEERS_SRC/go_hash_echo/main.go"; then
-  (cd "$PEERS_SRC" &&
-    GOPATH="$ROOT/$BUILD_DIR/gopath" GOCACHE="$ROOT/$BUILD_DIR/go-cache" GOPROXY=off GOFLAGS='' \
-      GO111MODULE=on go build -o "$ROOT/$PEERS_BIN/go_hash_echo" ./go_hash_echo)
-fi
+build_c_peer echo_load
+build_go_peer go_hash_echo
 configure_build build-net-release --buildtype=release -Dtests=false -Dsamples=true -Dbenchmarks=true
 ninja -C build-net-release bench/cores_echo >/dev/null
 grove_server=build-net-release/bench/cores_echo
@@ -57,7 +52,6 @@ go_server=$PEERS_BIN/go_hash_echo
 
 # --- the handler's cost -----------------------------------------------------------------------
 
-field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"; }
 if [[ -z ${ROUNDS:-} ]]; then
   # The least of three timings of 500 rounds (the machine is shared: the least is the least
   # disturbed), scaled to WORK_US.
@@ -78,39 +72,9 @@ servers=(
 
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }  # utime+stime of every thread
 
-wait_for_port() {
-  local i
-  for ((i = 0; i < 200; i++)); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.05
-  done
-  return 1
-}
-
 load() { "$PEERS_BIN/echo_load" "$1" "$CONNECTIONS" "$2" "$SIZE"; }
 
-median() { sort -g | awk '{ v[NR] = $1 } END { printf "%.3f", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-
-names=() pids=() ports=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
-trap cleanup EXIT
-port=$PORT
-for entry in "${servers[@]}"; do
-  name=${entry%%|*}
-  command=${entry#*|}
-  # shellcheck disable=SC2086  # the command line is meant to be split
-  ${command//PORT/$port} >"$RAW_DIR/cores_$name.server.log" 2>&1 &
-  pid=$!
-  : >"$RAW_DIR/cores_$name.log"
-  if ! wait_for_port "$port"; then
-    echo "$name: the server did not start (see $RAW_DIR/cores_$name.server.log)"
-    kill "$pid" 2>/dev/null || true
-    exit 1
-  fi
-  names+=("$name") pids+=("$pid") ports+=("$port")
-  load "$port" 1 >/dev/null  # warm-up
-  port=$((port + 1))
-done
+start_servers cores "$PORT" || exit 1  # the ratios below need all four
 
 hz=$(getconf CLK_TCK)
 echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ)  $(uname -r)  $(nproc) cpus  RUNS=$RUNS" \

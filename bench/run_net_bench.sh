@@ -41,25 +41,17 @@ PORT=${PORT:-17007}
 
 source scripts/ensure_deps.sh
 ensure_packages "${grove_base_packages[@]}" python3-gevent golang-go strace
+source bench/echo_servers.sh
 
 # --- build ----------------------------------------------------------------------------------
 
 mkdir -p "$PEERS_BIN" "$RAW_DIR"
-newer() { [[ ! -e $1 || $2 -nt $1 ]]; }
-if newer "$PEERS_BIN/echo_load" "$PEERS_SRC/echo_load.c"; then
-  gcc -O2 -Wall -o "$PEERS_BIN/echo_load" "$PEERS_SRC/echo_load.c"
-fi
-if newer "$PEERS_BIN/epoll_echo" "$PEERS_SRC/epoll_echo.c"; then
-  gcc -O2 -Wall -o "$PEERS_BIN/epoll_echo" "$PEERS_SRC/epoll_echo.c"
-fi
+build_c_peer echo_load
+build_c_peer epoll_echo
 if newer "$PEERS_BIN/asio_echo" "$PEERS_SRC/asio_echo.cpp"; then
   g++ -O2 -std=c++20 -DNDEBUG -o "$PEERS_BIN/asio_echo" "$PEERS_SRC/asio_echo.cpp" -pthread
 fi
-if newer "$PEERS_BIN/go_echo" "$PEERS_SRC/go_echo/main.go"; then
-  (cd "$PEERS_SRC" &&
-    GOPATH="$ROOT/$BUILD_DIR/gopath" GOCACHE="$ROOT/$BUILD_DIR/go-cache" GOPROXY=off GOFLAGS='' \
-      GO111MODULE=on go build -o "$ROOT/$PEERS_BIN/go_echo" ./go_echo)
-fi
+build_go_peer go_echo
 configure_build build-net-release --buildtype=release -Dtests=false -Dsamples=true -Dbenchmarks=true
 ninja -C build-net-release samples/echo_server bench/net_wait_strategies bench/shims_echo >/dev/null
 
@@ -83,23 +75,7 @@ servers=(
 
 # --- measuring --------------------------------------------------------------------------------
 
-selected() {
-  local filter
-  ((${#FILTERS[@]} == 0)) && return 0
-  for filter in "${FILTERS[@]}"; do [[ $1 == *"$filter"* ]] && return 0; done
-  return 1
-}
-
 cpu_ticks() { awk '{ print $14 + $15, $14 }' "/proc/$1/stat"; }  # utime+stime, utime
-
-wait_for_port() {
-  local i
-  for ((i = 0; i < 200; i++)); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.05
-  done
-  return 1
-}
 
 # load PORT SECONDS: runs the client once; prints its key=value line.
 load() { taskset -c "$CLIENT_CPU" "$PEERS_BIN/echo_load" "$1" "$CONNECTIONS" "$2" "$SIZE"; }
@@ -115,32 +91,10 @@ medians() {
              print "" }'
 }
 
-field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"; }
-
 # All servers run at once (idle ones cost nothing), each on its own port, and the runs go
-# round-robin over them, so that drift on a shared machine touches every server alike.
-names=() pids=() ports=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
-trap cleanup EXIT
-port=$PORT
-for entry in "${servers[@]}"; do
-  name=${entry%%|*}
-  selected "$name" || continue
-  command=${entry#*|}
-  file=${name//:/_}
-  # shellcheck disable=SC2086  # the command line is meant to be split
-  taskset -c "$SERVER_CPU" ${command//PORT/$port} >"$RAW_DIR/net_$file.server.log" 2>&1 &
-  pid=$!
-  : >"$RAW_DIR/net_$file.log"
-  if ! wait_for_port "$port"; then
-    echo "$name: the server did not start (see $RAW_DIR/net_$file.server.log)"
-    kill "$pid" 2>/dev/null || true
-  else
-    names+=("$name") pids+=("$pid") ports+=("$port")
-    load "$port" 1 >/dev/null  # warm-up
-  fi
-  port=$((port + 1))
-done
+# round-robin over them, so that drift on a shared machine touches every server alike. One that
+# does not start is left out.
+start_servers net "$PORT" taskset -c "$SERVER_CPU" || true
 
 hz=$(getconf CLK_TCK)
 echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ)  $(uname -r)  $(nproc) cpus  RUNS=$RUNS" \
@@ -181,8 +135,7 @@ for i in "${!names[@]}"; do
   # The runs are paired (round-robin), so the median of per-round ratios to the first server
   # (the epoll ceiling) is steadier than the ratio of medians on a drifting machine.
   ratio=$(paste <(field server_cpu_us_per_rt "${runs[$i]}") <(field server_cpu_us_per_rt "${runs[0]}") |
-    awk '{ printf "%.6f\n", $1 / $2 }' | sort -g |
-    awk '{ r[NR] = $1 } END { printf "%.3f", (NR % 2) ? r[(NR + 1) / 2] : (r[NR / 2] + r[NR / 2 + 1]) / 2 }')
+    awk '{ printf "%.6f\n", $1 / $2 }' | median)
   printf '%-20s %s cpu_vs_%s=%s %s\n' "${names[i]}" "$(medians <<<"${runs[$i]}")" "${names[0]}" \
     "$ratio" "$syscalls"
 done

@@ -8,13 +8,12 @@
 #include <dlfcn.h>
 #include <pthread.h>
 
-#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <grove/grove.hpp>
-#include <string>
-#include <vector>
+
+#include "bench_util.hpp"
 
 namespace {
 
@@ -32,33 +31,15 @@ double ns_per_pair(lock_fn lock, lock_fn unlock, pthread_mutex_t* m, long calls)
          double(calls);
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  int rounds = 51;
-  long calls = 200000;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--help") {
-      std::puts("usage: [GROVE_CHECK_LOCKS=1] shims_lock_bench [--rounds N] [--calls N]");
-      return 0;
-    } else if (a == "--rounds" && i + 1 < argc) {
-      rounds = std::atoi(argv[++i]);
-    } else if (a == "--calls" && i + 1 < argc) {
-      calls = std::atol(argv[++i]);
-    } else {
-      std::fprintf(stderr, "shims_lock_bench: bad argument '%s' (try --help)\n", argv[i]);
-      return 2;
-    }
-  }
-  if (rounds < 1 || calls < 1) {
-    std::fprintf(stderr, "shims_lock_bench: rounds and calls must be positive\n");
-    return 2;
+  bench::rounds_calls knobs{51, 200000};
+  if (int rc = bench::parse_rounds_calls(
+          argc, argv, "shims_lock_bench",
+          "usage: [GROVE_CHECK_LOCKS=1] shims_lock_bench [--rounds N] [--calls N]", knobs);
+      rc >= 0) {
+    return rc;
   }
   void* libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
   auto libc_lock = libc ? reinterpret_cast<lock_fn>(dlsym(libc, "pthread_mutex_lock")) : nullptr;
@@ -73,24 +54,15 @@ int main(int argc, char** argv) {
   const char* check = std::getenv("GROVE_CHECK_LOCKS");
   pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
   auto measure = [&](const char* where) {
-    ns_per_pair(shim_lock, shim_unlock, &m, calls / 10);  // warm-up: resolve, fault in
-    ns_per_pair(libc_lock, libc_unlock, &m, calls / 10);
-    std::vector<double> shim, base;
-    for (int r = 0; r < rounds; ++r) {
-      bool shim_first = r % 2 == 0;
-      double a = shim_first ? ns_per_pair(shim_lock, shim_unlock, &m, calls) : 0;
-      double b = ns_per_pair(libc_lock, libc_unlock, &m, calls);
-      if (!shim_first) a = ns_per_pair(shim_lock, shim_unlock, &m, calls);
-      shim.push_back(a);
-      base.push_back(b);
-    }
-    double min_shim = *std::min_element(shim.begin(), shim.end());
-    double min_base = *std::min_element(base.begin(), base.end());
+    bench::ab_rounds r = bench::interleave(
+        knobs, [&](long calls) { return ns_per_pair(shim_lock, shim_unlock, &m, calls); },
+        [&](long calls) { return ns_per_pair(libc_lock, libc_unlock, &m, calls); });
     std::printf(
         "GROVE_CHECK_LOCKS=%s %-14s lock+unlock median: libc_ns=%.2f shim_ns=%.2f ratio=%.2f | "
         "min: libc_ns=%.2f shim_ns=%.2f ratio=%.2f | rounds=%d calls=%ld\n",
-        check ? check : "(unset)", where, median(base), median(shim), median(shim) / median(base),
-        min_base, min_shim, min_shim / min_base, rounds, calls);
+        check ? check : "(unset)", where, r.median_b(), r.median_a(),
+        r.median_a() / r.median_b(), r.min_b(), r.min_a(), r.min_a() / r.min_b(), knobs.rounds,
+        knobs.calls);
   };
   measure("outside fibers");
   grove::run([&] { measure("in a fiber"); });

@@ -12,14 +12,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <grove/grove.hpp>
-#include <string>
-#include <vector>
+
+#include "bench_util.hpp"
 
 namespace {
 
@@ -37,33 +35,15 @@ double ns_per_call(read_fn f, int fd, long calls) {
          double(calls);
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  int rounds = 101;
-  long calls = 20000;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--help") {
-      std::puts("usage: shims_passthrough_bench [--rounds N] [--calls N]");
-      return 0;
-    } else if (a == "--rounds" && i + 1 < argc) {
-      rounds = std::atoi(argv[++i]);
-    } else if (a == "--calls" && i + 1 < argc) {
-      calls = std::atol(argv[++i]);
-    } else {
-      std::fprintf(stderr, "shims_passthrough_bench: bad argument '%s' (try --help)\n", argv[i]);
-      return 2;
-    }
-  }
-  if (rounds < 1 || calls < 1) {
-    std::fprintf(stderr, "shims_passthrough_bench: rounds and calls must be positive\n");
-    return 2;
+  bench::rounds_calls knobs{101, 20000};
+  if (int rc = bench::parse_rounds_calls(argc, argv, "shims_passthrough_bench",
+                                         "usage: shims_passthrough_bench [--rounds N] [--calls N]",
+                                         knobs);
+      rc >= 0) {
+    return rc;
   }
   void* libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
   auto libc_read = libc ? reinterpret_cast<read_fn>(dlsym(libc, "read")) : nullptr;
@@ -101,24 +81,14 @@ int main(int argc, char** argv) {
                 phase == 1 ? "no descriptor made non-blocking by grove yet"
                            : "after a fiber waited on a socket");
     for (const auto& w : workloads) {
-      ns_per_call(shim_read, w.fd, calls / 10);  // warm-up: resolve, fault in
-      ns_per_call(libc_read, w.fd, calls / 10);
-      std::vector<double> shim, base, diff;
-      for (int r = 0; r < rounds; ++r) {
-        double a = r % 2 ? ns_per_call(shim_read, w.fd, calls) : 0;
-        double b = ns_per_call(libc_read, w.fd, calls);
-        if (r % 2 == 0) a = ns_per_call(shim_read, w.fd, calls);
-        shim.push_back(a);
-        base.push_back(b);
-        diff.push_back(a - b);
-      }
-      double min_shim = *std::min_element(shim.begin(), shim.end());
-      double min_base = *std::min_element(base.begin(), base.end());
+      bench::ab_rounds r = bench::interleave(
+          knobs, [&](long calls) { return ns_per_call(shim_read, w.fd, calls); },
+          [&](long calls) { return ns_per_call(libc_read, w.fd, calls); });
       std::printf(
           "%-26s median: libc_ns=%.1f shim_ns=%.1f paired_diff_ns=%.1f | min: libc_ns=%.1f "
           "shim_ns=%.1f shim_minus_libc_ns=%.1f | rounds=%d calls=%ld\n",
-          w.name, median(base), median(shim), median(diff), min_base, min_shim, min_shim - min_base,
-          rounds, calls);
+          w.name, r.median_b(), r.median_a(), r.median_difference(), r.min_b(), r.min_a(),
+          r.min_a() - r.min_b(), knobs.rounds, knobs.calls);
     }
   }
   close(zero);

@@ -15,7 +15,7 @@
 #include <cstdio>
 #include <grove/grove.hpp>
 
-#include "cli_args.hpp"
+#include "sample_args.hpp"
 
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
@@ -107,7 +107,7 @@ void measure(const char* title, style how, std::uint64_t slices, std::uint64_t r
 int main(int argc, char** argv) {
   double work_ms = 500, tick_ms = 5;
   bool tour = false;
-  if (int rc = sample::parse_args(
+  if (int rc = sample::parse_options(
           argc, argv, usage, {{"--work-ms", &work_ms, 1, 60000}, {"--tick-ms", &tick_ms, 1, 1000}},
           {{"--tour", &tour}});
       rc >= 0) {

@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "cli_args.hpp"
+#include "sample_args.hpp"
 
 using namespace std::chrono_literals;
 namespace net = grove::net;
@@ -116,10 +116,10 @@ int serve(std::uint16_t port, bool self_test) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  double port = 0;
+  unsigned long port = 0;
   bool self_test = false;
-  if (int rc = sample::parse_args(argc, argv, usage, {{"--port", &port, 0, 65535}},
-                                  {{"--self-test", &self_test}, {"--tour", &self_test}});
+  if (int rc = sample::parse_options(argc, argv, usage, {{"--port", &port, 0, 65535}},
+                                     {{"--self-test", &self_test}, {"--tour", &self_test}});
       rc >= 0) {
     return rc;
   }

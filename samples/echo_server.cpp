@@ -10,10 +10,7 @@
 #include <signal.h>
 
 #include <atomic>
-#include <cerrno>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <grove/cores.hpp>
 #include <grove/grove.hpp>
 #include <grove/net/server.hpp>
@@ -100,24 +97,13 @@ void tour_two_hubs() {
   std::printf("stopped on both cores\n");
 }
 
-int usage(std::FILE* out, int status) {
-  std::fprintf(out,
-               "usage: echo_server [--port N] [--max-connections N] [--cores N [--pin]] [--tour]\n"
-               "  --port N             listen on 127.0.0.1:N (0, the default: any free port)\n"
-               "  --max-connections N  connections handled at once per hub (0: no limit)\n"
-               "  --cores N            hubs, one thread each (default 1; 0: one per hardware "
-               "thread)\n"
-               "  --pin                pin core i to CPU i\n"
-               "  --tour               a short demo on one hub, then two, and exit\n");
-  return status;
-}
-
-bool parse_number(const char* text, unsigned long max, unsigned long& value) {
-  char* end = nullptr;
-  errno = 0;
-  value = std::strtoul(text, &end, 10);
-  return *text >= '0' && *text <= '9' && *end == '\0' && errno == 0 && value <= max;
-}
+const char* usage =
+    "usage: echo_server [--port N] [--max-connections N] [--cores N [--pin]] [--tour]\n"
+    "  --port N             listen on 127.0.0.1:N (0, the default: any free port)\n"
+    "  --max-connections N  connections handled at once per hub (0: no limit)\n"
+    "  --cores N            hubs, one thread each (default 1; 0: one per hardware thread)\n"
+    "  --pin                pin core i to CPU i\n"
+    "  --tour               a short demo on one hub, then two, and exit\n";
 
 /// Serves on one hub: grove::net::server, until SIGINT / SIGTERM.
 void serve_one_hub(std::uint16_t port, const net::server_options& options) {
@@ -176,35 +162,13 @@ void serve_on_cores(std::uint16_t port, const net::server_options& options,
 int main(int argc, char** argv) {
   unsigned long port = 0, max_connections = 0, cores = 1;
   bool tour = false, pin = false;
-  for (int i = 1; i < argc; ++i) {
-    const char* arg = argv[i];
-    if (std::strcmp(arg, "--help") == 0) return usage(stdout, 0);
-    if (std::strcmp(arg, "--tour") == 0) {
-      tour = true;
-      continue;
-    }
-    if (std::strcmp(arg, "--pin") == 0) {
-      pin = true;
-      continue;
-    }
-    unsigned long* target = std::strcmp(arg, "--port") == 0              ? &port
-                            : std::strcmp(arg, "--max-connections") == 0 ? &max_connections
-                            : std::strcmp(arg, "--cores") == 0           ? &cores
-                                                                         : nullptr;
-    if (!target) {
-      std::fprintf(stderr, "echo_server: unknown argument '%s' (try --help)\n", arg);
-      return 2;
-    }
-    if (i + 1 == argc) {
-      std::fprintf(stderr, "echo_server: %s needs a value (try --help)\n", arg);
-      return 2;
-    }
-    unsigned long max = target == &port ? 65535 : target == &cores ? 1024 : 1ul << 30;
-    if (!parse_number(argv[++i], max, *target)) {
-      std::fprintf(stderr, "echo_server: bad value '%s' for %s (a number up to %lu; try --help)\n",
-                   argv[i], arg, max);
-      return 2;
-    }
+  if (int rc = sample::parse_options(argc, argv, usage,
+                                     {{"--port", &port, 0, 65535},
+                                      {"--max-connections", &max_connections, 0, 1ul << 30},
+                                      {"--cores", &cores, 0, 1024}},
+                                     {{"--tour", &tour}, {"--pin", &pin}});
+      rc >= 0) {
+    return rc;
   }
   try {
     if (tour) {

@@ -8,16 +8,16 @@
 //   multicore_pipeline [--cores N] [--jobs N] [--workers N] [--tour]
 // --cores 0 means one per hardware thread; --workers is the worker fibers per core.
 #include <atomic>
-#include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <grove/channel.hpp>
 #include <grove/cores.hpp>
 #include <grove/fiber.hpp>
 #include <memory>
+#include <string>
 #include <vector>
+
+#include "sample_args.hpp"
 
 namespace {
 
@@ -111,22 +111,14 @@ void report(const char* title, double seconds, const std::vector<core_summary>& 
               total == expected_primes ? "same" : "DIFFERENT");
 }
 
-int usage(std::FILE* out, int status) {
-  std::fprintf(out,
-               "usage: multicore_pipeline [--cores N] [--jobs N] [--workers N] [--tour]\n"
-               "  --cores N    hubs, one thread each (default 0: one per hardware thread)\n"
-               "  --jobs N     jobs of %lu numbers each (default 200)\n"
-               "  --workers N  worker fibers per core (default 4)\n"
-               "  --tour       a shorter run, on 1 core and then on every core\n",
-               numbers_per_job);
-  return status;
-}
-
-bool parse_number(const char* text, unsigned long max, unsigned long& value) {
-  char* end = nullptr;
-  errno = 0;
-  value = std::strtoul(text, &end, 10);
-  return *text >= '0' && *text <= '9' && *end == '\0' && errno == 0 && value <= max;
+std::string usage() {
+  return "usage: multicore_pipeline [--cores N] [--jobs N] [--workers N] [--tour]\n"
+         "  --cores N    hubs, one thread each (default 0: one per hardware thread)\n"
+         "  --jobs N     jobs of " +
+         std::to_string(numbers_per_job) +
+         " numbers each (default 200)\n"
+         "  --workers N  worker fibers per core (default 4)\n"
+         "  --tour       a shorter run, on 1 core and then on every core\n";
 }
 
 }  // namespace
@@ -134,34 +126,13 @@ bool parse_number(const char* text, unsigned long max, unsigned long& value) {
 int main(int argc, char** argv) {
   unsigned long cores = 0, jobs = 200, workers = 4;
   bool tour = false;
-  for (int i = 1; i < argc; ++i) {
-    const char* arg = argv[i];
-    if (std::strcmp(arg, "--help") == 0) return usage(stdout, 0);
-    if (std::strcmp(arg, "--tour") == 0) {
-      tour = true;
-      continue;
-    }
-    unsigned long* target = std::strcmp(arg, "--cores") == 0     ? &cores
-                            : std::strcmp(arg, "--jobs") == 0    ? &jobs
-                            : std::strcmp(arg, "--workers") == 0 ? &workers
-                                                                 : nullptr;
-    if (!target) {
-      std::fprintf(stderr, "multicore_pipeline: unknown argument '%s' (try --help)\n", arg);
-      return 2;
-    }
-    if (i + 1 == argc) {
-      std::fprintf(stderr, "multicore_pipeline: %s needs a value (try --help)\n", arg);
-      return 2;
-    }
-    unsigned long max = target == &cores ? 1024 : 100000;
-    unsigned long min = target == &cores ? 0 : 1;
-    if (!parse_number(argv[++i], max, *target) || *target < min) {
-      std::fprintf(stderr,
-                   "multicore_pipeline: bad value '%s' for %s (a number from %lu to %lu; try "
-                   "--help)\n",
-                   argv[i], arg, min, max);
-      return 2;
-    }
+  if (int rc = sample::parse_options(argc, argv, usage(),
+                                     {{"--cores", &cores, 0, 1024},
+                                      {"--jobs", &jobs, 1, 100000},
+                                      {"--workers", &workers, 1, 100000}},
+                                     {{"--tour", &tour}});
+      rc >= 0) {
+    return rc;
   }
   if (tour) jobs = 60;
   try {

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "cli_args.hpp"
+#include "sample_args.hpp"
 
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
@@ -93,14 +93,15 @@ void chatty(int mib) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  double children = 20, sleep_s = 1, timeout_ms = 300, chatty_mb = 16;
+  double sleep_s = 1;
+  unsigned long children = 20, timeout_ms = 300, chatty_mb = 16;
   bool tour = false;
-  if (int rc = sample::parse_args(argc, argv, usage,
-                                  {{"--children", &children, 1, 500},
-                                   {"--sleep", &sleep_s, 0, 60},
-                                   {"--timeout-ms", &timeout_ms, 1, 60000},
-                                   {"--chatty-mb", &chatty_mb, 1, 1024}},
-                                  {{"--tour", &tour}});
+  if (int rc = sample::parse_options(argc, argv, usage,
+                                     {{"--children", &children, 1, 500},
+                                      {"--sleep", &sleep_s, 0, 60},
+                                      {"--timeout-ms", &timeout_ms, 1, 60000},
+                                      {"--chatty-mb", &chatty_mb, 1, 1024}},
+                                     {{"--tour", &tour}});
       rc >= 0) {
     return rc;
   }

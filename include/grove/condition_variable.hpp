@@ -105,7 +105,7 @@ class condition_variable {
   }
 
   detail::sync_owner owner_;
-  detail::wait_queue waiters_{"grove::condition_variable"};
+  detail::wait_queue waiters_{detail::wait_kind::condition};
 };
 
 }  // namespace grove

@@ -17,7 +17,8 @@
 // channel, a mutex, a semaphore, a child process, an offload job, another fiber's end...) and the
 // source line of the grove call that waits (captured by a defaulted std::source_location on the
 // waiting functions; lines inside grove show for the few that take none); where the fiber was
-// spawned (spawn(fn) and spawn(options, fn); not for the forms that pass arguments to fn); and
+// spawned (every spawn form but spawn(fn, args...) with more than three arguments and
+// spawn_later(d, fn, args...) without options: see fiber.hpp); and
 // its stack's high-water mark: exact when stacks are painted (GROVE_STACK_PAINT=1 in the
 // environment when a hub starts; painting touches every stack page, a debug mode), otherwise the
 // span of resident pages (an upper bound: a reused stack keeps the pages of earlier fibers).

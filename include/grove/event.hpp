@@ -72,7 +72,7 @@ class event {
 
   detail::sync_owner owner_;
   std::atomic<bool> set_{false};
-  detail::wait_queue waiters_{"grove::event"};
+  detail::wait_queue waiters_{detail::wait_kind::event};
 };
 
 template <>

@@ -38,6 +38,9 @@ inline constexpr std::size_t default_stack_size = 256 * 1024;
 struct spawn_options {
   std::string name;                            ///< shown in reports and overflow messages
   std::size_t stack_size = default_stack_size;  ///< usable bytes; rounded up to whole pages
+  /// Where the options were written (leave it defaulted): the spawn site grove::dump_fibers
+  /// shows for `spawn(options, fn, args...)`, where no defaulted parameter can follow the pack.
+  std::source_location where = std::source_location::current();
 };
 
 /// A handle to a fiber producing T. Copyable; an empty handle is `!valid()`.
@@ -130,10 +133,11 @@ template <class T>
 inline constexpr bool is_spawn_options_v = std::is_same_v<std::decay_t<T>, spawn_options>;
 }  // namespace detail
 
-// Each spawn comes in two forms: without arguments for fn, where a defaulted
-// std::source_location records the spawn site for grove::dump_fibers, and with arguments (a
-// defaulted parameter cannot follow a pack; those fibers show no spawn site). The first is the
-// more specialised template, so spawn(fn) picks it.
+// The spawn site grove::dump_fibers shows comes from a defaulted std::source_location, which
+// cannot follow a parameter pack. So: spawn(fn) and spawn(options, fn) take one; spawn(options,
+// fn, args...) reads the one spawn_options records where it is written; spawn(fn, args...) has
+// an overload for one to three arguments that takes one, and the pack form beyond (those fibers
+// show no spawn site). The fixed forms are the more specialised templates, so they win.
 
 /// Starts `fn()` in a new fiber on the current hub.
 template <class Fn>
@@ -141,6 +145,34 @@ template <class Fn>
 auto spawn(Fn&& fn, std::source_location where = std::source_location::current()) {
   static const spawn_options defaults{};
   return detail::make_fiber(defaults, detail::no_deadline, where, std::forward<Fn>(fn));
+}
+
+/// Starts `fn(a)` in a new fiber on the current hub; `a` is copied/moved in.
+template <class Fn, class A>
+  requires(!detail::is_spawn_options_v<Fn>)
+auto spawn(Fn&& fn, A&& a, std::source_location where = std::source_location::current()) {
+  static const spawn_options defaults{};
+  return detail::make_fiber(defaults, detail::no_deadline, where, std::forward<Fn>(fn),
+                            std::forward<A>(a));
+}
+
+/// Starts `fn(a, b)` in a new fiber on the current hub; the arguments are copied/moved in.
+template <class Fn, class A, class B>
+  requires(!detail::is_spawn_options_v<Fn>)
+auto spawn(Fn&& fn, A&& a, B&& b, std::source_location where = std::source_location::current()) {
+  static const spawn_options defaults{};
+  return detail::make_fiber(defaults, detail::no_deadline, where, std::forward<Fn>(fn),
+                            std::forward<A>(a), std::forward<B>(b));
+}
+
+/// Starts `fn(a, b, c)` in a new fiber on the current hub; the arguments are copied/moved in.
+template <class Fn, class A, class B, class C>
+  requires(!detail::is_spawn_options_v<Fn>)
+auto spawn(Fn&& fn, A&& a, B&& b, C&& c,
+           std::source_location where = std::source_location::current()) {
+  static const spawn_options defaults{};
+  return detail::make_fiber(defaults, detail::no_deadline, where, std::forward<Fn>(fn),
+                            std::forward<A>(a), std::forward<B>(b), std::forward<C>(c));
 }
 
 /// Starts `fn(args...)` in a new fiber on the current hub; args are copied/moved in.
@@ -162,8 +194,8 @@ auto spawn(const spawn_options& options, Fn&& fn,
 /// Starts `fn(args...)` in a new fiber with a name and/or stack size.
 template <class Fn, class... Args>
 auto spawn(const spawn_options& options, Fn&& fn, Args&&... args) {
-  return detail::make_fiber(options, detail::no_deadline, std::source_location(),
-                            std::forward<Fn>(fn), std::forward<Args>(args)...);
+  return detail::make_fiber(options, detail::no_deadline, options.where, std::forward<Fn>(fn),
+                            std::forward<Args>(args)...);
 }
 
 /// Starts `fn()` in a new fiber once `delay` has passed.
@@ -195,7 +227,7 @@ auto spawn_later(std::chrono::duration<Rep, Period> delay, const spawn_options& 
 template <class Rep, class Period, class Fn, class... Args>
 auto spawn_later(std::chrono::duration<Rep, Period> delay, const spawn_options& options, Fn&& fn,
                  Args&&... args) {
-  return detail::make_fiber(options, detail::deadline_after(delay), std::source_location(),
+  return detail::make_fiber(options, detail::deadline_after(delay), options.where,
                             std::forward<Fn>(fn), std::forward<Args>(args)...);
 }
 

@@ -51,7 +51,7 @@ struct future_state_base {
   explicit future_state_base(cross_thread_t tag) noexcept : owner(tag) {}
 
   sync_owner owner;
-  wait_queue waiters{"grove::future"};
+  wait_queue waiters{wait_kind::future};
   std::exception_ptr exception;
   /// Read without the lock by ready(); the value it publishes is written before it (release).
   std::atomic<bool> ready{false};

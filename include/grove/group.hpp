@@ -86,9 +86,9 @@ class group_core {
   std::size_t killers_ = 0;  ///< kill() calls in progress
   semaphore slots_;          ///< used only when limited
   /// Woken (id in the payload, if any) whenever a member leaves.
-  wait_queue exits_{"grove::group"};
+  wait_queue exits_{wait_kind::group};
   /// Spawners waiting for the kill() calls in progress to end.
-  wait_queue kill_done_{"grove::group"};
+  wait_queue kill_done_{wait_kind::group};
 };
 
 /// Lives in a member fiber's function: ends the membership when that function is destroyed

@@ -26,6 +26,7 @@
 
 #include <chrono>
 #include <grove/cross_thread.hpp>
+#include <source_location>
 #include <grove/detail/deadline.hpp>
 #include <grove/detail/sync_owner.hpp>
 #include <grove/detail/wait_queue.hpp>
@@ -48,18 +49,26 @@ class mutex {
       sync_.abandon_waiters(waiters_);
   }
 
-  /// Locks, waiting while another fiber holds the mutex.
-  void lock() { lock_until(detail::no_deadline); }
+  /// Locks, waiting while another fiber holds the mutex. (Through std::lock_guard or
+  /// std::unique_lock, the line grove::dump_fibers shows is theirs, in the standard library.)
+  void lock(std::source_location where = std::source_location::current()) {
+    detail::call_site site(where);
+    lock_until(detail::no_deadline);
+  }
   /// Locks if the mutex is free now; false otherwise.
   bool try_lock();
   /// Locks, waiting at most `d`; false if it stayed held.
   template <class Rep, class Period>
-  bool try_lock_for(std::chrono::duration<Rep, Period> d) {
+  bool try_lock_for(std::chrono::duration<Rep, Period> d,
+                    std::source_location where = std::source_location::current()) {
+    detail::call_site site(where);
     return lock_until(detail::deadline_after(d));
   }
   /// Locks, waiting until `t` at the latest; false if it stayed held.
   template <class Clock, class Duration>
-  bool try_lock_until(std::chrono::time_point<Clock, Duration> t) {
+  bool try_lock_until(std::chrono::time_point<Clock, Duration> t,
+                      std::source_location where = std::source_location::current()) {
+    detail::call_site site(where);
     return lock_until(detail::deadline_at(t));
   }
   /// Unlocks, handing the mutex to the oldest waiter if there is one.
@@ -82,7 +91,7 @@ class mutex {
   /// The holder: its fiber on one hub; shared, its fiber or plain thread (an address that
   /// names it, see mutex.cpp).
   const void* owner_ = nullptr;
-  detail::wait_queue waiters_{"grove::mutex"};
+  detail::wait_queue waiters_{detail::wait_kind::mutex};
 };
 
 }  // namespace grove

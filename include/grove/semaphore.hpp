@@ -101,7 +101,7 @@ class semaphore {
   // Invariant: permits_ > 0 only while no fiber waits (release hands permits to waiters).
   std::size_t permits_;
   std::size_t bound_ = std::numeric_limits<std::size_t>::max();
-  detail::wait_queue waiters_{"grove::semaphore"};
+  detail::wait_queue waiters_{detail::wait_kind::semaphore};
 };
 
 /// A semaphore whose release() throws grove::error if it would hold more than its initial

@@ -28,7 +28,7 @@ wait_queue::~wait_queue() {
   // Nodes of fibers already woken by something else are stale: unlink them only. A node lives on
   // its fiber's stack and unlinks itself when that unwinds, so every fiber here is still alive.
   while (wait_node* node = pop_waiting()) {
-    set_abandoned_by(node->fiber, owner_);
+    set_abandoned_by(node->fiber, owner());
     wake(node->token(), wake_reason::abandoned);
   }
 }
@@ -86,6 +86,7 @@ std::size_t wait_queue::notify_all() noexcept {
 }
 
 bool wait_queue::wait(time_point deadline, waiting_on on) {
+  if (on.kind == wait_kind::unknown) on.kind = kind_;
   wait_node node;
   push_back(node);
   for (;;) {

@@ -134,6 +134,9 @@ std::string describe_wait(const fiber_base* f) {
     case wait_kind::server:
       text = "server " + address(d);
       break;
+    case wait_kind::tls_stream:
+      text = "a TLS stream's turn at its socket";
+      break;
   }
   if (f->deadline().armed()) {
     text += (w.kind() == wait_kind::sleep ? ", timer in " : ", deadline in ") +

@@ -68,9 +68,46 @@ struct diagnostics {
   capture shot;
 };
 
+// fork() copies the registry mutex as it is: held, if another thread (the diagnostics thread in
+// a capture, which can wait a second for a hub thread's answer; a hub starting or ending) held it
+// then, and no thread of the child would ever unlock it: the child's first grove::run would hang.
+// So the forking thread takes it for the fork (waiting for such a capture to end), and the child
+// keeps only its own hubs in the registry. The child has no diagnostics thread (threads do not
+// survive fork), and its dump signal and settings must not reach the parent's through the pipe
+// they share: it closes the pipe, so the monitor and the dump signal stay off in the child.
+void before_fork() noexcept;
+void after_fork_in_parent() noexcept;
+void after_fork_in_child() noexcept;
+
 diagnostics& diag() {
-  static diagnostics* d = new diagnostics;  // never destroyed: the thread outlives main()
+  static diagnostics* d = [] {
+    auto* made = new diagnostics;  // never destroyed: the thread outlives main()
+    ::pthread_atfork(&before_fork, &after_fork_in_parent, &after_fork_in_child);
+    return made;
+  }();
   return *d;
+}
+
+void before_fork() noexcept { diag().mutex.lock(); }
+void after_fork_in_parent() noexcept { diag().mutex.unlock(); }
+void after_fork_in_child() noexcept {
+  diagnostics& d = diag();
+  pthread_t self = ::pthread_self();  // the forking thread's, in the child too
+  for (hub_watch* w = d.head; w;) {
+    hub_watch* next = w->next;
+    if (!::pthread_equal(w->thread, self)) {  // a hub of a thread the child does not have
+      (w->prev ? w->prev->next : d.head) = w->next;
+      if (w->next) w->next->prev = w->prev;
+      w->next = w->prev = nullptr;
+    }
+    w = next;
+  }
+  if (d.pipe_write >= 0) {
+    ::close(d.pipe_read);
+    ::close(d.pipe_write);
+    d.pipe_read = d.pipe_write = -1;
+  }
+  d.mutex.unlock();
 }
 
 int monitor_signal() { return SIGRTMIN + 6; }

@@ -315,8 +315,8 @@ struct tls_stream::impl {
   bool filling = false;
   bool flushing = false;
   bool peer_closed = false;
-  detail::wait_queue filled{"grove::net::tls_stream"};
-  detail::wait_queue flushed{"grove::net::tls_stream"};
+  detail::wait_queue filled{detail::wait_kind::tls_stream};
+  detail::wait_queue flushed{detail::wait_kind::tls_stream};
 };
 
 tls_stream::tls_stream() noexcept = default;

@@ -27,7 +27,7 @@ bool exchange_base::join_until(time_point deadline) {
   if (owner_.local()) [[likely]] {
     while (unfinished_ > 0) {
       if (deadline_passed(deadline)) return false;
-      if (!joiners_.wait(deadline, {kind_, reinterpret_cast<std::uintptr_t>(this)})) {
+      if (!joiners_.wait(deadline, {takers_.kind(), reinterpret_cast<std::uintptr_t>(this)})) {
         return unfinished_ == 0;
       }
     }
@@ -54,7 +54,7 @@ exchange_base::outcome exchange_base::outcome_from(const wait_node& node) noexce
 }
 
 handoff exchange_base::await(wait_node& node, time_point deadline) {
-  if (suspend(deadline, {kind_, reinterpret_cast<std::uintptr_t>(this)}) != wake_reason::notified) {
+  if (suspend(deadline, {takers_.kind(), reinterpret_cast<std::uintptr_t>(this)}) != wake_reason::notified) {
     return handoff::retry;
   }
   handoff why = outcome_of(node);

@@ -1,9 +1,13 @@
-// What the client tests share: timing, the servers' addresses from the environment, and running
+// What the client tests share: timing, the servers' addresses from the environment, running
 // the same test binary again with GROVE_SHIMS=0 to measure the serial time beside the
-// concurrent one.
+// concurrent one, and the two interruptions (a kill, a scoped timeout) of a blocking C call.
 #pragma once
 
 #include <chrono>
+#include <grove/error.hpp>
+#include <grove/fiber.hpp>
+#include <grove/hub.hpp>
+#include <grove/timeout.hpp>
 #include <string>
 
 namespace grove_test {
@@ -31,5 +35,71 @@ void report_serial_seconds(double seconds);
 
 /// True when GROVE_SHIMS=0 is set (the serial child).
 bool shims_disabled();
+
+/// What every client test measures of a blocking C call interrupted by a kill or a scoped
+/// grove::timeout; a test's own record adds what its library's call left behind.
+struct interruption {
+  double call_seconds = -1;       // how long the C call took (the test's call records it)
+  double main_slept = -1;         // the main fiber's sleep meanwhile: the hub kept running
+  double end_seconds = -1;        // from the kill (or the start) to the fiber's end
+  double cpu_seconds = -1;        // CPU the process used over the same span
+  bool reached_end = false;       // the code after the next grove wait ran
+  bool grove_wait_threw = false;  // that wait threw timeout_error
+};
+
+/// In a new hub: `prepare()` runs in the main fiber (e.g. connects) and returns the call, which
+/// runs in a fiber spawned with `options` as `call(start)`. The main fiber sleeps 200 ms
+/// meanwhile, then kills that fiber and waits for its end (10 s at most): the kill should
+/// interrupt the call and be raised at the fiber's next grove wait.
+template <class Prepare>
+void kill_during_call(interruption& out, Prepare prepare, const grove::spawn_options& options) {
+  using namespace std::chrono_literals;
+  grove::run([&] {
+    auto call = prepare();
+    auto victim = grove::spawn(options, [&] {
+      call(clock_type::now());
+      grove::this_fiber::sleep_for(1ms);  // the kill lands here, at the next grove wait
+      out.reached_end = true;
+    });
+    auto sleep_start = clock_type::now();
+    grove::this_fiber::sleep_for(200ms);  // the call is under way meanwhile
+    out.main_slept = seconds_since(sleep_start);
+    double cpu_start = process_cpu_seconds();
+    auto kill_start = clock_type::now();
+    victim.kill();
+    victim.join_for(10s);
+    out.end_seconds = seconds_since(kill_start);
+    out.cpu_seconds = process_cpu_seconds() - cpu_start;
+  });
+}
+
+/// In a new hub: as kill_during_call, but the call runs under a grove::timeout of 200 ms, the
+/// main fiber sleeps 100 ms meanwhile, and the times count from before the spawn. The expired
+/// scope should end the call and be raised at the fiber's next grove wait.
+template <class Prepare>
+void time_out_during_call(interruption& out, Prepare prepare, const grove::spawn_options& options) {
+  using namespace std::chrono_literals;
+  grove::run([&] {
+    auto call = prepare();
+    double cpu_start = process_cpu_seconds();
+    auto start = clock_type::now();
+    auto victim = grove::spawn(options, [&] {
+      grove::timeout limit(200ms);
+      call(start);
+      try {
+        grove::this_fiber::sleep_for(1ms);  // the expired scope is raised here
+      } catch (const grove::timeout_error&) {
+        out.grove_wait_threw = true;
+      }
+      out.reached_end = true;
+    });
+    auto sleep_start = clock_type::now();
+    grove::this_fiber::sleep_for(100ms);
+    out.main_slept = seconds_since(sleep_start);
+    victim.join_for(10s);
+    out.end_seconds = seconds_since(start);
+    out.cpu_seconds = process_cpu_seconds() - cpu_start;
+  });
+}
 
 }  // namespace grove_test

@@ -132,62 +132,31 @@ TEST_CASE("serial child: ten HTTPS transfers" * doctest::skip()) {
 namespace {
 
 /// What happened to a transfer interrupted by a kill or a scoped timeout.
-struct interrupted_transfer {
+struct interrupted_transfer : grove_test::interruption {
   std::optional<transfer_result> result;  // set when curl_easy_perform returned
-  double call_seconds = -1;               // how long curl_easy_perform took
-  double main_slept = -1;                 // the main fiber's 200 ms sleep meanwhile
-  double end_seconds = -1;                // from the kill (or the start) to the fiber's end
-  double cpu_seconds = -1;                // CPU the process used over the same span
-  bool reached_end = false;               // the code after the next grove wait ran
-  bool grove_wait_threw = false;          // that wait threw timeout_error
 };
+
+/// `fetch(url)` as the interrupted call: a fiber with room for OpenSSL.
+auto fetching(interrupted_transfer& out, const std::string& url, const std::string* ca_pem) {
+  return [&out, &url, ca_pem] {
+    return [&out, &url, ca_pem](clock_type::time_point start) {
+      out.result = fetch(url, ca_pem, 3s);
+      out.call_seconds = seconds_since(start);
+    };
+  };
+}
+
+const grove::spawn_options victim_options{.name = "victim", .stack_size = 512 * 1024};
 
 interrupted_transfer kill_during_transfer(const std::string& url, const std::string* ca_pem) {
   interrupted_transfer out;
-  grove::run([&] {
-    auto victim = grove::spawn({.name = "victim", .stack_size = 512 * 1024}, [&] {
-      auto start = clock_type::now();
-      out.result = fetch(url, ca_pem, 3s);
-      out.call_seconds = seconds_since(start);
-      grove::this_fiber::sleep_for(1ms);  // the kill lands here, at the next grove wait
-      out.reached_end = true;
-    });
-    auto sleep_start = clock_type::now();
-    grove::this_fiber::sleep_for(200ms);  // the transfer is under way meanwhile
-    out.main_slept = seconds_since(sleep_start);
-    double cpu_start = grove_test::process_cpu_seconds();
-    auto kill_start = clock_type::now();
-    victim.kill();
-    victim.join_for(10s);
-    out.end_seconds = seconds_since(kill_start);
-    out.cpu_seconds = grove_test::process_cpu_seconds() - cpu_start;
-  });
+  grove_test::kill_during_call(out, fetching(out, url, ca_pem), victim_options);
   return out;
 }
 
 interrupted_transfer time_out_during_transfer(const std::string& url, const std::string* ca_pem) {
   interrupted_transfer out;
-  grove::run([&] {
-    double cpu_start = grove_test::process_cpu_seconds();
-    auto start = clock_type::now();
-    auto victim = grove::spawn({.name = "victim", .stack_size = 512 * 1024}, [&] {
-      grove::timeout limit(200ms);
-      out.result = fetch(url, ca_pem, 3s);
-      out.call_seconds = seconds_since(start);
-      try {
-        grove::this_fiber::sleep_for(1ms);  // the expired scope is raised here
-      } catch (const grove::timeout_error&) {
-        out.grove_wait_threw = true;
-      }
-      out.reached_end = true;
-    });
-    auto sleep_start = clock_type::now();
-    grove::this_fiber::sleep_for(100ms);
-    out.main_slept = seconds_since(sleep_start);
-    victim.join_for(10s);
-    out.end_seconds = seconds_since(start);
-    out.cpu_seconds = grove_test::process_cpu_seconds() - cpu_start;
-  });
+  grove_test::time_out_during_call(out, fetching(out, url, ca_pem), victim_options);
   return out;
 }
 

@@ -163,17 +163,11 @@ TEST_CASE("serial child: ten BLPOP timeouts" * doctest::skip()) {
 namespace {
 
 /// What happened to a BLPOP interrupted by a kill or a scoped timeout.
-struct interrupted_command {
-  bool returned = false;     // redisCommand returned
-  bool failed = false;       // ... with null and an error on the context
-  std::string error;         // c->errstr
-  double call_seconds = -1;  // how long redisCommand took
-  double main_slept = -1;    // the main fiber's sleep meanwhile
-  double end_seconds = -1;   // from the kill (or the start) to the fiber's end
-  double cpu_seconds = -1;   // CPU the process used over the same span
-  bool freed = false;        // redisFree ran
-  bool reached_end = false;  // the code after the next grove wait ran
-  bool grove_wait_threw = false;
+struct interrupted_command : grove_test::interruption {
+  bool returned = false;  // redisCommand returned
+  bool failed = false;    // ... with null and an error on the context
+  std::string error;      // c->errstr
+  bool freed = false;     // redisFree ran
 };
 
 /// A BLPOP of 5 s on a key nobody pushes to; records what it returned into `out`.
@@ -192,22 +186,8 @@ void blocking_pop(interrupted_command& out, clock_type::time_point start) {
 
 TEST_CASE("a fiber killed inside redisCommand gets control back at once with an error") {
   interrupted_command out;
-  grove::run([&] {
-    auto victim = grove::spawn([&] {
-      blocking_pop(out, clock_type::now());
-      grove::this_fiber::sleep_for(1ms);  // the kill lands here
-      out.reached_end = true;
-    });
-    auto sleep_start = clock_type::now();
-    grove::this_fiber::sleep_for(200ms);
-    out.main_slept = seconds_since(sleep_start);
-    double cpu_start = grove_test::process_cpu_seconds();
-    auto kill_start = clock_type::now();
-    victim.kill();
-    victim.join_for(10s);
-    out.end_seconds = seconds_since(kill_start);
-    out.cpu_seconds = grove_test::process_cpu_seconds() - cpu_start;
-  });
+  grove_test::kill_during_call(
+      out, [&] { return [&](clock_type::time_point start) { blocking_pop(out, start); }; }, {});
   MESSAGE("killed BLPOP: '" << out.error << "' after " << out.call_seconds << " s");
   CHECK(out.main_slept < 2.0);  // the hub ran other fibers while hiredis waited
   CHECK(out.returned);
@@ -220,26 +200,8 @@ TEST_CASE("a fiber killed inside redisCommand gets control back at once with an 
 
 TEST_CASE("a scoped grove::timeout expiring inside redisCommand makes it fail promptly") {
   interrupted_command out;
-  grove::run([&] {
-    double cpu_start = grove_test::process_cpu_seconds();
-    auto start = clock_type::now();
-    auto victim = grove::spawn([&] {
-      grove::timeout limit(200ms);
-      blocking_pop(out, start);
-      try {
-        grove::this_fiber::sleep_for(1ms);
-      } catch (const grove::timeout_error&) {
-        out.grove_wait_threw = true;
-      }
-      out.reached_end = true;
-    });
-    auto sleep_start = clock_type::now();
-    grove::this_fiber::sleep_for(100ms);
-    out.main_slept = seconds_since(sleep_start);
-    victim.join_for(10s);
-    out.end_seconds = seconds_since(start);
-    out.cpu_seconds = grove_test::process_cpu_seconds() - cpu_start;
-  });
+  grove_test::time_out_during_call(
+      out, [&] { return [&](clock_type::time_point start) { blocking_pop(out, start); }; }, {});
   MESSAGE("timed-out BLPOP: '" << out.error << "' after " << out.call_seconds << " s");
   CHECK(out.main_slept < 2.0);
   CHECK(out.returned);

@@ -90,17 +90,11 @@ TEST_CASE("serial child: ten pg_sleep queries" * doctest::skip()) {
 namespace {
 
 /// What happened to a query interrupted by a kill or a scoped timeout.
-struct interrupted_query {
-  bool returned = false;     // PQexec returned
-  bool failed = false;       // ... without rows
-  std::string error;         // PQerrorMessage
-  double call_seconds = -1;  // how long PQexec took
-  double main_slept = -1;    // the main fiber's sleep meanwhile
-  double end_seconds = -1;   // from the kill (or the start) to the fiber's end
-  double cpu_seconds = -1;   // CPU the process used over the same span
-  bool finished = false;     // PQfinish ran
-  bool reached_end = false;  // the code after the next grove wait ran
-  bool grove_wait_threw = false;
+struct interrupted_query : grove_test::interruption {
+  bool returned = false;  // PQexec returned
+  bool failed = false;    // ... without rows
+  std::string error;      // PQerrorMessage
+  bool finished = false;  // PQfinish ran
 };
 
 /// `SELECT pg_sleep(5)` on a fresh connection (made before `start`); records what PQexec did.
@@ -120,23 +114,13 @@ void long_query(interrupted_query& out, pg_connection c, clock_type::time_point 
 
 TEST_CASE("a fiber killed inside PQexec gets control back at once with an error") {
   interrupted_query out;
-  grove::run([&] {
-    auto c = connect_pg();
-    auto victim = grove::spawn([&] {
-      long_query(out, std::move(c), clock_type::now());
-      grove::this_fiber::sleep_for(1ms);  // the kill lands here
-      out.reached_end = true;
-    });
-    auto sleep_start = clock_type::now();
-    grove::this_fiber::sleep_for(200ms);  // PQexec waits for pg_sleep meanwhile
-    out.main_slept = seconds_since(sleep_start);
-    double cpu_start = grove_test::process_cpu_seconds();
-    auto kill_start = clock_type::now();
-    victim.kill();
-    victim.join_for(10s);
-    out.end_seconds = seconds_since(kill_start);
-    out.cpu_seconds = grove_test::process_cpu_seconds() - cpu_start;
-  });
+  // The connection is made first, in the main fiber: the times count from the query.
+  auto connect_then_query = [&] {
+    return [&out, c = std::make_shared<pg_connection>(connect_pg())](clock_type::time_point start) {
+      long_query(out, std::move(*c), start);
+    };
+  };
+  grove_test::kill_during_call(out, connect_then_query, {});
   MESSAGE("killed PQexec: '" << out.error << "' after " << out.call_seconds << " s");
   CHECK(out.main_slept < 2.0);  // the hub ran other fibers while libpq waited
   CHECK(out.returned);
@@ -149,27 +133,13 @@ TEST_CASE("a fiber killed inside PQexec gets control back at once with an error"
 
 TEST_CASE("a scoped grove::timeout expiring inside PQexec makes it fail promptly") {
   interrupted_query out;
-  grove::run([&] {
-    auto c = connect_pg();
-    double cpu_start = grove_test::process_cpu_seconds();
-    auto start = clock_type::now();
-    auto victim = grove::spawn([&] {
-      grove::timeout limit(200ms);
-      long_query(out, std::move(c), start);
-      try {
-        grove::this_fiber::sleep_for(1ms);
-      } catch (const grove::timeout_error&) {
-        out.grove_wait_threw = true;
-      }
-      out.reached_end = true;
-    });
-    auto sleep_start = clock_type::now();
-    grove::this_fiber::sleep_for(100ms);
-    out.main_slept = seconds_since(sleep_start);
-    victim.join_for(10s);
-    out.end_seconds = seconds_since(start);
-    out.cpu_seconds = grove_test::process_cpu_seconds() - cpu_start;
-  });
+  // The connection is made first, in the main fiber: the times count from the query.
+  auto connect_then_query = [&] {
+    return [&out, c = std::make_shared<pg_connection>(connect_pg())](clock_type::time_point start) {
+      long_query(out, std::move(*c), start);
+    };
+  };
+  grove_test::time_out_during_call(out, connect_then_query, {});
   MESSAGE("timed-out PQexec: '" << out.error << "' after " << out.call_seconds << " s");
   CHECK(out.main_slept < 2.0);
   CHECK(out.returned);

@@ -2,10 +2,13 @@
 // stack use), the dump signal and the blocking monitor.
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -15,6 +18,7 @@
 #include <grove/net/unix.hpp>
 #include <sstream>
 #include <string>
+#include <thread>
 
 using namespace std::chrono_literals;
 
@@ -133,6 +137,42 @@ TEST_CASE("dump names an event, a socket read and a join with the lines that wai
   });
 }
 
+TEST_CASE("dump shows the line of a mutex lock and the spawn site of spawns with arguments") {
+  grove::run([] {
+    grove::mutex m;
+    m.lock();
+    int lock_line = __LINE__ + 2;
+    auto locker = grove::spawn({.name = "locker"}, [&] {
+      m.lock();
+      m.unlock();
+    });
+    auto sleep_hours = [](int hours, int = 0, int = 0) {
+      grove::this_fiber::sleep_for(std::chrono::hours(hours));
+    };
+    int one_line = __LINE__ + 1;
+    auto one = grove::spawn(sleep_hours, 1);
+    int two_line = __LINE__ + 1;
+    auto two = grove::spawn(sleep_hours, 1, 2);
+    int three_line = __LINE__ + 1;
+    auto three = grove::spawn(sleep_hours, 1, 2, 3);
+    int options_line = __LINE__ + 1;
+    auto named = grove::spawn({.name = "named"}, sleep_hours, 1, 2);
+    int later_line = __LINE__ + 1;
+    auto later = grove::spawn_later(1h, {.name = "later"}, sleep_hours, 1);
+    grove::this_fiber::yield();
+    std::string text = dump();
+    INFO(text);
+    CHECK(text.find("'locker' suspended: mutex 0x") != std::string::npos);
+    CHECK(count_of(text, here(lock_line) + " in") == 1);  // m.lock()'s line, not the header's
+    for (int line : {one_line, two_line, three_line, options_line, later_line}) {
+      CHECK(count_of(text, here(line) + " in") == 1);  // the spawn site
+    }
+    m.unlock();
+    locker.join();
+    for (auto* f : {&one, &two, &three, &named, &later}) f->kill();
+  });
+}
+
 TEST_CASE("with painted stacks the dump reports how deep a fiber's stack went") {
   ::setenv("GROVE_STACK_PAINT", "1", 1);
   grove::run([] {
@@ -224,4 +264,60 @@ TEST_CASE("the monitor stays quiet while fibers keep switching") {
   std::string text = captured.text();
   INFO(text);
   CHECK(text.find("has held the hub") == std::string::npos);
+}
+
+TEST_CASE("a fork while the monitor holds the hub registry leaves a child that runs and dumps") {
+  stderr_capture captured;
+  grove::monitor_blocking(20ms);
+  const int monitor_signal = SIGRTMIN + 6;  // the monitor's capture signal (debug.hpp)
+  std::atomic<int> capture{0};  // 1: the monitor's signal is pending; 2: it never came
+  std::atomic<bool> forked{false};
+  // A hub thread that does not answer the monitor: its capture then holds the registry for a
+  // second, waiting for the answer. The fork comes while that signal is pending, in the capture.
+  std::thread deaf([&] {
+    sigset_t only;
+    sigemptyset(&only);
+    sigaddset(&only, monitor_signal);
+    ::pthread_sigmask(SIG_BLOCK, &only, nullptr);
+    grove::run([&] {
+      auto give_up = std::chrono::steady_clock::now() + 10s;
+      sigset_t pending;
+      do {
+        ::usleep(2000);  // blocking the hub: a stall in a system call, reported in wall time
+        sigpending(&pending);
+      } while (!sigismember(&pending, monitor_signal) && std::chrono::steady_clock::now() < give_up);
+      capture = sigismember(&pending, monitor_signal) ? 1 : 2;
+      capture.notify_one();
+      while (!forked && std::chrono::steady_clock::now() < give_up) ::usleep(2000);
+    });
+    ::pthread_sigmask(SIG_UNBLOCK, &only, nullptr);  // the pending signal's handler now runs
+  });
+  capture.wait(0);
+  pid_t child = ::fork();
+  if (child == 0) {
+    // The child: its first hub enters the registry the parent's monitor held at the fork.
+    std::string text = grove::run([] {
+      auto f = grove::spawn({.name = "child's"}, [] { grove::this_fiber::sleep_for(1h); });
+      grove::this_fiber::yield();
+      std::ostringstream out;
+      grove::dump_fibers(out);
+      f.kill();
+      return out.str();
+    });
+    ::_exit(text.find("'child's' suspended: sleep") != std::string::npos ? 0 : 1);
+  }
+  forked = true;
+  deaf.join();
+  grove::monitor_blocking(0ms);
+  REQUIRE(child > 0);
+  int status = -1;
+  for (int i = 0; i < 1000 && ::waitpid(child, &status, WNOHANG) == 0; ++i) ::usleep(10000);
+  if (::waitpid(child, &status, WNOHANG) == 0) {  // still running after 10 s: it deadlocked
+    ::kill(child, SIGKILL);
+    ::waitpid(child, &status, 0);
+    FAIL("the child of fork() hung entering the hub registry");
+  }
+  CHECK(capture.load() == 1);  // the fork did come during the monitor's capture
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
 }

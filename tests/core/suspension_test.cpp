@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <chrono>
 #include <memory>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -470,7 +471,7 @@ TEST_CASE(
   CHECK(grove::detail::errno_for(grove::detail::wake_reason::abandoned) == EIDRM);
   grove::run([] {
     grove::detail::wake_reason seen = grove::detail::wake_reason::none;
-    auto q = std::make_unique<grove::detail::wait_queue>("a test queue");
+    auto q = std::make_unique<grove::detail::wait_queue>(grove::detail::wait_kind::event);
     auto waiter = grove::spawn([&] {
       grove::detail::wait_node node;
       q->push_back(node);
@@ -480,6 +481,29 @@ TEST_CASE(
     q.reset();
     waiter.join();
     CHECK(seen == grove::detail::wake_reason::abandoned);
-    grove::detail::wait_queue empty("nobody waits");  // destroyed at the end: nothing to wake
+    grove::detail::wait_queue empty;  // destroyed at the end: nothing to wake
+  });
+}
+
+TEST_CASE(
+    "a wait queue's wait_kind names both its waits in the fiber dump and its abandoned error") {
+  grove::run([] {
+    auto q = std::make_unique<grove::detail::wait_queue>(grove::detail::wait_kind::group);
+    CHECK(std::string(q->owner()) == "grove::group");
+    std::string error;
+    auto waiter = grove::spawn([&] {
+      try {
+        q->wait();  // no kind given: the queue's
+      } catch (const grove::error& e) {
+        error = e.what();
+      }
+    });
+    grove::this_fiber::yield();
+    std::ostringstream dump;
+    grove::dump_fibers(dump);
+    CHECK(dump.str().find("suspended: group 0x0") != std::string::npos);
+    q.reset();
+    waiter.join();
+    CHECK(error.find("grove::group destroyed while a fiber waited on it") != std::string::npos);
   });
 }

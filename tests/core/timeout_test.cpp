@@ -36,13 +36,18 @@ TEST_CASE("a wait past the scope's deadline throws timeout_error") {
 }
 
 TEST_CASE("a scope that exits in time cancels its timer") {
+  // No clock to race (a 30 ms deadline against a 5 ms sleep failed under ASan at high load): the
+  // deadline is far off, and the scope's end must leave no timer behind. With nothing left that
+  // could wake it, a wait is then reported as a deadlock at once; a timer left armed would keep
+  // the hub waiting for it (and fire into a scope that is gone).
   grove::run([] {
     {
-      grove::timeout t(30ms);
-      grove::this_fiber::sleep_for(5ms);
+      grove::timeout t(20s);
+      grove::this_fiber::sleep_for(1ms);
       CHECK_FALSE(t.expired());
     }
-    grove::this_fiber::sleep_for(60ms);  // past the old deadline: nothing fires
+    grove::event never_set;
+    CHECK_THROWS_WITH_AS(never_set.wait(), doctest::Contains("deadlock"), grove::error);
     CHECK(grove::hub::current().fiber_count() == 1);
   });
 }

@@ -80,20 +80,11 @@ class exchange_base {
   /// `kind` names the waits in grove::dump_fibers (a queue or a channel), and the primitive to
   /// waiters woken by its destruction (see wait_queue).
   explicit exchange_base(std::size_t capacity, wait_kind kind = wait_kind::queue) noexcept
-      : takers_(owner_name(kind)),
-        givers_(owner_name(kind)),
-        capacity_(capacity),
-        kind_(kind),
-        joiners_(owner_name(kind)) {}
+      : takers_(kind), givers_(kind), capacity_(capacity), joiners_(kind) {}
   /// One that fibers of any hub and plain threads may use (see <grove/cross_thread.hpp>).
   exchange_base(std::size_t capacity, cross_thread_t tag,
                 wait_kind kind = wait_kind::queue) noexcept
-      : owner_(tag),
-        takers_(owner_name(kind)),
-        givers_(owner_name(kind)),
-        capacity_(capacity),
-        kind_(kind),
-        joiners_(owner_name(kind)) {}
+      : owner_(tag), takers_(kind), givers_(kind), capacity_(capacity), joiners_(kind) {}
   exchange_base(const exchange_base&) = delete;
   exchange_base& operator=(const exchange_base&) = delete;
 
@@ -124,16 +115,11 @@ class exchange_base {
   /// Called when an item has been accepted (for task_done / join).
   void accepted() noexcept { ++unfinished_; }
 
-  static constexpr const char* owner_name(wait_kind kind) noexcept {
-    return kind == wait_kind::channel ? "grove::channel" : "grove::queue";
-  }
-
   sync_owner owner_;
   wait_queue takers_;
   wait_queue givers_;
   std::size_t capacity_;
   std::atomic<bool> closed_{false};
-  wait_kind kind_;
 
  private:
   std::size_t unfinished_ = 0;

@@ -78,7 +78,7 @@ inline constexpr std::size_t stack_guard_bytes = 64 * 1024;
 /// million idle fibers pay for every byte of it).
 struct fiber_extras {
   std::string name;
-  wait_queue joiners{"the fiber being joined"};  ///< fibers in join() / wait_any() on this one
+  wait_queue joiners{wait_kind::join};  ///< fibers in join() / wait_any() on this one
   scoped_timeout* timeouts = nullptr;   ///< innermost active grove::timeout scope
   fiber_local_slots* locals = nullptr;  ///< grove::fiber_local values
   /// What a wake_reason::abandoned names: the wait_queue owner destroyed while this fiber

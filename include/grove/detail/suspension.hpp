@@ -72,6 +72,7 @@ enum class wait_kind : std::uint8_t {
   offload,      ///< a job on the offload pool
   asio,         ///< an Asio operation (grove::use_fiber, await_asio)
   server,       ///< a server's internal state (a connection slot, its stop)
+  tls_stream,   ///< a TLS stream's turn to read or write its socket; detail: the stream
 };
 
 /// What one suspension waits on: a kind and one word of detail (descriptor, pid, object).

@@ -14,6 +14,8 @@
 // its waiters, e.g. by a fiber that owned it and was killed) wakes each of them with
 // wake_reason::abandoned: their wait throws grove::error naming the primitive ("grove::event
 // destroyed while a fiber waited on it"), rather than hanging forever on memory that is gone.
+// A queue knows its primitive by the wait_kind that grove::dump_fibers shows for its waits, so
+// the primitive's identity is given once: `detail::wait_queue waiters_{wait_kind::event};`.
 // std::mutex calls this undefined behaviour; a fiber library can afford to say what happened.
 // The waiter must not touch the primitive afterwards: every wait returns by throwing.
 #pragma once
@@ -51,7 +53,7 @@ struct wait_node {
   /// Set while the node waits in a primitive shared across threads (sync_owner.hpp): how to
   /// wake its fiber or thread from anywhere. Null on the single-hub path.
   struct remote_waiter* remote = nullptr;
-  std::uint8_t status = 0;       ///< for the primitive: e.g. "served" / "closed"
+  std::uint8_t status = 0;  ///< for the primitive: e.g. "served" / "closed"
 };
 
 /// Wakes the waiter of a popped `node` with `notified`: by its token on the single-hub path,
@@ -65,11 +67,43 @@ inline void wake_node(wait_node& node) noexcept {
   }
 }
 
+/// The primitive a wait of `kind` waits on, as an abandoned waiter's error names it (a static
+/// string): "grove::event", "grove::mutex"...; "a grove primitive" for kinds that are no object.
+constexpr const char* primitive_name(wait_kind kind) noexcept {
+  switch (kind) {
+    case wait_kind::join:
+      return "the fiber being joined";
+    case wait_kind::event:
+      return "grove::event";
+    case wait_kind::future:
+      return "grove::future";
+    case wait_kind::queue:
+      return "grove::queue";
+    case wait_kind::channel:
+      return "grove::channel";
+    case wait_kind::mutex:
+      return "grove::mutex";
+    case wait_kind::semaphore:
+      return "grove::semaphore";
+    case wait_kind::condition:
+      return "grove::condition_variable";
+    case wait_kind::group:
+      return "grove::group";
+    case wait_kind::server:
+      return "grove::net::server";
+    case wait_kind::tls_stream:
+      return "grove::net::tls_stream";
+    default:
+      return "a grove primitive";
+  }
+}
+
 /// Intrusive FIFO of wait_nodes. Not thread-safe: on a primitive shared across threads, the
 /// primitive's lock guards it (sync_owner.hpp).
 struct wait_queue {
-  /// A queue of the primitive `owner` (a static string, named in the abandoned waiters' error).
-  explicit wait_queue(const char* owner = "a grove primitive") noexcept : owner_(owner) {}
+  /// A queue of a primitive of `kind`: what its waits show in grove::dump_fibers (when wait()
+  /// is given no kind) and what the abandoned waiters' error names (primitive_name).
+  explicit wait_queue(wait_kind kind = wait_kind::unknown) noexcept : kind_(kind) {}
   wait_queue(const wait_queue&) = delete;
   wait_queue& operator=(const wait_queue&) = delete;
   /// Wakes every fiber still waiting in the queue with wake_reason::abandoned.
@@ -93,20 +127,23 @@ struct wait_queue {
   std::size_t notify_all() noexcept;
   /// Suspends the current fiber in this queue until notify_one/notify_all (or a hand-off)
   /// served its node (true) or `deadline` passed (false). A wake that served nothing does not
-  /// end the wait. Throws like suspend() on kill / scoped timeout.
+  /// end the wait. Throws like suspend() on kill / scoped timeout. `on` without a kind takes
+  /// the queue's.
   bool wait(time_point deadline = no_deadline, waiting_on on = {});
 
   /// The status notify_one / notify_all record (handoff::done's value).
   static constexpr std::uint8_t served = 1;
 
-  /// The primitive this queue belongs to.
-  const char* owner() const noexcept { return owner_; }
+  /// What kind of primitive this queue belongs to.
+  wait_kind kind() const noexcept { return kind_; }
+  /// The primitive this queue belongs to, as errors name it.
+  const char* owner() const noexcept { return primitive_name(kind_); }
 
  private:
-  const char* owner_;
   wait_node* head_ = nullptr;
   wait_node* tail_ = nullptr;
   std::size_t size_ = 0;
+  wait_kind kind_;
 };
 
 }  // namespace grove::detail

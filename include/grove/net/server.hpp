@@ -109,11 +109,11 @@ class server_core {
   fiber<void> acceptor_;
   std::unordered_map<std::uint64_t, fiber<void>> connections_;
   /// The acceptor waits here at the limit.
-  wait_queue slot_free_{"grove::net::server"};
+  wait_queue slot_free_{wait_kind::server};
   /// stop() waits here during the grace period.
-  wait_queue handler_ended_{"grove::net::server"};
+  wait_queue handler_ended_{wait_kind::server};
   /// serve_forever() and concurrent stop() calls wait here.
-  wait_queue stopped_queue_{"grove::net::server"};
+  wait_queue stopped_queue_{wait_kind::server};
   std::chrono::milliseconds backoff_{0};
   bool stopping_ = false;
   bool stopped_ = false;
