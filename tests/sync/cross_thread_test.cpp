@@ -258,76 +258,6 @@ void on_hubs_and_threads(int hubs, int threads, Body body) {
   for (int i = 0; i < hubs; ++i) all.emplace_back([&, i] { grove::run([&] { body(i, true); }); });
   for (int i = 0; i < threads; ++i) all.emplace_back([&, i] { body(hubs + i, false); });
   for (auto& t : all) t.join();
-namespace {
-
-/// A pause before answering, picked at random so that the peer hub is caught in every state:
-/// none (it is still spinning for the answer), a busy pause longer than the hub's spin (30 us:
-/// it has gone to sleep in epoll), a yield, or a grove sleep (this hub sleeps on a timer while
-/// the peer's wake comes in). `kinds` 2: the first two only, so that no timer ever wakes a hub
-/// and a lost wake-up cannot hide behind one.
-void random_pause(std::mt19937& dice, unsigned kinds = 4) {
-  switch (dice() % kinds) {
-    case 0:
-      break;
-    case 1: {
-      auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(20 + dice() % 80);
-      while (std::chrono::steady_clock::now() < until) {
-      }
-      break;
-    }
-    case 2:
-      grove::this_fiber::yield();
-      break;
-    default:
-      grove::this_fiber::sleep_for(std::chrono::microseconds(dice() % 200));
-  }
-}
-
-/// Sends `v`; one time in 8 first under a tiny timeout that may race the peer's wake (a send
-/// that timed out handed nothing over: it is retried). A lost wake-up ends in the 10 s guard.
-void send_racing_timeouts(grove::channel<int>& ch, int v, std::mt19937& dice, int& timeouts) {
-  while (dice() % 8 == 0) {
-    try {
-      grove::with_timeout(std::chrono::microseconds(10 + dice() % 300), [&] { ch.send(v); });
-      return;
-    } catch (const grove::timeout_error&) {
-      ++timeouts;
-    }
-  }
-  grove::timeout guard(10s);
-  ch.send(v);
-}
-
-int receive_racing_timeouts(grove::channel<int>& ch, std::mt19937& dice, int& timeouts) {
-  while (dice() % 8 == 0) {
-    try {
-      auto v = grove::with_timeout(std::chrono::microseconds(10 + dice() % 300),
-                                   [&] { return ch.receive(); });
-      return v.value_or(-1);
-    } catch (const grove::timeout_error&) {
-      ++timeouts;
-    }
-  }
-  grove::timeout guard(10s);
-  return ch.receive().value_or(-1);
-}
-
-/// Until `done`: a fiber waits on `never` (another thread sets it now and then) and is killed
-/// after a random pause, so that kills, stale cross-thread wakes and the hub's count of remote
-/// waits churn while the ping-pong runs.
-void churn(grove::event& never, grove::event& peer_never, std::atomic<bool>& done,
-           std::mt19937 dice, int& kills) {
-  while (!done) {
-    auto victim = grove::spawn([&] { never.wait(); });
-    random_pause(dice);
-    if (dice() % 4 == 0) {
-      peer_never.set();
-      peer_never.clear();
-    }
-    victim.kill();
-    victim.join();
-    ++kills;
-  }
 }
 
 }  // namespace
@@ -623,6 +553,83 @@ TEST_CASE(
     lock.reset();
     CHECK_THROWS_WITH_AS(on_lock.get(), doctest::Contains("grove::mutex destroyed"), grove::error);
   });
+}
+
+
+namespace {
+
+/// A pause before answering, picked at random so that the peer hub is caught in every state:
+/// none (it is still spinning for the answer), a busy pause longer than the hub's spin (30 us:
+/// it has gone to sleep in epoll), a yield, or a grove sleep (this hub sleeps on a timer while
+/// the peer's wake comes in). `kinds` 2: the first two only, so that no timer ever wakes a hub
+/// and a lost wake-up cannot hide behind one.
+void random_pause(std::mt19937& dice, unsigned kinds = 4) {
+  switch (dice() % kinds) {
+    case 0:
+      break;
+    case 1: {
+      auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(20 + dice() % 80);
+      while (std::chrono::steady_clock::now() < until) {
+      }
+      break;
+    }
+    case 2:
+      grove::this_fiber::yield();
+      break;
+    default:
+      grove::this_fiber::sleep_for(std::chrono::microseconds(dice() % 200));
+  }
+}
+
+/// Sends `v`; one time in 8 first under a tiny timeout that may race the peer's wake (a send
+/// that timed out handed nothing over: it is retried). A lost wake-up ends in the 10 s guard.
+void send_racing_timeouts(grove::channel<int>& ch, int v, std::mt19937& dice, int& timeouts) {
+  while (dice() % 8 == 0) {
+    try {
+      grove::with_timeout(std::chrono::microseconds(10 + dice() % 300), [&] { ch.send(v); });
+      return;
+    } catch (const grove::timeout_error&) {
+      ++timeouts;
+    }
+  }
+  grove::timeout guard(10s);
+  ch.send(v);
+}
+
+int receive_racing_timeouts(grove::channel<int>& ch, std::mt19937& dice, int& timeouts) {
+  while (dice() % 8 == 0) {
+    try {
+      auto v = grove::with_timeout(std::chrono::microseconds(10 + dice() % 300),
+                                   [&] { return ch.receive(); });
+      return v.value_or(-1);
+    } catch (const grove::timeout_error&) {
+      ++timeouts;
+    }
+  }
+  grove::timeout guard(10s);
+  return ch.receive().value_or(-1);
+}
+
+/// Until `done`: a fiber waits on `never` (another thread sets it now and then) and is killed
+/// after a random pause, so that kills, stale cross-thread wakes and the hub's count of remote
+/// waits churn while the ping-pong runs.
+void churn(grove::event& never, grove::event& peer_never, std::atomic<bool>& done,
+           std::mt19937 dice, int& kills) {
+  while (!done) {
+    auto victim = grove::spawn([&] { never.wait(); });
+    random_pause(dice);
+    if (dice() % 4 == 0) {
+      peer_never.set();
+      peer_never.clear();
+    }
+    victim.kill();
+    victim.join();
+    ++kills;
+  }
+}
+
+}  // namespace
+
 TEST_CASE("no wake-up is lost between two hubs, whether the peer spins, sleeps in epoll or on a timer") {
   // Channel and event ping-pong between two hubs, each side pausing at random before it
   // answers, some waits racing tiny timeouts, and a fiber killed in a cross-thread wait now and
