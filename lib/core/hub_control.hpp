@@ -66,9 +66,7 @@ class remote_inbox {
   }
 
  private:
-  static inbox_item* closed() noexcept {
-    return reinterpret_cast<inbox_item*>(std::uintptr_t{1});
-  }
+  static inbox_item* closed() noexcept { return reinterpret_cast<inbox_item*>(std::uintptr_t{1}); }
   static inbox_item* reverse(inbox_item* head) noexcept {
     inbox_item* fifo = nullptr;
     while (head) {

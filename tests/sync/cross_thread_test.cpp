@@ -630,7 +630,8 @@ void churn(grove::event& never, grove::event& peer_never, std::atomic<bool>& don
 
 }  // namespace
 
-TEST_CASE("no wake-up is lost between two hubs, whether the peer spins, sleeps in epoll or on a timer") {
+TEST_CASE(
+    "no wake-up is lost between two hubs, whether the peer spins, sleeps in epoll or on a timer") {
   // Channel and event ping-pong between two hubs, each side pausing at random before it
   // answers, some waits racing tiny timeouts, and a fiber killed in a cross-thread wait now and
   // then on both hubs. Every value arrives once and in order; every wait of the ping-pong ends
@@ -699,8 +700,8 @@ TEST_CASE("no wake-up is lost between two hubs, whether the peer spins, sleeps i
   CHECK(wrong_b == 0);
   CHECK(kills_a > 0);
   CHECK(kills_b > 0);
-  MESSAGE("timeouts that raced a wake: " << timeouts_a + timeouts_b << ", kills in remote waits: "
-                                         << kills_a + kills_b);
+  MESSAGE("timeouts that raced a wake: " << timeouts_a + timeouts_b
+                                         << ", kills in remote waits: " << kills_a + kills_b);
 }
 
 TEST_CASE("no wake-up is lost between two hubs when nothing else could wake them") {
