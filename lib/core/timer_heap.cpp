@@ -12,24 +12,24 @@ void timer_heap::insert(timer_node& node) noexcept {
   if (node.armed()) remove(node);
   if (node.when == no_deadline) return;  // "forever": nothing to fire
   node.sequence = ++sequence_;
-  nodes_.push_back({node.when, &node});  // within the capacity reserve() made
+  nodes_.push_back(&node);  // within the capacity reserve() made
   up(static_cast<std::uint32_t>(nodes_.size() - 1));
 }
 
 void timer_heap::remove(timer_node& node) noexcept {
   std::uint32_t i = node.heap_index;
   node.heap_index = timer_node::not_armed;
-  slot last = nodes_.back();
+  timer_node* last = nodes_.back();
   nodes_.pop_back();
-  if (last.node != &node) {
+  if (last != &node) {
     place(i, last);
     up(i);
-    down(last.node->heap_index);
+    down(last->heap_index);
   }
 }
 
 void timer_heap::up(std::uint32_t i) noexcept {
-  slot s = nodes_[i];
+  timer_node* s = nodes_[i];
   while (i > 0) {
     std::uint32_t parent = (i - 1) / arity;
     if (!less(s, nodes_[parent])) break;
@@ -40,7 +40,7 @@ void timer_heap::up(std::uint32_t i) noexcept {
 }
 
 void timer_heap::down(std::uint32_t i) noexcept {
-  slot s = nodes_[i];
+  timer_node* s = nodes_[i];
   auto n = static_cast<std::uint32_t>(nodes_.size());
   for (;;) {
     std::uint32_t first = arity * i + 1;

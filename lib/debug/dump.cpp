@@ -195,7 +195,8 @@ void dump_hub(hub_impl& h, std::ostream& out) {
   for (const fiber_base* f = h.live_head(); f; f = f->next_live) {
     out << "  fiber " << f->id << " '" << f->name() << "' " << state_name(f->state);
     if (f->state == fiber_state::suspended) {
-      out << ": " << describe_wait(f) << "\n      waits at " << location(stack_top_of(f).wait.where);
+      out << ": " << describe_wait(f) << "\n      waits at "
+          << location(stack_top_of(f).wait.where);
     } else if (f->state == fiber_state::created && f->deadline().armed()) {
       out << ": starts in " << milliseconds_until(f->deadline().when);
     }
