@@ -149,6 +149,9 @@ TEST_CASE("random kills on both hubs: every value whose send returned is receive
   std::atomic<bool> senders_done{false};
   std::thread b([&] {
     grove::run([&] {
+      // The kills start once a value has crossed: before that, a slow start of the other
+      // thread (TSan) could let the kills end every sender inside its first send.
+      grove::event first_sent;
       std::vector<grove::fiber<void>> fibers;
       for (int s = 0; s < senders; ++s) {
         fibers.push_back(grove::spawn([&, s] {
@@ -156,9 +159,11 @@ TEST_CASE("random kills on both hubs: every value whose send returned is receive
             int v = s * per_sender + i;
             ch.send(v);
             sent_ok.push_back(v);
+            first_sent.set();
           }
         }));
       }
+      first_sent.wait();
       std::mt19937 dice(7);
       for (int round = 0; round < 100; ++round) {
         grove::this_fiber::sleep_for(100us);
