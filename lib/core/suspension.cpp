@@ -132,6 +132,10 @@ wake_reason suspend_as(hub_impl* h, fiber_base* self, time_point deadline, suspe
       // A throwing wait raises it now. A C frame gets it as an errno and may retry whatever
       // it gets: pass through the hub first, so such a loop cannot starve other fibers.
       if (kind == suspend_flavour::reporting) h->yield_current(self);
+      // This suspension never happened, but a waker may already hold its token (a wait that
+      // registered, then found the kill): retire the number, or that late wake would end the
+      // fiber's next suspension instead.
+      ++self->suspension;
       return pending;
     }
   }
