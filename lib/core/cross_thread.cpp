@@ -264,12 +264,14 @@ struct posted_task {
 }  // namespace
 
 bool post_task(hub_control* control, std::unique_ptr<remote_task> task) {
-  if (!control) return false;
+  // A task that slips in just as the hub begins to end still runs during its shutdown, or is
+  // destroyed unrun: the same as one posted a moment earlier.
+  if (!control || control->refusing_tasks.load(std::memory_order_relaxed)) return false;
   return post_to(*control, posted_task{std::move(task)});
 }
 
 bool hub_alive(hub_control* control) noexcept {
-  if (!control) return false;
+  if (!control || control->refusing_tasks.load(std::memory_order_relaxed)) return false;
   std::lock_guard lock(control->mutex);
   return control->hub != nullptr;
 }

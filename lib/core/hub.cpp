@@ -77,9 +77,9 @@ hub_impl::~hub_impl() {
 }
 
 void hub_impl::close_control() noexcept {
-  // From now on posts from other threads fail (hub_ref::post returns false, spawn throws);
-  // work they posted before still runs while the hub shuts down, and what it never ran is
-  // destroyed unrun by ~hub_impl, on this thread.
+  // The loop has returned (or never ran): from now on every push fails; what other threads
+  // posted before and the hub never ran is destroyed unrun by ~hub_impl, on this thread.
+  control_->refusing_tasks.store(true, std::memory_order_relaxed);
   {
     std::lock_guard lock(control_->mutex);
     control_->hub = nullptr;
@@ -204,7 +204,9 @@ void hub_impl::loop() {
     if (soon_head_) run_callbacks();
     if (!shutting_down_ && main_->state == fiber_state::finished) {
       shutting_down_ = true;
-      close_control();
+      // New tasks are refused from now on; wakes are still taken, so that a fiber killed in a
+      // wait a kill cannot end (shielded, relocking a shared mutex) still gets its wake.
+      control_->refusing_tasks.store(true, std::memory_order_relaxed);
       kill_all_live();
     }
     if (shutting_down_ && live_count_ == 0) break;

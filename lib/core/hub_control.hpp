@@ -7,9 +7,12 @@
 // it is going to sleep in its reactor (`sleeping`) is interrupted, by the one poster that clears
 // the flag. The handshake is Dekker's, all seq_cst: the hub stores `sleeping` then looks at the
 // inbox; a poster pushes then reads `sleeping`. One of the two sees the other, so a wake is never
-// lost (docs/architecture.md, "Threads"). The hub closes the inbox (and clears `hub` under
-// `mutex`) when it begins to end: later pushes fail, and nothing is ever posted into a dead
-// io_context; what was accepted before still runs, or is destroyed unrun on the hub's thread.
+// lost (docs/architecture.md, "Threads"). When the hub begins to end it refuses new tasks
+// (`refusing_tasks`: hub_ref::post returns false, spawn throws) but still takes wakes: a fiber it
+// is killing may sit in a wait a kill cannot end (shielded, or relocking a shared mutex as it
+// unwinds) and needs its wake to finish. Only once its loop has returned does the hub close the
+// inbox (and clear `hub` under `mutex`): later pushes fail, nothing is ever posted into a dead
+// io_context, and what was accepted but never ran is destroyed unrun on the hub's thread.
 #pragma once
 
 #include <atomic>
@@ -82,7 +85,9 @@ class remote_inbox {
 
 struct hub_control {
   std::mutex mutex;         ///< guards `hub` (the interrupt's slow path, hub_alive)
-  hub_impl* hub = nullptr;  ///< null once the hub has begun to end
+  hub_impl* hub = nullptr;  ///< null once the hub's loop has returned
+  /// Set when the hub begins to end: tasks and spawns from other threads are refused, wakes not.
+  std::atomic<bool> refusing_tasks{false};
   // Posters write the inbox and read the flag, the hub the other way round: one cache line,
   // away from the mutex.
   alignas(64) remote_inbox inbox;

@@ -800,3 +800,75 @@ TEST_CASE("a hub kept busy by a cross-thread ping-pong still runs its timers") {
   b.join();
   CHECK(ticked);
 }
+
+// A hub that is ending ------------------------------------------------------------------------
+
+namespace {
+
+/// Waits (bounded) until the hub behind `ref` refuses new tasks: it has begun to end.
+bool wait_until_refusing(const grove::hub_ref& ref) {
+  auto until = std::chrono::steady_clock::now() + 10s;
+  while (ref.post([] {})) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("a hub that has begun to end still takes the wake of a fiber whose wait a kill cannot end") {
+  grove::event ev(grove::cross_thread);
+  grove::promise<grove::hub_ref> ref_ready(grove::cross_thread);
+  std::atomic<bool> wait_ended{false};
+  std::thread a([&] {
+    grove::run([&] {
+      ref_ready.set_value(grove::hub::current().ref());
+      grove::spawn([&] {
+        grove::this_fiber::shield s;  // the kill at the hub's end waits for the shield
+        ev.wait();
+        wait_ended = true;
+      });
+      grove::this_fiber::yield();  // it waits on the shared event now
+    });                            // main returns: the hub begins to end and kills it
+  });
+  grove::hub_ref ref = ref_ready.get_future().get();
+  bool refusing = wait_until_refusing(ref);
+  ev.set();   // before: refused by the ending hub, which then waited forever
+  a.join();
+  CHECK(refusing);
+  CHECK(wait_ended);
+}
+
+TEST_CASE("a fiber killed at its hub's end relocks a shared mutex another thread releases") {
+  grove::mutex m(grove::cross_thread);
+  grove::condition_variable cv(grove::cross_thread);
+  grove::promise<grove::hub_ref> ref_ready(grove::cross_thread);
+  grove::event waiting(grove::cross_thread);
+  std::atomic<bool> unwound_holding{false};
+  std::thread a([&] {
+    grove::run([&] {
+      ref_ready.set_value(grove::hub::current().ref());
+      grove::spawn([&] {
+        std::unique_lock lock(m);
+        struct probe {
+          std::unique_lock<grove::mutex>& lock;
+          std::atomic<bool>& flag;
+          ~probe() { flag = lock.owns_lock(); }
+        } p{lock, unwound_holding};
+        waiting.set();
+        cv.wait(lock);  // killed here; relocks m as it unwinds
+      });
+      waiting.wait();
+    });
+  });
+  grove::hub_ref ref = ref_ready.get_future().get();
+  waiting.wait();
+  m.lock();  // the plain thread holds the mutex while the hub begins to end
+  bool refusing = wait_until_refusing(ref);
+  m.unlock();  // hands it to the unwinding fiber if it queued already: a wake into the ending hub
+  // (if the kill has not reached it yet, it relocks a free mutex: the same end, no wake)
+  a.join();
+  CHECK(refusing);
+  CHECK(unwound_holding);
+}
