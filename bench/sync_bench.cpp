@@ -28,12 +28,10 @@ using steady = std::chrono::steady_clock;
 
 // Both workloads run inside the caller's grove::run, so the timed run reuses the warm-up's
 // pooled stacks (a first page touch costs 11-16 us on these VMs).
-double channel_ping_pong(long round_trips) {
-  grove::channel<long> ping;
-  grove::channel<long> pong;
-  auto echo = grove::spawn([&] {
-    while (auto v = ping.receive()) pong.send(*v);
-  });
+/// Sends `round_trips` values on `ping`, each answered on `pong` by an echo elsewhere, then
+/// closes `ping` (the echo ends): ns per message, two a round trip.
+double timed_round_trips(grove::channel<long>& ping, grove::channel<long>& pong,
+                         long round_trips) {
   auto start = steady::now();
   for (long i = 0; i < round_trips; ++i) {
     ping.send(i);
@@ -41,8 +39,18 @@ double channel_ping_pong(long round_trips) {
   }
   std::chrono::duration<double, std::nano> ns = steady::now() - start;
   ping.close();
-  echo.join();
   return ns.count() / (2.0 * static_cast<double>(round_trips));
+}
+
+double channel_ping_pong(long round_trips) {
+  grove::channel<long> ping;
+  grove::channel<long> pong;
+  auto echo = grove::spawn([&] {
+    while (auto v = ping.receive()) pong.send(*v);
+  });
+  double result = timed_round_trips(ping, pong, round_trips);
+  echo.join();
+  return result;
 }
 
 double mutex_handoff(long fibers, long rounds) {
@@ -77,16 +85,7 @@ double channel_cross_ping_pong(long round_trips) {
       while (auto v = ping.receive()) pong.send(*v);
     });
   });
-  double result = grove::run([&] {
-    auto start = steady::now();
-    for (long i = 0; i < round_trips; ++i) {
-      ping.send(i);
-      pong.receive();
-    }
-    std::chrono::duration<double, std::nano> ns = steady::now() - start;
-    ping.close();
-    return ns.count() / (2.0 * static_cast<double>(round_trips));
-  });
+  double result = grove::run([&] { return timed_round_trips(ping, pong, round_trips); });
   echo_thread.join();
   return result;
 }
