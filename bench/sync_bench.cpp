@@ -30,8 +30,7 @@ using steady = std::chrono::steady_clock;
 // pooled stacks (a first page touch costs 11-16 us on these VMs).
 /// Sends `round_trips` values on `ping`, each answered on `pong` by an echo elsewhere, then
 /// closes `ping` (the echo ends): ns per message, two a round trip.
-double timed_round_trips(grove::channel<long>& ping, grove::channel<long>& pong,
-                         long round_trips) {
+double timed_round_trips(grove::channel<long>& ping, grove::channel<long>& pong, long round_trips) {
   auto start = steady::now();
   for (long i = 0; i < round_trips; ++i) {
     ping.send(i);
