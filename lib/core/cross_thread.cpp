@@ -271,9 +271,8 @@ bool post_task(hub_control* control, std::unique_ptr<remote_task> task) {
 }
 
 bool hub_alive(hub_control* control) noexcept {
-  if (!control || control->refusing_tasks.load(std::memory_order_relaxed)) return false;
-  std::lock_guard lock(control->mutex);
-  return control->hub != nullptr;
+  // `hub` is cleared only after the hub refuses tasks (close_control), so the flag says it all.
+  return control && !control->refusing_tasks.load(std::memory_order_relaxed);
 }
 
 bool hub_ending() noexcept { return !t_hub || t_hub->ending(); }

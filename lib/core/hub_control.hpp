@@ -84,7 +84,7 @@ class remote_inbox {
 };
 
 struct hub_control {
-  std::mutex mutex;         ///< guards `hub` (the interrupt's slow path, hub_alive)
+  std::mutex mutex;         ///< guards `hub` (the interrupt's slow path)
   hub_impl* hub = nullptr;  ///< null once the hub's loop has returned
   /// Set when the hub begins to end: tasks and spawns from other threads are refused, wakes not.
   std::atomic<bool> refusing_tasks{false};
