@@ -22,7 +22,7 @@ void deadline_fired(timer_node* node) noexcept {
   fiber_base* owner = fiber_base::of_deadline(node);
   if (owner->state == fiber_state::created) {  // spawn_later: time to start
     owner->state = fiber_state::ready;
-    owner->hub->push_ready(owner);
+    owner->hub->queue_start(owner);
   } else {
     interrupt(owner, wake_reason::deadline);  // armed only for the suspension it ends
   }
@@ -77,7 +77,7 @@ void hub_impl::launch(fiber_base* f, const spawn_options& options, time_point st
   }
   if (start_at == no_deadline) {
     f->state = fiber_state::ready;
-    push_ready(f);
+    queue_start(f);
   } else {
     f->state = fiber_state::created;
     f->deadline().when = start_at;
@@ -85,8 +85,37 @@ void hub_impl::launch(fiber_base* f, const spawn_options& options, time_point st
   }
 }
 
+void hub_impl::queue_start(fiber_base* f) noexcept {
+  if (!start_head_ && admitted_ < start_batch) {
+    ++admitted_;
+    push_ready(f);
+    return;
+  }
+  f->next_ready = nullptr;
+  if (start_tail_) {
+    start_tail_->next_ready = f;
+  } else {
+    start_head_ = f;
+  }
+  start_tail_ = f;
+}
+
+void hub_impl::admit_starts() noexcept {
+  while (start_head_ && admitted_ < start_batch) {
+    fiber_base* f = start_head_;
+    start_head_ = f->next_ready;
+    if (!start_head_) start_tail_ = nullptr;
+    ++admitted_;
+    push_ready(f);
+  }
+}
+
 bool prepare_to_start(hub_core& hub, fiber_base* f) noexcept {
   auto& h = static_cast<hub_impl&>(hub);
+  // One admitted start leaves the ready queue: the next queued one takes its place, behind
+  // whatever woke meanwhile.
+  if (h.admitted_ != 0) --h.admitted_;
+  h.admit_starts();
   // A fiber killed before it started still gets a stack: its callable (and everything it
   // captured) is destroyed there, in fiber context, where a destructor may wait.
   try {
@@ -212,7 +241,7 @@ void hub_impl::kill(fiber_base* f) noexcept {
   if (f->state == fiber_state::created) {  // spawn_later, not started: start now, to end at once
     disarm(f->deadline());
     f->state = fiber_state::ready;
-    push_ready(f);
+    queue_start(f);
   } else if (f->state == fiber_state::suspended && f->interruptible) {
     interrupt(f, wake_reason::killed);
   }

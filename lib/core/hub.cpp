@@ -194,6 +194,15 @@ void hub_impl::loop() {
     // handlers alone is not stuck, one stuck inside a callback is.
     count_switch();
     if (closed_items_ || control_->inbox.has_items()) run_inbox();
+    // Due timers fire here, on a clock read (vDSO), not through Asio: its timer (a
+    // timerfd_settime and a handler each time) is armed only before the hub sleeps.
+    fire_due_timers();
+    // Every admitted start has left the ready queue (prepare_to_start), so any count left over
+    // is stale: queued starts never wait for a ready queue that is empty.
+    if (!ready_head_ && start_head_) {
+      admitted_ = 0;
+      admit_starts();
+    }
     if (ready_head_) {
       budget_ = switch_budget;
       if (fiber_base* f = pop_runnable()) {
@@ -214,7 +223,7 @@ void hub_impl::loop() {
     // fiber releasing an executor_work_guard; a stopped run_one() would return 0 at once and
     // look like a deadlock. So restart before polling, not after.
     if (io_.stopped()) io_.restart();
-    if (ready_head_ || soon_head_ || closed_items_) {
+    if (ready_head_ || start_head_ || soon_head_ || closed_items_) {
       // A hub that is never idle still gives idle stacks' memory back, at a bounded pace.
       if (stacks_.has_surplus()) stacks_.trim_paced(clock::now());
       io_.poll();
@@ -247,6 +256,7 @@ void hub_impl::loop() {
     }
     // Waiting here with nothing to run is not a stall: the blocking monitor skips idle hubs.
     watch_.idle.store(true, std::memory_order_relaxed);
+    arm_asio_timer_for_sleep();
     std::size_t handled = io_.run_one();
     watch_.idle.store(false, std::memory_order_relaxed);
     control_->sleeping.store(false, std::memory_order_relaxed);

@@ -208,11 +208,13 @@ TEST_CASE("timers that fire after a wait was served, before its fiber resumed, t
       }
     });
     auto own_deadline = grove::spawn([&] { deadline_got = q.get_for(100ms) == 2; });
-    grove::this_fiber::yield();  // both start and wait in get(); their timers run from now
     // Enough ready fibers ahead of them that the hub polls its timers (every 256 switches)
-    // before they resume.
+    // before they resume: woken ones (a fiber never started may wait behind a woken one).
+    grove::event go;
     std::vector<grove::fiber<void>> ahead;
-    for (int i = 0; i < 600; ++i) ahead.push_back(grove::spawn([] {}));
+    for (int i = 0; i < 600; ++i) ahead.push_back(grove::spawn([&go] { go.wait(); }));
+    grove::this_fiber::yield();  // all start and wait; the two get() timers run from now
+    go.set();
     q.put(1);  // served: ready, behind the 600
     q.put(2);
     auto until = clock_type::now() + 150ms;

@@ -7,7 +7,6 @@
 
 #include <atomic>
 #include <cstdint>
-
 #include <grove/detail/fiber_base.hpp>
 
 namespace grove::detail {
@@ -42,6 +41,22 @@ struct hub_core {
       ready_head_ = f;
     }
     ready_tail_ = f;
+  }
+
+  /// Appends the running fiber `self` that yields (state already ready): behind every fiber
+  /// spawned before, started or not, as a yield promises; the starts still queued
+  /// (hub_impl::queue_start) join the ready queue first, all at once.
+  void push_yielded(fiber_base* self) noexcept {
+    if (start_head_) [[unlikely]] {
+      if (ready_tail_) {
+        ready_tail_->next_ready = start_head_;
+      } else {
+        ready_head_ = start_head_;
+      }
+      ready_tail_ = start_tail_;
+      start_head_ = start_tail_ = nullptr;
+    }
+    push_ready(self);
   }
 
   /// The next ready fiber that can run (started, or given a stack now), or nullptr.
@@ -82,6 +97,9 @@ struct hub_core {
   fiber_base* current_ = nullptr;
   fiber_base* ready_head_ = nullptr;
   fiber_base* ready_tail_ = nullptr;
+  /// Fibers never started and not yet in the ready queue (hub_impl::queue_start).
+  fiber_base* start_head_ = nullptr;
+  fiber_base* start_tail_ = nullptr;
   /// Direct fiber-to-fiber switches left before the loop polls Asio again.
   int budget_ = 0;
   void* eh_globals_ = nullptr;  ///< this thread's __cxa_eh_globals

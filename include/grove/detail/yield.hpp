@@ -42,7 +42,7 @@ inline void yield_inline() {
   }
   notify_suspending(self);
   self->state = fiber_state::ready;
-  h->push_ready(self);
+  h->push_yielded(self);
   execution_context* to = h->next_context(self);
   if (!to) return;  // next in line itself: nothing ran meanwhile
   h->current_ = to->fiber;
