@@ -3,6 +3,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <stdexcept>
@@ -653,5 +654,49 @@ TEST_CASE("kill of a fiber blocked in join ends the join; the joined fiber runs 
     CHECK_FALSE(target.ready());
     release.set();
     CHECK(target.get() == 7);
+  });
+}
+
+TEST_CASE("a woken fiber runs before fibers spawned long before that have not started") {
+  // spawn promises "soon": a fiber that wakes waits behind a bounded number of starts, not
+  // behind every fiber spawned before it (a million sleepers would all be alive at once).
+  // Starts keep their spawn order, and a yield still runs every fiber spawned before it.
+  grove::run([] {
+    constexpr int count = 5000;
+    std::vector<int> order;
+    grove::event go;
+    auto woken = grove::spawn([&] {
+      go.wait();
+      order.push_back(-1);
+    });
+    grove::this_fiber::yield();  // it waits
+    std::vector<grove::fiber<void>> fibers;
+    for (int i = 0; i < count; ++i)
+      fibers.push_back(grove::spawn([&order, i] { order.push_back(i); }));
+    go.set();
+    woken.join();
+    // It ran after a few starts, not after all of them.
+    CHECK(std::find(order.begin(), order.end(), -1) - order.begin() < count / 10);
+    for (auto& f : fibers) f.join();
+    REQUIRE(order.size() == count + 1);
+    std::vector<int> starts;
+    for (int v : order) {
+      if (v >= 0) starts.push_back(v);
+    }
+    bool in_spawn_order = true;
+    for (int i = 0; i < count; ++i) in_spawn_order = in_spawn_order && starts[i] == i;
+    CHECK(in_spawn_order);
+  });
+}
+
+TEST_CASE("a yield runs every fiber spawned before it, however many") {
+  grove::run([] {
+    constexpr int count = 5000;
+    int started = 0;
+    std::vector<grove::fiber<void>> fibers;
+    for (int i = 0; i < count; ++i) fibers.push_back(grove::spawn([&started] { ++started; }));
+    grove::this_fiber::yield();
+    CHECK(started == count);
+    for (auto& f : fibers) f.join();
   });
 }
