@@ -341,6 +341,7 @@ void stack_pool::release(stack_mapping s) noexcept {
   // The dead fiber's frames may have left poisoned redzones behind; a new fiber must start clean.
   unpoison_used_part(static_cast<char*>(s.base) + s.guard, usable);
   --in_use_;
+  trim_failed_ = false;
   for (auto& b : buckets_) {
     if (b.usable != usable) continue;
     try {
@@ -368,7 +369,10 @@ void stack_pool::trim() noexcept {
     if (budget == 0) break;
     if (b.warm.size() <= max_pooled_per_size) continue;
     std::size_t n = std::min(b.warm.size() - max_pooled_per_size, budget);
-    if (!trim_bucket(b, n)) return;  // no memory for bookkeeping: try at the next idle moment
+    if (!trim_bucket(b, n)) {  // no memory for bookkeeping: try again after the next release
+      trim_failed_ = true;
+      return;
+    }
     budget -= n;
     surplus_ -= n;
   }

@@ -63,8 +63,9 @@ class stack_pool {
     next_busy_trim_ = now + busy_trim_period;
     trim();
   }
-  /// Whether trim() has work to do.
-  bool has_surplus() const noexcept { return surplus_ != 0; }
+  /// Whether trim() has work to do. Not after a trim that failed for want of memory for its
+  /// bookkeeping, until the next release(): the idle hub would otherwise retry it in a loop.
+  bool has_surplus() const noexcept { return surplus_ != 0 && !trim_failed_; }
   /// The mapping allocate() returned whose base is `base`, for `usable` as round() gave it
   /// (fibers keep only the base: every stack has the same guard).
   static stack_mapping mapping_of(void* base, std::size_t usable) noexcept {
@@ -117,6 +118,7 @@ class stack_pool {
   std::size_t mapped_ = 0;
   std::size_t in_use_ = 0;
   std::size_t surplus_ = 0;      ///< warm stacks beyond max_pooled_per_size, all buckets
+  bool trim_failed_ = false;     ///< see has_surplus()
   time_point next_busy_trim_{};  ///< see trim_paced()
   stack_guard_kind guard_;
 };

@@ -28,9 +28,16 @@ using clock_type = std::chrono::steady_clock;
 // Counts the program's allocations, to show which hub paths make none.
 namespace {
 std::atomic<long> g_allocations{0};
-}
+// While set, every allocation fails (and is counted): memory exhaustion on demand.
+std::atomic<bool> g_fail_allocations{false};
+std::atomic<long> g_failed_allocations{0};
+}  // namespace
 void* operator new(std::size_t size) {
   g_allocations.fetch_add(1, std::memory_order_relaxed);
+  if (g_fail_allocations.load(std::memory_order_relaxed)) {
+    g_failed_allocations.fetch_add(1, std::memory_order_relaxed);
+    throw std::bad_alloc();
+  }
   if (void* p = std::malloc(size ? size : 1)) return p;
   throw std::bad_alloc();
 }
@@ -271,5 +278,34 @@ TEST_CASE("timed waits do not allocate for the timer heap: room is reserved at s
     long during = g_allocations.load() - before;
     CHECK(during < 5);  // the Asio timer's wait at most, never the heap
     for (auto& f : fibers) f.join();
+  });
+}
+
+TEST_CASE("a hub whose stack trim finds no memory for its bookkeeping still goes to sleep") {
+  // Stacks released beyond the pool's warm reserve (1024 a size) are surplus, given back by
+  // trim() when the hub is idle. A trim that cannot reserve its bookkeeping must not leave the
+  // surplus looking trimmable, or the idle hub retries it in a loop instead of sleeping.
+  grove::run([] {
+    auto round = [](int count, bool starve) {
+      grove::event go;
+      std::vector<grove::fiber<void>> fibers;
+      fibers.reserve(static_cast<std::size_t>(count));
+      for (int i = 0; i < count; ++i) fibers.push_back(grove::spawn([&go] { go.wait(); }));
+      grove::this_fiber::yield();         // all started (stacks carved), waiting
+      grove::this_fiber::sleep_for(1ms);  // the hub's Asio timer has been used once (no new)
+      long failed_before = g_failed_allocations.load();
+      g_fail_allocations = starve;
+      go.set();
+      // The fibers end and their stacks come back while the hub is idle with a surplus.
+      grove::this_fiber::sleep_for(100ms);
+      g_fail_allocations = false;
+      for (auto& f : fibers) f.join();
+      return g_failed_allocations.load() - failed_before;
+    };
+    round(1100, false);  // the pool's lists grow to their size, the surplus is trimmed
+    // More stacks than the pool's lists have ever held: the trim must allocate, and cannot.
+    long failed = round(1400, true);
+    CHECK(failed >= 1);  // the trim tried
+    CHECK(failed <= 3);  // ... and the hub slept instead of retrying it (thousands of times)
   });
 }
