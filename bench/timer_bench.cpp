@@ -2,7 +2,8 @@
 // bench/peers/go_timers. Default kernel settings suffice where stacks get guard regions (Linux
 // >= 6.13): a million live stacks take a few hundred mappings. cpu_ms is the whole program's CPU
 // time (user + system), as go_timers reports it: on a loaded machine wall time also counts the
-// time other processes ran.
+// time other processes ran. peak_alive: the most fibers started and not finished at once (what
+// the peak RSS pays for: each has a touched stack page); rss_per_alive_b = peak RSS / that.
 //   timer_bench [N] [stack_kib]
 #include <sys/resource.h>
 
@@ -21,6 +22,7 @@ int main(int argc, char** argv) {
   if (stack) options.stack_size = stack;
   double spawn_ms = 0, total_ms = 0;
   long woke = 0;
+  long started = 0, peak_alive = 0;  // fibers started and not finished: the most at once
   grove::run([&] {
     std::mt19937 rng(42);
     std::uniform_int_distribution<int> delay_us(0, 1'000'000);
@@ -29,7 +31,9 @@ int main(int argc, char** argv) {
     auto start = bench::clock_type::now();
     for (long i = 0; i < n; ++i) {
       auto d = std::chrono::microseconds(delay_us(rng));
-      fibers.push_back(grove::spawn(options, [d, &woke] {
+      fibers.push_back(grove::spawn(options, [d, &woke, &started, &peak_alive] {
+        ++started;
+        if (started - woke > peak_alive) peak_alive = started - woke;
         grove::this_fiber::sleep_for(d);
         ++woke;
       }));
@@ -42,7 +46,11 @@ int main(int argc, char** argv) {
   getrusage(RUSAGE_SELF, &ru);
   double cpu_ms = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
                   static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
-  std::printf("extra_ms=%.0f spawn_ms=%.0f peak_rss_kib=%ld cpu_ms=%.0f\n", total_ms - 1000.0,
-              spawn_ms, bench::status_kib("VmHWM"), cpu_ms);
+  long peak_kib = bench::status_kib("VmHWM");
+  std::printf(
+      "extra_ms=%.0f spawn_ms=%.0f peak_rss_kib=%ld cpu_ms=%.0f peak_alive=%ld "
+      "rss_per_alive_b=%.0f\n",
+      total_ms - 1000.0, spawn_ms, peak_kib, cpu_ms, peak_alive,
+      peak_alive ? static_cast<double>(peak_kib) * 1024.0 / static_cast<double>(peak_alive) : 0.0);
   return woke == n ? 0 : 1;
 }
