@@ -306,6 +306,8 @@ TEST_CASE("a hub whose stack trim finds no memory for its bookkeeping still goes
     // More stacks than the pool's lists have ever held: the trim must allocate, and cannot.
     long failed = round(1400, true);
     CHECK(failed >= 1);  // the trim tried
-    CHECK(failed <= 3);  // ... and the hub slept instead of retrying it (thousands of times)
+    // ... and the hub slept instead of retrying it (tens of thousands of times in 100 ms): one
+    // try when idle, and at most one a 100 ms while busy, however loaded the machine.
+    CHECK(failed <= 10);
   });
 }
