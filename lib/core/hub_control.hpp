@@ -17,6 +17,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <grove/detail/sync_owner.hpp>
 #include <mutex>
 #include <new>
 #include <type_traits>
@@ -25,13 +26,6 @@
 #include "core/hub_impl.hpp"
 
 namespace grove::detail {
-
-/// One unit of work posted from another thread. `invoke(item, true)` runs and destroys it,
-/// `invoke(item, false)` destroys it unrun; either happens once, on the hub's thread.
-struct inbox_item {
-  inbox_item* next = nullptr;
-  void (*invoke)(inbox_item* item, bool run) noexcept = nullptr;
-};
 
 /// A lock-free multi-producer, single-consumer list of inbox_items (a Treiber stack the consumer
 /// takes whole, so there is no ABA), which can be closed once.

@@ -202,10 +202,10 @@ class exchange : public exchange_base {
     for (;;) {
       outcome now = try_give_unlocked(item);
       if (now != outcome::blocked || deadline_passed(deadline)) return now;
-      wait_node node;
-      node.payload = &item;
-      node.status = 0;
-      auto why = static_cast<handoff>(wait_in(guard, givers_, node, deadline));
+      remote_wait_node waiter;
+      waiter.node.payload = &item;
+      waiter.node.status = 0;
+      auto why = static_cast<handoff>(wait_in(guard, givers_, waiter, deadline));
       if (why == handoff::done) return outcome::done;
       if (why == handoff::closed) return outcome::closed;
       if (deadline_passed(deadline)) return outcome::blocked;  // retry: go round again
@@ -217,10 +217,10 @@ class exchange : public exchange_base {
     for (;;) {
       outcome now = try_take_unlocked(out);
       if (now != outcome::blocked || deadline_passed(deadline)) return now;
-      wait_node node;
-      node.payload = &out;
-      node.status = 0;
-      auto why = static_cast<handoff>(wait_in(guard, takers_, node, deadline));
+      remote_wait_node waiter;
+      waiter.node.payload = &out;
+      waiter.node.status = 0;
+      auto why = static_cast<handoff>(wait_in(guard, takers_, waiter, deadline));
       if (why == handoff::done) return outcome::done;
       if (why == handoff::closed) return outcome::closed;
       if (deadline_passed(deadline)) return outcome::blocked;
