@@ -177,12 +177,18 @@ void hub_impl::run_watched() noexcept {
 }
 
 void hub_impl::remote_wait_begin() noexcept {
-  if (remote_waits_++ == 0) io_.get_executor().on_work_started();
+  // Outstanding work of the io_context, so that the hub blocks for the other thread instead of
+  // reporting a deadlock. Taken once and given back by the loop once no remote wait is left,
+  // not at the end of every wait: a cross-thread ping-pong would pay two atomic operations a
+  // message on the io_context's counter.
+  ++remote_waits_;
+  if (!remote_work_held_) {
+    remote_work_held_ = true;
+    io_.get_executor().on_work_started();
+  }
 }
 
-void hub_impl::remote_wait_end() noexcept {
-  if (--remote_waits_ == 0) io_.get_executor().on_work_finished();
-}
+void hub_impl::remote_wait_end() noexcept { --remote_waits_; }
 
 void hub_impl::run(fiber_base* main) {
   if (t_hub) {
@@ -245,6 +251,10 @@ void hub_impl::loop() {
       // wait a kill cannot end (shielded, relocking a shared mutex) still gets its wake.
       control_->refusing_tasks.store(true, std::memory_order_relaxed);
       kill_all_live();
+    }
+    if (remote_work_held_ && remote_waits_ == 0) {
+      remote_work_held_ = false;
+      io_.get_executor().on_work_finished();  // may stop the io_context: restarted below
     }
     if (shutting_down_ && live_count_ == 0) break;
     // The io_context also stops when its outstanding work drops to zero outside run(), e.g. a

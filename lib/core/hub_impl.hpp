@@ -185,6 +185,7 @@ class hub_impl : public hub_core {
   std::size_t loop_stack_size_ = 0;
   std::shared_ptr<hub_control> control_;
   std::size_t remote_waits_ = 0;
+  bool remote_work_held_ = false;       ///< the io_context counts one unit of work for remote waits
   inbox_item* closed_items_ = nullptr;  ///< taken from the inbox when it closed, not yet run
   /// Waiters on other threads' wakes whose flag the loop polls (watch): a few, because every
   /// loop round and spin reads each; the rest are woken through the inbox.
