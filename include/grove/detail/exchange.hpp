@@ -197,7 +197,8 @@ class exchange : public exchange_base {
   }
 
  private:
-  outcome give_shared(offer<T>& item, time_point deadline) {
+  // Out of line: its over-aligned remote_wait_node would make every caller realign its frame.
+  [[gnu::noinline]] outcome give_shared(offer<T>& item, time_point deadline) {
     sync_guard guard(owner_);
     for (;;) {
       outcome now = try_give_unlocked(item);
@@ -212,7 +213,7 @@ class exchange : public exchange_base {
     }
   }
 
-  outcome take_shared(std::optional<T>& out, time_point deadline) {
+  [[gnu::noinline]] outcome take_shared(std::optional<T>& out, time_point deadline) {
     sync_guard guard(owner_);
     for (;;) {
       outcome now = try_take_unlocked(out);
