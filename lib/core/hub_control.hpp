@@ -7,7 +7,9 @@
 // it is going to sleep in its reactor (`sleeping`) is interrupted, by the one poster that clears
 // the flag. The handshake is Dekker's, all seq_cst: the hub stores `sleeping` then looks at the
 // inbox; a poster pushes then reads `sleeping`. One of the two sees the other, so a wake is never
-// lost (docs/architecture.md, "Threads"). When the hub begins to end it refuses new tasks
+// lost (docs/architecture.md, "Threads"). A waker of a watched waiter (remote_waiter in
+// <grove/detail/sync_owner.hpp>) sets the waiter's flag instead of pushing: the hub looks at
+// those flags wherever it looks at the inbox, with the same handshake. When the hub begins to end it refuses new tasks
 // (`refusing_tasks`: hub_ref::post returns false, spawn throws) but still takes wakes: a fiber it
 // is killing may sit in a wait a kill cannot end (shielded, or relocking a shared mutex as it
 // unwinds) and needs its wake to finish. Only once its loop has returned does the hub close the
