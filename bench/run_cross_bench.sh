@@ -10,6 +10,9 @@
 # bench/run_bench.sh. Go and Boost.Fiber on the same workload:
 #   bench/run_bench.sh channel_cross go_channel_procs2 boost_fiber_channel_threads
 # Environment: MAIN_REF=main (what to compare with), MAIN_DIR=/tmp/grove-cross-main.
+# CROSS_FIFO=1 runs grove's two builds (only those) under `chrt -f 10` (root), so that on a
+# loaded machine the compilers do not preempt the spinning hubs; never the floor (its threads
+# pin themselves one after the other and would starve each other under SCHED_FIFO).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -37,6 +40,9 @@ build_release "$ROOT"
 FLOOR=build-release/bench/thread_wake_floor
 cc -O2 -pthread bench/peers/thread_wake_floor.c -o "$FLOOR"
 
+GROVE_PRIO=()
+[[ ${CROSS_FIFO:-0} == 1 ]] && GROVE_PRIO=(timeout -s KILL 60 chrt -f 10)
+
 declare -A samples
 sample() {  # sample NAME CMD...: appends the run's ns_per_message to samples[NAME]
   local name=$1 out
@@ -47,15 +53,19 @@ sample() {  # sample NAME CMD...: appends the run's ns_per_message to samples[NA
 
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 for ((run = 1; run <= RUNS; run++)); do
-  sample main_cross taskset -c 0,1 "$MAIN_DIR/build-release/bench/sync_bench" channel_cross \
+  sample main_cross "${GROVE_PRIO[@]}" taskset -c 0,1 \
+    "$MAIN_DIR/build-release/bench/sync_bench" channel_cross \
     "$CROSS_ROUND_TRIPS"
-  sample branch_cross taskset -c 0,1 build-release/bench/sync_bench channel_cross \
+  sample branch_cross "${GROVE_PRIO[@]}" taskset -c 0,1 build-release/bench/sync_bench \
+    channel_cross \
     "$CROSS_ROUND_TRIPS"
   sample futex_floor taskset -c 0,1 "$FLOOR" futex 20000
   sample spin_floor taskset -c 0,1 "$FLOOR" spin 1000000
-  sample main_channel taskset -c 1 "$MAIN_DIR/build-release/bench/sync_bench" channel \
+  sample main_channel "${GROVE_PRIO[@]}" taskset -c 1 \
+    "$MAIN_DIR/build-release/bench/sync_bench" channel \
     "$ROUND_TRIPS"
-  sample branch_channel taskset -c 1 build-release/bench/sync_bench channel "$ROUND_TRIPS"
+  sample branch_channel "${GROVE_PRIO[@]}" taskset -c 1 build-release/bench/sync_bench channel \
+    "$ROUND_TRIPS"
 done
 echo "load after:  $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-15s %12s   %s\n' what median "ns/message, every run sorted"

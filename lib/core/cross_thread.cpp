@@ -21,14 +21,6 @@
 
 namespace grove::detail {
 
-/// How to wake one waiter of a shared primitive; on the waiter's stack while it waits.
-struct remote_waiter {
-  fiber_base* fiber = nullptr;       ///< null: a plain thread, woken through `signalled`
-  std::shared_ptr<hub_control> hub;  ///< the fiber's hub
-  std::atomic<std::uint32_t> signalled{0};
-  bool posted = false;  ///< a wake was posted to the hub (it releases the fiber's reference)
-};
-
 constinit thread_local std::uint32_t t_shared_locks = 0;
 // Hubs to interrupt once this thread releases its last shared lock: a few slots; a waker that
 // has filled them interrupts at once.
@@ -71,20 +63,6 @@ void sync_owner::lock_shared() const {
 
 namespace {
 
-/// Runs on the waiter's hub: wakes the suspension the token names (a stale token is refused)
-/// and drops the reference the waiter left for it. Destroyed unrun (the reference dropped) on
-/// the hub's thread if the hub ends first.
-struct wake_item final : inbox_item {
-  wake_token token;
-  explicit wake_item(wake_token t) noexcept : token(t) { invoke = &call; }
-  static void call(inbox_item* item, bool run) noexcept {
-    auto* self = static_cast<wake_item*>(item);
-    if (run) wake(self->token, wake_reason::notified);
-    release(self->token.fiber);
-    delete self;
-  }
-};
-
 /// Interrupts `control`'s hub, or defers it while this thread holds a shared primitive's lock.
 void interrupt_soon(const std::shared_ptr<hub_control>& control) noexcept {
   if (t_shared_locks != 0) {
@@ -123,38 +101,59 @@ bool futex_wait_until(std::atomic<std::uint32_t>& word, time_point deadline) noe
 
 }  // namespace
 
+void remote_waiter::ran(inbox_item* item, bool run) noexcept {
+  // On the waiter's hub. Once item_ran is set the waiter may leave and its frame go: last.
+  auto* r = static_cast<remote_waiter*>(item);
+  if (run) wake(r->token, wake_reason::notified);  // refused if a kill or timeout came first
+  r->item_ran = true;
+}
+
 void wake_remote(wait_node& node) noexcept {
   // Called with the primitive's lock held: the waiter cannot leave (and free `r`) until the
-  // waker is done with it.
+  // waker is done with it, and its hub (which waits for it) cannot end.
   remote_waiter* r = node.remote;
   if (!r->fiber) {
     r->signalled.store(1, std::memory_order_release);
     futex_wake(r->signalled);
     return;
   }
-  if (r->fiber->hub == t_hub) {
+  if (r->home == t_hub) {
     wake(node.token(), wake_reason::notified);
     return;
   }
-  // The waiter's hub wakes it by token when it gets there (hub_control.hpp: an inbox push, and
-  // a system call only if that hub sleeps); the waiter has taken a reference for this post,
-  // which the item drops. If the hub has begun to end, nothing is posted and the waiter drops
-  // the reference itself, on its own thread.
-  auto* item = new wake_item(node.token());
-  r->posted = r->hub->inbox.push(item);
-  if (!r->posted) {
-    delete item;
-    return;
+  if (r->posted) return;  // woken already (a primitive's teardown after a hand-off)
+  hub_control& control = *r->control;
+  if (r->watched) {
+    // The waiter's hub polls the flag (spinning, or between fibers); if it sleeps, interrupt it:
+    // the flag, then `sleeping` (seq_cst, the other half of the handshake in hub_impl::loop).
+    r->signalled.store(1, std::memory_order_seq_cst);
+  } else {
+    // The waiter's hub runs `r` when it drains its inbox; if the hub has begun to end, nothing
+    // is posted (the waiter, woken by the end's kill, leaves by itself).
+    r->posted = control.inbox.push(r);
+    if (!r->posted) return;
   }
-  hub_control& control = *r->hub;
   if (control.sleeping.load(std::memory_order_seq_cst) &&
       control.sleeping.exchange(false, std::memory_order_seq_cst)) {
-    interrupt_soon(r->hub);  // the shared_ptr is copied: `r` may go once the lock is released
+    interrupt_soon(r->home->control());  // copied: `r` may go once the lock is released
   }
 }
 
-std::uint8_t wait_in(sync_guard& guard, wait_queue& queue, wait_node& node, time_point deadline,
-                     bool interruptible) {
+namespace {
+
+/// A fiber waiter left its wait while the wake it was posted is still in its hub's inbox (a kill
+/// or timeout came first): waits until the hub has run it, because it lives in this frame.
+void wait_for_posted_wake(remote_waiter& r) noexcept {
+  while (!r.item_ran) {
+    r.token = next_suspension();
+    (void)suspend_uninterruptible(no_deadline);
+  }
+}
+
+}  // namespace
+
+std::uint8_t wait_in(sync_guard& guard, wait_queue& queue, wait_node& node, remote_waiter& r,
+                     time_point deadline, bool interruptible) {
   hub_impl* h = t_hub;
   fiber_base* self = h ? h->running() : nullptr;
   if (h && !self) {
@@ -162,19 +161,28 @@ std::uint8_t wait_in(sync_guard& guard, wait_queue& queue, wait_node& node, time
     require_fiber();  // throws: a hub callback may not wait
   }
   const sync_owner& owner = *guard.owner();
-  remote_waiter r;
   r.fiber = self;
-  if (self) r.hub = h->control();
   node.remote = &r;
-  owner.waiting_.fetch_add(1, std::memory_order_relaxed);
+  // Under the lock, which every writer holds: a plain store, no locked instruction.
+  owner.waiting_.store(owner.waiting_.load(std::memory_order_relaxed) + 1,
+                       std::memory_order_relaxed);
   queue.push_back(node);
   wake_reason why = wake_reason::notified;
   if (self) {
-    retain(self);  // for a wake posted to this hub (see wake_item)
+    r.home = h;
+    r.control = h->control().get();
+    r.token = node.token();
+    r.watched = h->watch(&r);
     h->remote_wait_begin();
     guard.unlock();
     why = interruptible ? suspend_noexcept(deadline) : suspend_uninterruptible(deadline);
     guard.lock();
+    if (r.watched) h->unwatch(&r);
+    if (r.posted && !r.item_ran) {
+      guard.unlock();
+      wait_for_posted_wake(r);
+      guard.lock();
+    }
   } else {
     guard.unlock();
     while (r.signalled.load(std::memory_order_acquire) == 0) {
@@ -188,13 +196,11 @@ std::uint8_t wait_in(sync_guard& guard, wait_queue& queue, wait_node& node, time
   if (node.linked()) queue.remove(node);
   node.remote = nullptr;
   std::uint8_t status = node.status;
-  if (self) {
-    h->remote_wait_end();
-    if (!r.posted) release(self);  // still referenced by its hub: it is running
-  }
+  if (self) h->remote_wait_end();
   // Still under the lock, which abandon_waiters() takes after seeing 0: once the guard is
   // released below, this waiter no longer touches the primitive.
-  owner.waiting_.fetch_sub(1, std::memory_order_release);
+  owner.waiting_.store(owner.waiting_.load(std::memory_order_relaxed) - 1,
+                       std::memory_order_release);
   if (status == abandoned_status) {
     std::string what = queue.owner();
     guard.unlock();
@@ -216,7 +222,7 @@ void sync_owner::abandon_waiters(wait_queue& queue) const noexcept {
   // each one is told, and each leaves through wait_in(), which counts it out.
   while (wait_node* node = queue.pop_waiting()) {
     node->status = abandoned_status;
-    if (node->remote->fiber && node->remote->fiber->hub == t_hub) same_hub_waiter = true;
+    if (node->remote->fiber && node->remote->home == t_hub) same_hub_waiter = true;
     wake_remote(*node);
   }
   lock_.unlock();

@@ -123,8 +123,10 @@ bool hub_impl::spin_for_inbox() noexcept {
   }
   const auto until = clock::now() + spin_limit;
   do {
-    for (int i = 0; i < 32; ++i) {
-      if (control_->inbox.has_items()) {
+    // A clock read costs about as much as a cache line's trip between CPUs: a few per spin.
+    for (int i = 0; i < 128; ++i) {
+      if (control_->inbox.has_items() ||
+          (watched_count_ != 0 && watched_signalled(std::memory_order_relaxed))) {
         spin_failures_ = 0;
         spin_backoff_ = 0;
         return true;
@@ -140,13 +142,53 @@ bool hub_impl::spin_for_inbox() noexcept {
   return false;
 }
 
-void hub_impl::remote_wait_begin() noexcept {
-  if (remote_waits_++ == 0) io_.get_executor().on_work_started();
+bool hub_impl::watch(remote_waiter* r) noexcept {
+  if (watched_count_ == watch_slots) return false;
+  watched_[watched_count_++] = r;
+  return true;
 }
 
-void hub_impl::remote_wait_end() noexcept {
-  if (--remote_waits_ == 0) io_.get_executor().on_work_finished();
+void hub_impl::unwatch(remote_waiter* r) noexcept {
+  for (std::uint32_t i = 0; i < watched_count_; ++i) {
+    if (watched_[i] == r) {
+      watched_[i] = watched_[--watched_count_];
+      return;
+    }
+  }
 }
+
+bool hub_impl::watched_signalled(std::memory_order order) const noexcept {
+  for (std::uint32_t i = 0; i < watched_count_; ++i) {
+    if (watched_[i]->signalled.load(order) != 0) return true;
+  }
+  return false;
+}
+
+void hub_impl::run_watched() noexcept {
+  for (std::uint32_t i = 0; i < watched_count_;) {
+    remote_waiter* r = watched_[i];
+    if (r->signalled.load(std::memory_order_acquire) != 0) {
+      watched_[i] = watched_[--watched_count_];
+      wake(r->token, wake_reason::notified);  // refused if a kill or timeout came first
+    } else {
+      ++i;
+    }
+  }
+}
+
+void hub_impl::remote_wait_begin() noexcept {
+  // Outstanding work of the io_context, so that the hub blocks for the other thread instead of
+  // reporting a deadlock. Taken once and given back by the loop once no remote wait is left,
+  // not at the end of every wait: a cross-thread ping-pong would pay two atomic operations a
+  // message on the io_context's counter.
+  ++remote_waits_;
+  if (!remote_work_held_) {
+    remote_work_held_ = true;
+    io_.get_executor().on_work_started();
+  }
+}
+
+void hub_impl::remote_wait_end() noexcept { --remote_waits_; }
 
 void hub_impl::run(fiber_base* main) {
   if (t_hub) {
@@ -194,6 +236,7 @@ void hub_impl::loop() {
     // handlers alone is not stuck, one stuck inside a callback is.
     count_switch();
     if (closed_items_ || control_->inbox.has_items()) run_inbox();
+    if (watched_count_ != 0) run_watched();
     // Due timers fire here, on a clock read (vDSO), not through Asio: its timer (a
     // timerfd_settime and a handler each time) is armed only before the hub sleeps.
     fire_due_timers();
@@ -217,6 +260,10 @@ void hub_impl::loop() {
       // wait a kill cannot end (shielded, relocking a shared mutex) still gets its wake.
       control_->refusing_tasks.store(true, std::memory_order_relaxed);
       kill_all_live();
+    }
+    if (remote_work_held_ && remote_waits_ == 0) {
+      remote_work_held_ = false;
+      io_.get_executor().on_work_finished();  // may stop the io_context: restarted below
     }
     if (shutting_down_ && live_count_ == 0) break;
     // The io_context also stops when its outstanding work drops to zero outside run(), e.g. a
@@ -250,7 +297,8 @@ void hub_impl::loop() {
     // a poster that pushed before the announcement is seen here, one that pushes after it sees
     // the announcement and interrupts the reactor.
     control_->sleeping.store(true, std::memory_order_seq_cst);
-    if (control_->inbox.has_items_seq_cst()) {
+    if (control_->inbox.has_items_seq_cst() ||
+        (watched_count_ != 0 && watched_signalled(std::memory_order_seq_cst))) {
       control_->sleeping.store(false, std::memory_order_relaxed);
       continue;
     }
@@ -260,7 +308,8 @@ void hub_impl::loop() {
     std::size_t handled = io_.run_one();
     watch_.idle.store(false, std::memory_order_relaxed);
     control_->sleeping.store(false, std::memory_order_relaxed);
-    if (handled == 0 && !ready_head_ && !soon_head_ && !control_->inbox.has_items()) {
+    if (handled == 0 && !ready_head_ && !soon_head_ && !control_->inbox.has_items() &&
+        !(watched_count_ != 0 && watched_signalled(std::memory_order_acquire))) {
       on_deadlock();
       if (shutting_down_ && live_count_ == 0) break;
     }

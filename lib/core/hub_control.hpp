@@ -7,7 +7,9 @@
 // it is going to sleep in its reactor (`sleeping`) is interrupted, by the one poster that clears
 // the flag. The handshake is Dekker's, all seq_cst: the hub stores `sleeping` then looks at the
 // inbox; a poster pushes then reads `sleeping`. One of the two sees the other, so a wake is never
-// lost (docs/architecture.md, "Threads"). When the hub begins to end it refuses new tasks
+// lost (docs/architecture.md, "Threads"). A waker of a watched waiter (remote_waiter in
+// <grove/detail/sync_owner.hpp>) sets the waiter's flag instead of pushing: the hub looks at
+// those flags wherever it looks at the inbox, with the same handshake. When the hub begins to end it refuses new tasks
 // (`refusing_tasks`: hub_ref::post returns false, spawn throws) but still takes wakes: a fiber it
 // is killing may sit in a wait a kill cannot end (shielded, or relocking a shared mutex as it
 // unwinds) and needs its wake to finish. Only once its loop has returned does the hub close the
@@ -17,6 +19,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <grove/detail/sync_owner.hpp>
 #include <mutex>
 #include <new>
 #include <type_traits>
@@ -25,13 +28,6 @@
 #include "core/hub_impl.hpp"
 
 namespace grove::detail {
-
-/// One unit of work posted from another thread. `invoke(item, true)` runs and destroys it,
-/// `invoke(item, false)` destroys it unrun; either happens once, on the hub's thread.
-struct inbox_item {
-  inbox_item* next = nullptr;
-  void (*invoke)(inbox_item* item, bool run) noexcept = nullptr;
-};
 
 /// A lock-free multi-producer, single-consumer list of inbox_items (a Treiber stack the consumer
 /// takes whole, so there is no ABA), which can be closed once.

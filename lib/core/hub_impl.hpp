@@ -31,6 +31,7 @@ namespace grove::detail {
 class fd_poller;
 struct hub_control;
 struct inbox_item;
+struct remote_waiter;
 // t_hub (hub_core.hpp) is initial-exec: one TLS access without a __tls_get_addr call; the
 // variable is tiny, so the static TLS surplus covers libgrove.so even when it is loaded late.
 
@@ -128,6 +129,11 @@ class hub_impl : public hub_core {
   /// blocks for work instead of reporting a deadlock.
   void remote_wait_begin() noexcept;
   void remote_wait_end() noexcept;
+  /// Polls `r->signalled` from the loop until unwatch(r): a waker then only sets that flag.
+  /// False when every slot is taken (the waker posts `r` to the inbox instead).
+  bool watch(remote_waiter* r) noexcept;
+  /// Stops polling `r` (no-op if not watched).
+  void unwatch(remote_waiter* r) noexcept;
   /// True once the main fiber has finished and the hub is killing the others.
   bool ending() const noexcept { return shutting_down_; }
   std::uint64_t next_timeout_serial() noexcept { return ++timeout_serial_; }
@@ -145,6 +151,10 @@ class hub_impl : public hub_core {
   void close_control() noexcept;
   void run_inbox() noexcept;
   bool spin_for_inbox() noexcept;
+  /// True if a watched waiter was signalled (seq_cst: the sleep handshake's second look).
+  bool watched_signalled(std::memory_order order) const noexcept;
+  /// Wakes every watched waiter that was signalled, and stops watching it.
+  void run_watched() noexcept;
   void run_callbacks();
   void fire_timers() noexcept;
   void fire_due_timers() noexcept {
@@ -192,7 +202,13 @@ class hub_impl : public hub_core {
   std::size_t loop_stack_size_ = 0;
   std::shared_ptr<hub_control> control_;
   std::size_t remote_waits_ = 0;
+  bool remote_work_held_ = false;       ///< the io_context counts one unit of work for remote waits
   inbox_item* closed_items_ = nullptr;  ///< taken from the inbox when it closed, not yet run
+  /// Waiters on other threads' wakes whose flag the loop polls (watch): a few, because every
+  /// loop round and spin reads each; the rest are woken through the inbox.
+  static constexpr std::uint32_t watch_slots = 4;
+  remote_waiter* watched_[watch_slots] = {};
+  std::uint32_t watched_count_ = 0;
   // The spin before sleeping while fibers wait on other threads (spin_for_inbox).
   std::uint32_t spin_failures_ = 0;  ///< spins in a row that found nothing
   std::uint32_t spin_backoff_ = 0;   ///< log2 of the sleeps to skip spinning after a failure run

@@ -872,3 +872,45 @@ TEST_CASE("a fiber killed at its hub's end relocks a shared mutex another thread
   CHECK(refusing);
   CHECK(unwound_holding);
 }
+
+TEST_CASE("more fibers wait than their hub watches, and timeouts race the wakes: nothing is lost") {
+  // A hub polls the wake flags of a few waiters (4); the others are woken through its inbox,
+  // each waiter being itself the posted item. Short timeouts race the wakes: a waiter whose
+  // timeout came first leaves only after its hub has run the item on its stack.
+  constexpr int receivers = 12, values = 3000;
+  grove::channel<int> ch(0, grove::cross_thread);
+  std::thread sender([&] {
+    grove::run([&] {
+      for (int i = 0; i < values; ++i) {
+        grove::timeout guard(10s);
+        ch.send(i);
+      }
+      ch.close();
+    });
+  });
+  std::vector<int> got;
+  grove::run([&] {
+    std::vector<grove::fiber<void>> fibers;
+    for (int r = 0; r < receivers; ++r) {
+      fibers.push_back(grove::spawn([&, r] {
+        std::mt19937 dice(static_cast<unsigned>(r));
+        for (int attempts = 0; attempts < 1'000'000; ++attempts) {
+          std::optional<int> v;
+          try {
+            v = grove::with_timeout(std::chrono::microseconds(dice() % 200),
+                                    [&] { return ch.receive(); });
+          } catch (const grove::timeout_error&) {
+            continue;
+          }
+          if (!v) return;
+          got.push_back(*v);
+        }
+      }));
+    }
+    for (auto& f : fibers) f.join();
+  });
+  sender.join();
+  std::sort(got.begin(), got.end());
+  REQUIRE(got.size() == static_cast<std::size_t>(values));
+  for (int i = 0; i < values; ++i) CHECK(got[static_cast<std::size_t>(i)] == i);
+}

@@ -197,30 +197,31 @@ class exchange : public exchange_base {
   }
 
  private:
-  outcome give_shared(offer<T>& item, time_point deadline) {
+  // Out of line: its over-aligned remote_wait_node would make every caller realign its frame.
+  [[gnu::noinline]] outcome give_shared(offer<T>& item, time_point deadline) {
     sync_guard guard(owner_);
     for (;;) {
       outcome now = try_give_unlocked(item);
       if (now != outcome::blocked || deadline_passed(deadline)) return now;
-      wait_node node;
-      node.payload = &item;
-      node.status = 0;
-      auto why = static_cast<handoff>(wait_in(guard, givers_, node, deadline));
+      remote_wait_node waiter;
+      waiter.node.payload = &item;
+      waiter.node.status = 0;
+      auto why = static_cast<handoff>(wait_in(guard, givers_, waiter, deadline));
       if (why == handoff::done) return outcome::done;
       if (why == handoff::closed) return outcome::closed;
       if (deadline_passed(deadline)) return outcome::blocked;  // retry: go round again
     }
   }
 
-  outcome take_shared(std::optional<T>& out, time_point deadline) {
+  [[gnu::noinline]] outcome take_shared(std::optional<T>& out, time_point deadline) {
     sync_guard guard(owner_);
     for (;;) {
       outcome now = try_take_unlocked(out);
       if (now != outcome::blocked || deadline_passed(deadline)) return now;
-      wait_node node;
-      node.payload = &out;
-      node.status = 0;
-      auto why = static_cast<handoff>(wait_in(guard, takers_, node, deadline));
+      remote_wait_node waiter;
+      waiter.node.payload = &out;
+      waiter.node.status = 0;
+      auto why = static_cast<handoff>(wait_in(guard, takers_, waiter, deadline));
       if (why == handoff::done) return outcome::done;
       if (why == handoff::closed) return outcome::closed;
       if (deadline_passed(deadline)) return outcome::blocked;

@@ -17,8 +17,52 @@
 
 namespace grove::detail {
 
+struct hub_control;
+
 // The running hub of this thread (lib/core/hub.cpp): read inline by the ownership test.
 extern thread_local hub_impl* t_hub __attribute__((tls_model("initial-exec")));
+
+/// One unit of work posted to a hub from another thread (lib/core/hub_control.hpp).
+/// `invoke(item, true)` runs and destroys it, `invoke(item, false)` destroys it unrun; either
+/// happens once, on the hub's thread.
+struct inbox_item {
+  inbox_item* next = nullptr;
+  void (*invoke)(inbox_item* item, bool run) noexcept = nullptr;
+};
+
+/// How a waker on any thread wakes one waiter of a shared primitive (lib/core/cross_thread.cpp):
+/// on the waiter's stack while it waits, one cache line, so that a wake moves the waiter's own
+/// lines between CPUs and allocates nothing. Three ways, by what waits:
+/// - a fiber its hub watches (`watched`, hub_impl::watch): the waker sets `signalled`, which
+///   the hub polls beside its inbox (no hub-wide line changes hands);
+/// - any other fiber: the waiter is itself the inbox_item the waker pushes (`posted`); its hub
+///   runs it (`item_ran`) to wake `token`, and the waiter leaves its wait only after that;
+/// - a plain thread (no fiber): the waker sets `signalled` and wakes the futex on it.
+/// The waker reads and writes it only under the primitive's lock, which the waiter takes
+/// before it leaves; `token` and `item_ran` belong to the waiter's thread.
+struct alignas(64) remote_waiter final : inbox_item {
+  remote_waiter() noexcept { invoke = &ran; }
+  remote_waiter(const remote_waiter&) = delete;
+  remote_waiter& operator=(const remote_waiter&) = delete;
+  fiber_base* fiber = nullptr;     ///< null: a plain thread
+  hub_impl* home = nullptr;        ///< the fiber's hub (alive while the fiber waits)
+  hub_control* control = nullptr;  ///< its control
+  wake_token token;                ///< the suspension a posted or watched wake ends
+  std::atomic<std::uint32_t> signalled{0};
+  bool watched = false;   ///< the hub polls `signalled` (set before queueing)
+  bool posted = false;    ///< pushed to the hub's inbox (set by the waker, under the lock)
+  bool item_ran = false;  ///< the hub has run the posted item
+
+ private:
+  static void ran(inbox_item* item, bool run) noexcept;
+};
+
+/// A waiter's node and its remote_waiter side by side: the two cache lines a waker on another
+/// CPU touches, adjacent (primitives whose wait is hot across threads declare one).
+struct remote_wait_node {
+  alignas(64) wait_node node;
+  remote_waiter remote;
+};
 
 /// A test-and-test-and-set lock for critical sections of a few pointer writes; never held
 /// across a suspension. Yields the CPU when it has spun a while (the holder may be preempted).
@@ -66,7 +110,8 @@ class sync_owner {
   void abandon_waiters(wait_queue& queue) const noexcept;
 
  private:
-  friend std::uint8_t wait_in(class sync_guard&, wait_queue&, wait_node&, time_point, bool);
+  friend std::uint8_t wait_in(class sync_guard&, wait_queue&, wait_node&, remote_waiter&,
+                              time_point, bool);
   static hub_impl* shared_owner() noexcept {
     return reinterpret_cast<hub_impl*>(std::uintptr_t{1});
   }
@@ -133,8 +178,19 @@ class sync_guard {
 /// Uninterruptible (`interruptible` false: a mutex re-locked by a condition variable), a kill
 /// or timeout stays pending and only the status (or the primitive's end) ends the wait. If the
 /// primitive is destroyed meanwhile (abandon_waiters), throws grove::error naming it.
-std::uint8_t wait_in(sync_guard& guard, wait_queue& queue, wait_node& node, time_point deadline,
-                     bool interruptible = true);
+std::uint8_t wait_in(sync_guard& guard, wait_queue& queue, wait_node& node, remote_waiter& remote,
+                     time_point deadline, bool interruptible = true);
+/// wait_in() with the remote_waiter in its own frame.
+inline std::uint8_t wait_in(sync_guard& guard, wait_queue& queue, wait_node& node,
+                            time_point deadline, bool interruptible = true) {
+  remote_waiter remote;
+  return wait_in(guard, queue, node, remote, deadline, interruptible);
+}
+/// wait_in() with the node and the remote_waiter side by side.
+inline std::uint8_t wait_in(sync_guard& guard, wait_queue& queue, remote_wait_node& waiter,
+                            time_point deadline, bool interruptible = true) {
+  return wait_in(guard, queue, waiter.node, waiter.remote, deadline, interruptible);
+}
 
 /// The node status abandon_waiters() hands over: the primitive is being destroyed.
 inline constexpr std::uint8_t abandoned_status = 0xff;
