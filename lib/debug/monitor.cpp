@@ -357,7 +357,7 @@ void check_hubs(diagnostics& d, long threshold) {
   std::unique_lock lock(d.mutex);
   auto now = steady_clock::now();
   for (hub_watch* w = d.head; w; w = w->next) {
-    std::uint64_t s = w->switches->load(std::memory_order_relaxed);
+    std::uint64_t s = w->progress();
     if (w->idle.load(std::memory_order_relaxed) || s != w->seen) {
       w->seen = s;
       w->seen_at = now;
@@ -493,7 +493,7 @@ void register_hub(hub_watch& w) noexcept {
   });
   diagnostics& d = diag();
   std::lock_guard lock(d.mutex);
-  w.seen = w.switches->load(std::memory_order_relaxed);
+  w.seen = w.progress();
   w.seen_at = steady_clock::now();
   w.next = d.head;
   if (d.head) d.head->prev = &w;

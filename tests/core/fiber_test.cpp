@@ -365,6 +365,43 @@ TEST_CASE("a fiber yielding while it unwinds keeps its uncaught count and others
   });
 }
 
+TEST_CASE("a fiber yielding outside any catch block never sees the exception of one inside") {
+  // Only a context with an exception caught or in flight keeps it across a switch; every jump
+  // leaves the thread's exception state empty for the next context (hub_core::exception_state).
+  grove::run([] {
+    int plain_checks = 0;
+    int catcher_checks = 0;
+    auto plain = grove::spawn([&] {
+      for (int i = 0; i < 4; ++i) {
+        CHECK(!std::current_exception());
+        CHECK(std::uncaught_exceptions() == 0);
+        ++plain_checks;
+        grove::this_fiber::yield();
+      }
+    });
+    auto catcher = grove::spawn([&] {
+      try {
+        throw 3;
+      } catch (int) {
+        for (int i = 0; i < 4; ++i) {
+          grove::this_fiber::yield();
+          CHECK(std::current_exception() != nullptr);
+          ++catcher_checks;
+        }
+      }
+      CHECK(!std::current_exception());
+    });
+    for (int i = 0; i < 4; ++i) {
+      grove::this_fiber::yield();
+      CHECK(!std::current_exception());
+    }
+    plain.join();
+    catcher.join();
+    CHECK(plain_checks == 4);
+    CHECK(catcher_checks == 4);
+  });
+}
+
 TEST_CASE("yields between the main fiber and spawned ones alternate and keep exception state") {
   // this_fiber::yield switches inline from its caller's frame: exercise it between different
   // call sites, inside catch blocks, and with a kill arriving while the yielder is away.
