@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstdint>
+
 #include <grove/detail/fiber_base.hpp>
 
 namespace grove::detail {

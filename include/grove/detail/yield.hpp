@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cerrno>
+
 #include <grove/detail/context_jump.hpp>
 #include <grove/detail/fiber_base.hpp>
 #include <grove/detail/hub_core.hpp>
