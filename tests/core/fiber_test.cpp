@@ -3,6 +3,7 @@
 
 #include <doctest/doctest.h>
 
+#include <cfenv>
 #include <chrono>
 #include <memory>
 #include <stdexcept>
@@ -400,6 +401,28 @@ TEST_CASE("a fiber yielding outside any catch block never sees the exception of 
     CHECK(plain_checks == 4);
     CHECK(catcher_checks == 4);
   });
+}
+
+TEST_CASE("the floating-point rounding mode belongs to the thread, not to the fiber") {
+  // Documented behaviour (README, "The floating-point control belongs to the thread"): the
+  // switch does not save MXCSR, so a mode set before a yield is what the next fiber runs with.
+  int before = -1;
+  int after = -1;
+  grove::run([&] {
+    auto other = grove::spawn([&] {
+      before = std::fegetround();
+      grove::this_fiber::yield();  // the main fiber changes the mode meanwhile
+      after = std::fegetround();
+    });
+    grove::this_fiber::yield();  // `other` runs up to its yield
+    std::fesetround(FE_UPWARD);
+    grove::this_fiber::yield();
+    std::fesetround(FE_TONEAREST);
+    other.join();
+  });
+  CHECK(before == FE_TONEAREST);
+  CHECK(after == FE_UPWARD);
+  CHECK(std::fegetround() == FE_TONEAREST);
 }
 
 TEST_CASE("yields between the main fiber and spawned ones alternate and keep exception state") {
