@@ -9,11 +9,13 @@
 // Prints medians over the rounds: ns_per_switch / main_ns_per_switch / raw_ns_per_switch (wall
 // time), the cpu_ variants (the thread's CPU time: on a loaded machine wall time also counts
 // the time other processes ran), and spawned_vs_raw / main_vs_raw: the median of the rounds'
-// CPU-time ratios.
+// CPU-time ratios. On x86-64 also jump_cpu_ns_per_switch: the same ping-pong through grove's
+// own jump (grove_jump_context, no floating-point control), the floor under grove's yield.
 #include <time.h>
 
 #include <boost/context/fiber.hpp>
 #include <cstdio>
+#include <grove/detail/context_jump.hpp>
 #include <grove/grove.hpp>
 #include <utility>
 #include <vector>
@@ -81,6 +83,24 @@ timing raw_fiber_pair(long n) {
   return t;
 }
 
+#ifdef GROVE_JUMP_CONTEXT  // not on other CPUs, nor in trees before grove had its own jump
+#define GROVE_JUMP_FLOOR 1
+// The floor under grove's yield: a ping-pong through grove_jump_context alone (what
+// raw_context_switch fcontext does with jump_fcontext).
+void bounce(boost::context::detail::transfer_t from) {
+  for (;;) from = grove_jump_context(from.fctx, nullptr);
+}
+
+timing jump_pair(long n) {
+  namespace ctx = boost::context::detail;
+  static std::vector<char> stack(64 * 1024);
+  ctx::fcontext_t peer = ctx::make_fcontext(stack.data() + stack.size(), stack.size(), bounce);
+  stopwatch watch;
+  for (long i = 0; i < n / 2; ++i) peer = grove_jump_context(peer, nullptr).fctx;
+  return watch.per(n);  // the peer stays parked in bounce(); its stack is reused next round
+}
+#endif
+
 struct samples {
   std::vector<double> wall, cpu;
   void add(timing t) {
@@ -99,11 +119,14 @@ int main(int argc, char** argv) {
     return 2;
   }
   long per_round = switches / rounds;
-  samples spawned, with_main, raw;
+  samples spawned, with_main, raw, jump;
   std::vector<double> spawned_ratio, main_ratio;
   grove::run([&] {
     // Warm-up: stacks mapped and pooled, caches and predictors warm.
     raw_fiber_pair(per_round / 10);
+#ifdef GROVE_JUMP_FLOOR
+    jump_pair(per_round / 10);
+#endif
     spawned_pair(per_round / 10);
     main_and_spawned(per_round / 10);
     for (long r = 0; r < rounds; ++r) {
@@ -111,6 +134,9 @@ int main(int argc, char** argv) {
       timing t_spawned = spawned_pair(per_round);
       timing t_main = main_and_spawned(per_round);
       raw.add(t_raw);
+#ifdef GROVE_JUMP_FLOOR
+      jump.add(jump_pair(per_round));
+#endif
       spawned.add(t_spawned);
       with_main.add(t_main);
       spawned_ratio.push_back(t_spawned.cpu_ns / t_raw.cpu_ns);
@@ -121,7 +147,9 @@ int main(int argc, char** argv) {
   std::printf(
       "ns_per_switch=%.2f main_ns_per_switch=%.2f raw_ns_per_switch=%.2f "
       "cpu_ns_per_switch=%.2f main_cpu_ns_per_switch=%.2f raw_cpu_ns_per_switch=%.2f "
-      "spawned_vs_raw=%.3f main_vs_raw=%.3f\n",
+      "spawned_vs_raw=%.3f main_vs_raw=%.3f",
       median(spawned.wall), median(with_main.wall), median(raw.wall), median(spawned.cpu),
       median(with_main.cpu), median(raw.cpu), median(spawned_ratio), median(main_ratio));
+  if (!jump.cpu.empty()) std::printf(" jump_cpu_ns_per_switch=%.2f", median(jump.cpu));
+  std::printf("\n");
 }

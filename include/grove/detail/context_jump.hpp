@@ -18,6 +18,7 @@
 #include <boost/context/detail/fcontext.hpp>
 
 #if defined(__x86_64__) && defined(__GNUC__)
+#define GROVE_JUMP_CONTEXT 1
 /// grove's jump_fcontext (lib/core/context_jump.cpp); every x86-64 switch goes through it.
 extern "C" boost::context::detail::transfer_t grove_jump_context(void* to, void* data) noexcept;
 #endif
