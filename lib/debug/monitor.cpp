@@ -1,6 +1,6 @@
 // The diagnostics thread: one per process, started by the first grove::monitor_blocking or
 // grove::dump_fibers_on (or their environment variables). It serves the blocking monitor (a
-// look at every hub's switch counter a few times per threshold) and the dump signal (its
+// look at every hub's progress, hub_watch::progress, a few times per threshold) and the dump signal (its
 // handler writes a byte to a pipe this thread reads, then posts a dump to every hub's
 // io_context, so the dump is printed by each hub between fibers, never in a handler).
 #include <cxxabi.h>
