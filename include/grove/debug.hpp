@@ -29,7 +29,7 @@
 // long it has held the hub, and the hub thread's backtrace, captured by a real-time signal
 // (SIGRTMIN + 6) sent to that thread and symbolised with addr2line (function, file and line;
 // function names from dladdr without it, for which executables need -rdynamic). The hubs pay
-// one relaxed counter increment per switch, whether the monitor runs or not.
+// one relaxed counter increment per loop pass, nothing per switch, whether it runs or not.
 // GROVE_MONITOR_MS=<n> and GROVE_DUMP_SIGNAL=USR1 (or a number) in the environment when a hub
 // starts do the same as the calls.
 #pragma once

@@ -187,9 +187,9 @@ void hub_impl::fiber_entry(ctx::transfer_t t) noexcept {
 
 void hub_impl::finish_current(fiber_base* self) {
   mark_finished(self);
-  fiber_base* next = budget_ > 0 ? pop_runnable() : nullptr;
+  fiber_base* next = budget() > 0 ? pop_runnable() : nullptr;
   if (next) {
-    --budget_;
+    spend_budget();
     next->state = fiber_state::running;
     switch_to(self->ctx, next->ctx, true);
   } else {

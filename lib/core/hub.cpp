@@ -203,6 +203,7 @@ void hub_impl::run(fiber_base* main) {
   overflow_guard guard;  // sigaltstack for this thread + the process-wide SIGSEGV handler
   watch_.hub = this;
   watch_.switches = &switches_;
+  watch_.budget = &budget_;
   watch_.thread = pthread_self();
   watch_.tid = ::gettid();
   register_hub(watch_);
@@ -247,7 +248,7 @@ void hub_impl::loop() {
       admit_starts();
     }
     if (ready_head_) {
-      budget_ = switch_budget;
+      budget_.store(switch_budget, std::memory_order_relaxed);
       if (fiber_base* f = pop_runnable()) {
         f->state = fiber_state::running;
         switch_to(loop_ctx_, f->ctx);

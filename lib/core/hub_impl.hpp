@@ -229,7 +229,6 @@ class hub_impl : public hub_core {
 inline void hub_impl::switch_to(execution_context& from, execution_context& to,
                                 bool finished) noexcept {
   current_ = to.fiber;
-  count_switch();
   // ASan is told where the next stack is; the fake stack of `from` is kept on its own stack.
   void* fake_stack = nullptr;
   if (to.fiber) {
@@ -239,9 +238,11 @@ inline void hub_impl::switch_to(execution_context& from, execution_context& to,
   } else {
     sanitizer_start_switch(finished ? nullptr : &fake_stack, loop_stack_low_, loop_stack_size_);
   }
-  // Each context keeps its own exception state across a switch (hub_core::exception_state).
+  // Each context keeps its own exception state across a switch, and jumps with an empty one
+  // (hub_core::exception_state).
   eh_globals& eh = exception_state();
   eh_globals saved_eh = eh;
+  eh = {nullptr, 0};
 #ifdef GROVE_TSAN
   sanitizer_switch_fiber(to.tsan_fiber);  // here, in the frame that jumps (sanitizers.hpp)
 #endif

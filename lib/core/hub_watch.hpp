@@ -16,10 +16,16 @@ namespace grove::detail {
 class hub_impl;
 
 struct hub_watch {
-  /// The hub's count of switches and loop passes (hub_core::count_switch: a relaxed load and
-  /// store, no locked instruction, the whole cost of the blocking monitor on the switch path,
-  /// enabled or not). Only the hub writes it.
+  /// The hub's count of loop passes and its switch budget (hub_core::count_switch): together
+  /// they change at every switch, at no cost to the switch path. Only the hub writes them.
   const std::atomic<std::uint64_t>* switches = nullptr;
+  const std::atomic<int>* budget = nullptr;
+  /// A number that changes whenever the hub passes through its loop or switches fibers: the
+  /// budget (0..256) only falls between two passes, and every pass is counted.
+  std::uint64_t progress() const noexcept {
+    return (switches->load(std::memory_order_relaxed) << 16) ^
+           static_cast<std::uint16_t>(budget->load(std::memory_order_relaxed));
+  }
   /// True while the loop waits in the reactor with nothing to run: not a stall.
   std::atomic<bool> idle{false};
   hub_impl* hub = nullptr;
@@ -27,7 +33,7 @@ struct hub_watch {
   pid_t tid = 0;  ///< for the reports
 
   // The monitor's own bookkeeping (diagnostics thread only, under the registry mutex).
-  std::uint64_t seen = 0;  ///< switches at the last look
+  std::uint64_t seen = 0;  ///< progress() at the last look
   std::chrono::steady_clock::time_point seen_at{};
   long long seen_cpu_ns = -1;  ///< the thread's CPU time then (-1: unknown)
   bool reported = false;       ///< this incident (no switch since `seen`) was reported

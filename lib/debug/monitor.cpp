@@ -1,6 +1,6 @@
 // The diagnostics thread: one per process, started by the first grove::monitor_blocking or
 // grove::dump_fibers_on (or their environment variables). It serves the blocking monitor (a
-// look at every hub's switch counter a few times per threshold) and the dump signal (its
+// look at every hub's progress, hub_watch::progress, a few times per threshold) and the dump signal (its
 // handler writes a byte to a pipe this thread reads, then posts a dump to every hub's
 // io_context, so the dump is printed by each hub between fibers, never in a handler).
 #include <cxxabi.h>
@@ -357,7 +357,7 @@ void check_hubs(diagnostics& d, long threshold) {
   std::unique_lock lock(d.mutex);
   auto now = steady_clock::now();
   for (hub_watch* w = d.head; w; w = w->next) {
-    std::uint64_t s = w->switches->load(std::memory_order_relaxed);
+    std::uint64_t s = w->progress();
     if (w->idle.load(std::memory_order_relaxed) || s != w->seen) {
       w->seen = s;
       w->seen_at = now;
@@ -493,7 +493,7 @@ void register_hub(hub_watch& w) noexcept {
   });
   diagnostics& d = diag();
   std::lock_guard lock(d.mutex);
-  w.seen = w.switches->load(std::memory_order_relaxed);
+  w.seen = w.progress();
   w.seen_at = steady_clock::now();
   w.next = d.head;
   if (d.head) d.head->prev = &w;

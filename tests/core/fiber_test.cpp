@@ -4,6 +4,8 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+
+#include <cfenv>
 #include <chrono>
 #include <memory>
 #include <stdexcept>
@@ -364,6 +366,65 @@ TEST_CASE("a fiber yielding while it unwinds keeps its uncaught count and others
     bystander.join();
     CHECK(seen_while_unwinding == 1);
   });
+}
+
+TEST_CASE("a fiber yielding outside any catch block never sees the exception of one inside") {
+  // Only a context with an exception caught or in flight keeps it across a switch; every jump
+  // leaves the thread's exception state empty for the next context (hub_core::exception_state).
+  grove::run([] {
+    int plain_checks = 0;
+    int catcher_checks = 0;
+    auto plain = grove::spawn([&] {
+      for (int i = 0; i < 4; ++i) {
+        CHECK(!std::current_exception());
+        CHECK(std::uncaught_exceptions() == 0);
+        ++plain_checks;
+        grove::this_fiber::yield();
+      }
+    });
+    auto catcher = grove::spawn([&] {
+      try {
+        throw 3;
+      } catch (int) {
+        for (int i = 0; i < 4; ++i) {
+          grove::this_fiber::yield();
+          CHECK(std::current_exception() != nullptr);
+          ++catcher_checks;
+        }
+      }
+      CHECK(!std::current_exception());
+    });
+    for (int i = 0; i < 4; ++i) {
+      grove::this_fiber::yield();
+      CHECK(!std::current_exception());
+    }
+    plain.join();
+    catcher.join();
+    CHECK(plain_checks == 4);
+    CHECK(catcher_checks == 4);
+  });
+}
+
+TEST_CASE("the floating-point rounding mode belongs to the thread, not to the fiber") {
+  // Documented behaviour (README, "The floating-point control belongs to the thread"): the
+  // switch does not save MXCSR, so a mode set before a yield is what the next fiber runs with.
+  int before = -1;
+  int after = -1;
+  grove::run([&] {
+    auto other = grove::spawn([&] {
+      before = std::fegetround();
+      grove::this_fiber::yield();  // the main fiber changes the mode meanwhile
+      after = std::fegetround();
+    });
+    grove::this_fiber::yield();  // `other` runs up to its yield
+    std::fesetround(FE_UPWARD);
+    grove::this_fiber::yield();
+    std::fesetround(FE_TONEAREST);
+    other.join();
+  });
+  CHECK(before == FE_TONEAREST);
+  CHECK(after == FE_UPWARD);
+  CHECK(std::fegetround() == FE_TONEAREST);
 }
 
 TEST_CASE("yields between the main fiber and spawned ones alternate and keep exception state") {

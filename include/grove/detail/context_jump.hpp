@@ -1,5 +1,7 @@
-// A stack switch through Boost.Context's jump_fcontext that keeps the CPU's return-stack
-// predictor balanced; inline, so this_fiber::yield() can switch from its caller's frame.
+// A stack switch that keeps the CPU's return-stack predictor balanced; inline, so
+// this_fiber::yield() can switch from its caller's frame. On x86-64 it jumps through grove's
+// own grove_jump_context (lib/core/context_jump.cpp: Boost.Context's jump_fcontext without the
+// floating-point control, which belongs to the thread), elsewhere through jump_fcontext.
 //
 // jump_fcontext leaves through `jmp *%r8` rather than `ret`, so a plain `call` leaves one
 // return-stack entry behind on every switch, and the resumed fiber's next `ret` is mispredicted.
@@ -13,8 +15,12 @@
 // The jump goes through the GOT, not the PLT: the PLT stub is one more indirect jump a switch.
 #pragma once
 
-#if !(defined(__x86_64__) && defined(__GNUC__)) || defined(GROVE_PLAIN_JUMP)
 #include <boost/context/detail/fcontext.hpp>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define GROVE_JUMP_CONTEXT 1
+/// grove's jump_fcontext (lib/core/context_jump.cpp); every x86-64 switch goes through it.
+extern "C" boost::context::detail::transfer_t grove_jump_context(void* to, void* data) noexcept;
 #endif
 
 namespace grove::detail {
@@ -38,7 +44,7 @@ inline jump_result jump_to(void* to, void* data) noexcept {
       "leaq -128(%%rsp), %%rsp\n\t"
       "leaq 1f(%%rip), %%rax\n\t"
       "pushq %%rax\n\t"
-      "jmp *jump_fcontext@GOTPCREL(%%rip)\n\t"
+      "jmp *grove_jump_context@GOTPCREL(%%rip)\n\t"
       "1:\n\t"
       "leaq 128(%%rsp), %%rsp\n\t"
       : "=a"(fctx), "=d"(out), "+D"(rdi), "+S"(rsi)
@@ -48,6 +54,9 @@ inline jump_result jump_to(void* to, void* data) noexcept {
         "xmm15", "st", "st(1)", "st(2)", "st(3)", "st(4)", "st(5)", "st(6)", "st(7)", "mm0", "mm1",
         "mm2", "mm3", "mm4", "mm5", "mm6", "mm7");
   return {fctx, out};
+#elif defined(__x86_64__) && defined(__GNUC__)
+  auto t = grove_jump_context(to, data);  // never mixed with jump_fcontext: see context_jump.cpp
+  return {t.fctx, t.data};
 #else
   auto t = boost::context::detail::jump_fcontext(to, data);
   return {t.fctx, t.data};

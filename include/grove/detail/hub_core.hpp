@@ -77,22 +77,39 @@ struct hub_core {
     // A fiber yielding with nothing else ready goes through the loop, so I/O, timers and
     // callbacks get their turn instead of the fiber spinning alone.
     bool alone = ready_head_ == self && ready_tail_ == self;
-    fiber_base* next = budget_ > 0 && !alone ? pop_runnable() : nullptr;
+    fiber_base* next = budget() > 0 && !alone ? pop_runnable() : nullptr;
     if (!next) return &loop_ctx_;
-    --budget_;
+    spend_budget();
     next->state = fiber_state::running;
     return next == self ? nullptr : &next->ctx;
   }
 
   /// The thread's C++ exception state ("exceptions being caught", uncaught_exceptions()). Each
-  /// fiber needs its own, or a fiber suspended in a catch block corrupts another's: every
-  /// context copies it onto its own stack before it jumps away and puts it back on arrival.
+  /// fiber needs its own, or a fiber suspended in a catch block corrupts another's. It is empty
+  /// at every jump: a context whose state is not empty moves it onto its own stack and empties
+  /// it before it jumps away, and puts it back on arrival (hub_impl::switch_to). So the inline
+  /// yield, which jumps only with an empty state, has nothing to save or restore: two loads
+  /// instead of four loads and four stores a switch.
   eh_globals& exception_state() noexcept { return *static_cast<eh_globals*>(eh_globals_); }
+  /// Whether the running context has an exception caught or in flight.
+  bool has_exception_state() noexcept {
+    const eh_globals& eh = exception_state();
+    return eh.caught_exceptions || eh.uncaught_exceptions;
+  }
 
-  /// Counts a switch (or a pass of the loop) for the blocking monitor (lib/debug/monitor.cpp),
-  /// which reads it from its own thread: a relaxed load and store, no locked instruction.
+  /// Counts a pass of the loop (or a switch through it) for the blocking monitor
+  /// (lib/debug/monitor.cpp), which reads it from its own thread: a relaxed load and store, no
+  /// locked instruction. Direct switches are not counted here: each spends one unit of the
+  /// budget, which only a pass of the loop refills, so (passes, budget) changes at every switch
+  /// and the monitor watches the pair (hub_watch::progress) at no cost to a switch.
   void count_switch() noexcept {
     switches_.store(switches_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+  /// Direct switches left before the loop polls Asio again.
+  int budget() const noexcept { return budget_.load(std::memory_order_relaxed); }
+  /// One direct switch (a plain load and store: only this thread writes it).
+  void spend_budget() noexcept {
+    budget_.store(budget_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
   }
 
   fiber_base* current_ = nullptr;
@@ -101,12 +118,13 @@ struct hub_core {
   /// Fibers never started and not yet in the ready queue (hub_impl::queue_start).
   fiber_base* start_head_ = nullptr;
   fiber_base* start_tail_ = nullptr;
-  /// Direct fiber-to-fiber switches left before the loop polls Asio again.
-  int budget_ = 0;
+  /// Direct fiber-to-fiber switches left before the loop polls Asio again; atomic because the
+  /// blocking monitor reads it (count_switch), written by this thread only.
+  std::atomic<int> budget_{0};
   void* eh_globals_ = nullptr;  ///< this thread's __cxa_eh_globals
   int* errno_ = nullptr;        ///< this thread's errno (saves a libc call a switch)
   execution_context loop_ctx_;
-  std::atomic<std::uint64_t> switches_{0};  ///< see count_switch()
+  std::atomic<std::uint64_t> switches_{0};  ///< loop passes, see count_switch()
 };
 
 }  // namespace grove::detail

@@ -35,8 +35,10 @@ inline void yield_inline() {
   hub_core* h = hub_core::current();
   fiber_base* self = h ? h->current_ : nullptr;
   // Outside a fiber, or a kill / timeout pending: the general yield() throws or raises it (or,
-  // unwinding or shielded, yields anyway).
-  if (!self || self->kill_pending || self->expired_timeouts) [[unlikely]] {
+  // unwinding or shielded, yields anyway). Inside a catch block or while unwinding it also keeps
+  // the exception state, which this path does not (hub_core::exception_state).
+  if (!self || self->kill_pending || self->expired_timeouts || h->has_exception_state())
+      [[unlikely]] {
     yield();
     return;
   }
@@ -46,17 +48,14 @@ inline void yield_inline() {
   execution_context* to = h->next_context(self);
   if (!to) return;  // next in line itself: nothing ran meanwhile
   h->current_ = to->fiber;
-  h->count_switch();
-  // What this context keeps across the switch, on its own stack: the exception state (see
-  // hub_core::exception_state) and errno (the other fibers and the hub overwrite it meanwhile;
-  // the out-of-line suspensions keep it too).
-  eh_globals& eh = h->exception_state();
-  eh_globals saved_eh = eh;
+  // What this context keeps across the switch, on its own stack: errno (the other fibers and the
+  // hub overwrite it meanwhile; the out-of-line suspensions keep it too). The exception state is
+  // empty, and empty again on arrival (hub_core::exception_state); the switch is counted by the
+  // budget (hub_core::count_switch).
   int* thread_errno = h->errno_;
   int saved_errno = *thread_errno;
   jump_result arrival = jump_to(to->fctx, &self->ctx);
   *thread_errno = saved_errno;
-  eh = saved_eh;
   // The common arrival inline (hub_impl::arrive is the general one): note where the previous
   // context stopped.
   if (left_finished(arrival.data) || self->kill_pending || self->expired_timeouts) [[unlikely]] {
