@@ -4,7 +4,6 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
-
 #include <cfenv>
 #include <chrono>
 #include <memory>
