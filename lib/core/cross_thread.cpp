@@ -6,20 +6,28 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <functional>
+#include <grove/detail/handoff.hpp>
 #include <grove/detail/sync_owner.hpp>
 #include <grove/error.hpp>
 #include <grove/hub_ref.hpp>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "core/hub_control.hpp"
 #include "core/hub_impl.hpp"
 
 namespace grove::detail {
+
+namespace {
+struct wake_item;
+}
 
 /// How to wake one waiter of a shared primitive; on the waiter's stack while it waits.
 struct remote_waiter {
@@ -27,6 +35,11 @@ struct remote_waiter {
   std::shared_ptr<hub_control> hub;  ///< the fiber's hub
   std::atomic<std::uint32_t> signalled{0};
   bool posted = false;  ///< a wake was posted to the hub (it releases the fiber's reference)
+  const char* abandoned_by = nullptr;  ///< set by abandon_waiters(): the primitive's name
+  /// What a waker on another hub posts, taken by the waiter before it queues (a waker may not
+  /// allocate: it runs under the primitive's lock, in noexcept code). At most one wake is ever
+  /// posted per wait: the node is popped once, and a multi-wait's nodes share one claim.
+  wake_item* item = nullptr;
 };
 
 constinit thread_local std::uint32_t t_shared_locks = 0;
@@ -76,14 +89,39 @@ namespace {
 /// the hub's thread if the hub ends first.
 struct wake_item final : inbox_item {
   wake_token token;
-  explicit wake_item(wake_token t) noexcept : token(t) { invoke = &call; }
-  static void call(inbox_item* item, bool run) noexcept {
-    auto* self = static_cast<wake_item*>(item);
-    if (run) wake(self->token, wake_reason::notified);
-    release(self->token.fiber);
-    delete self;
-  }
+  wake_item() noexcept { invoke = &call; }
+  static void call(inbox_item* item, bool run) noexcept;
 };
+
+/// One wake_item per thread kept for its next shared wait. A posted item comes back to the
+/// waiter's own thread (its hub runs it), so a cross-hub ping-pong allocates nothing.
+struct spare_wake_item {
+  wake_item* item = nullptr;
+  ~spare_wake_item() { delete item; }
+};
+thread_local spare_wake_item t_spare_item;
+
+/// A wake_item for a wait about to queue (throws std::bad_alloc before anything is queued).
+wake_item* take_wake_item() {
+  if (wake_item* item = std::exchange(t_spare_item.item, nullptr)) return item;
+  return new wake_item;
+}
+
+/// Keeps `item` for this thread's next wait, or frees it.
+void recycle(wake_item* item) noexcept {
+  if (t_spare_item.item) {
+    delete item;
+  } else {
+    t_spare_item.item = item;
+  }
+}
+
+void wake_item::call(inbox_item* item, bool run) noexcept {
+  auto* self = static_cast<wake_item*>(item);
+  if (run) wake(self->token, wake_reason::notified);
+  release(self->token.fiber);
+  recycle(self);  // on the waiter's hub thread
+}
 
 /// Interrupts `control`'s hub, or defers it while this thread holds a shared primitive's lock.
 void interrupt_soon(const std::shared_ptr<hub_control>& control) noexcept {
@@ -140,12 +178,10 @@ void wake_remote(wait_node& node) noexcept {
   // a system call only if that hub sleeps); the waiter has taken a reference for this post,
   // which the item drops. If the hub has begun to end, nothing is posted and the waiter drops
   // the reference itself, on its own thread.
-  auto* item = new wake_item(node.token());
+  wake_item* item = r->item;
+  item->token = node.token();
   r->posted = r->hub->inbox.push(item);
-  if (!r->posted) {
-    delete item;
-    return;
-  }
+  if (!r->posted) return;  // the waiter keeps its item
   hub_control& control = *r->hub;
   if (control.sleeping.load(std::memory_order_seq_cst) &&
       control.sleeping.exchange(false, std::memory_order_seq_cst)) {
@@ -154,7 +190,7 @@ void wake_remote(wait_node& node) noexcept {
 }
 
 std::uint8_t wait_in(sync_guard& guard, wait_queue& queue, wait_node& node, time_point deadline,
-                     bool interruptible) {
+                     bool interruptible, const void* primitive) {
   hub_impl* h = t_hub;
   fiber_base* self = h ? h->running() : nullptr;
   if (h && !self) {
@@ -164,7 +200,10 @@ std::uint8_t wait_in(sync_guard& guard, wait_queue& queue, wait_node& node, time
   const sync_owner& owner = *guard.owner();
   remote_waiter r;
   r.fiber = self;
-  if (self) r.hub = h->control();
+  if (self) {
+    r.item = take_wake_item();  // may throw: nothing is queued yet
+    r.hub = h->control();
+  }
   node.remote = &r;
   owner.waiting_.fetch_add(1, std::memory_order_relaxed);
   queue.push_back(node);
@@ -173,7 +212,9 @@ std::uint8_t wait_in(sync_guard& guard, wait_queue& queue, wait_node& node, time
     retain(self);  // for a wake posted to this hub (see wake_item)
     h->remote_wait_begin();
     guard.unlock();
-    why = interruptible ? suspend_noexcept(deadline) : suspend_uninterruptible(deadline);
+    // What grove::dump_fibers shows, as for a wait on one hub's primitive.
+    waiting_on on{queue.kind(), reinterpret_cast<std::uintptr_t>(primitive ? primitive : &queue)};
+    why = interruptible ? suspend_noexcept(deadline, on) : suspend_uninterruptible(deadline, on);
     guard.lock();
   } else {
     guard.unlock();
@@ -190,7 +231,10 @@ std::uint8_t wait_in(sync_guard& guard, wait_queue& queue, wait_node& node, time
   std::uint8_t status = node.status;
   if (self) {
     h->remote_wait_end();
-    if (!r.posted) release(self);  // still referenced by its hub: it is running
+    if (!r.posted) {
+      release(self);  // still referenced by its hub: it is running
+      recycle(r.item);
+    }
   }
   // Still under the lock, which abandon_waiters() takes after seeing 0: once the guard is
   // released below, this waiter no longer touches the primitive.
@@ -209,17 +253,29 @@ std::uint8_t wait_in(sync_guard& guard, wait_queue& queue, wait_node& node, time
   return status;
 }
 
-void sync_owner::abandon_waiters(wait_queue& queue) const noexcept {
+void sync_owner::abandon_waiters(std::initializer_list<wait_queue*> queues) const noexcept {
   bool same_hub_waiter = false;
   lock_.lock();
+  // Counted as a held shared lock: the wakes below defer the system call that interrupts a
+  // sleeping hub until the lock is released (see t_shared_locks).
+  ++t_shared_locks;
   // pop_waiting() returns a shared waiter's node even if a kill or timeout woke it already:
-  // each one is told, and each leaves through wait_in(), which counts it out.
-  while (wait_node* node = queue.pop_waiting()) {
-    node->status = abandoned_status;
-    if (node->remote->fiber && node->remote->fiber->hub == t_hub) same_hub_waiter = true;
-    wake_remote(*node);
+  // each one is told, and each leaves through wait_in(), which counts it out. A multi-wait's
+  // node another case already claimed is skipped: that waiter leaves through multi_lock::wait().
+  for (wait_queue* queue : queues) {
+    // Every waiter learns it, even one whose claim another case took (pop_waiting skips it):
+    // a multi-wait must not go round again to a primitive that is gone.
+    for (wait_node* node = queue->front(); node; node = node->next) {
+      if (node->remote) node->remote->abandoned_by = queue->owner();
+    }
+    while (wait_node* node = queue->pop_waiting()) {
+      node->status = abandoned_status;
+      if (node->remote->fiber && node->remote->fiber->hub == t_hub) same_hub_waiter = true;
+      wake_remote(*node);
+    }
   }
   lock_.unlock();
+  if (--t_shared_locks == 0 && t_interrupts_deferred) run_deferred_interrupts();
   // In a hub callback, a waiter of this hub that was served but has not run yet cannot leave
   // either (it was not in the queue): after 5 s without the count reaching 0, say so.
   const auto give_up = clock::now() + std::chrono::seconds(5);
@@ -241,6 +297,125 @@ void sync_owner::abandon_waiters(wait_queue& queue) const noexcept {
   }
   lock_.lock();  // the last waiter has released it
   lock_.unlock();
+}
+
+// multi_lock ---------------------------------------------------------------------------------
+
+void multi_lock::add(const sync_owner& owner) {
+  if (owner.local()) return;
+  if (!owner.shared()) owner.lock_shared();  // throws: it belongs to another hub
+  if (count_ == std::size(few_)) more_.assign(few_, few_ + count_);
+  if (!more_.empty()) {
+    more_.push_back(&owner);
+  } else {
+    few_[count_] = &owner;
+  }
+  ++count_;
+  sorted_ = false;
+}
+
+void multi_lock::lock() noexcept {
+  if (count_ == 0 || locked_) return;
+  const sync_owner** all = owners();
+  if (!sorted_) {
+    std::sort(all, all + count_, std::less<const sync_owner*>());
+    count_ = static_cast<std::size_t>(std::unique(all, all + count_) - all);
+    if (!more_.empty()) more_.resize(count_);
+    sorted_ = true;
+  }
+  for (std::size_t i = 0; i < count_; ++i) all[i]->lock_.lock();
+  ++t_shared_locks;
+  locked_ = true;
+}
+
+void multi_lock::unlock() noexcept {
+  if (!locked_) return;
+  const sync_owner** all = owners();
+  for (std::size_t i = count_; i-- > 0;) all[i]->lock_.unlock();
+  locked_ = false;
+  if (--t_shared_locks == 0 && t_interrupts_deferred) run_deferred_interrupts();
+}
+
+wake_reason multi_lock::wait(wait_node* nodes, std::size_t count, time_point deadline,
+                             waiting_on on, bool served_is_final) {
+  hub_impl* h = t_hub;
+  fiber_base* self = h ? h->running() : nullptr;
+  if (h && !self) {
+    for (std::size_t i = 0; i < count; ++i) nodes[i].unlink();  // under the locks
+    unlock();
+    require_fiber();  // throws: a hub callback may not wait
+  }
+  std::atomic<std::uint32_t> claim{0};
+  remote_waiter r;
+  r.fiber = self;
+  if (self) {
+    try {
+      r.item = take_wake_item();
+    } catch (...) {
+      for (std::size_t i = 0; i < count; ++i) nodes[i].unlink();  // under the locks
+      unlock();
+      throw;
+    }
+    r.hub = h->control();
+  }
+  // Every armed node wakes this one suspension through `r` (a waker on this hub by token, one
+  // on another hub by a post, a plain thread through the futex); the claim lets only the first.
+  for (std::size_t i = 0; i < count; ++i) {
+    if (!nodes[i].linked()) continue;
+    nodes[i].remote = &r;
+    nodes[i].claim = &claim;
+  }
+  const sync_owner** all = owners();
+  for (std::size_t i = 0; i < count_; ++i) all[i]->waiting_.fetch_add(1, std::memory_order_relaxed);
+  wake_reason why = wake_reason::notified;
+  if (self) {
+    retain(self);  // for a wake posted to this hub (see wake_item)
+    h->remote_wait_begin();
+    unlock();
+    why = suspend_noexcept(deadline, on);
+    lock();
+  } else {
+    unlock();
+    while (r.signalled.load(std::memory_order_acquire) == 0) {
+      if (!futex_wait_until(r.signalled, deadline)) {
+        why = wake_reason::deadline;
+        break;
+      }
+    }
+    lock();
+  }
+  // Under every lock again: no waker can reach a node once it is unlinked here.
+  for (std::size_t i = 0; i < count; ++i) {
+    nodes[i].unlink();
+    nodes[i].remote = nullptr;
+    nodes[i].claim = nullptr;
+  }
+  if (self) {
+    h->remote_wait_end();
+    if (!r.posted) {
+      release(self);  // still referenced by its hub: it is running
+      recycle(r.item);
+    }
+  }
+  // Still under the locks, which abandon_waiters() takes after seeing 0: once they are
+  // released, this waiter no longer touches a primitive being destroyed.
+  for (std::size_t i = 0; i < count_; ++i) all[i]->waiting_.fetch_sub(1, std::memory_order_release);
+  // One of the primitives is being destroyed: say so, unless another case was served for
+  // good (then the caller takes it and touches nothing more).
+  bool served = false;
+  for (std::size_t i = 0; served_is_final && i < count; ++i) {
+    std::uint8_t status = nodes[i].status;
+    served |= status != 0 && status != abandoned_status &&
+              status != static_cast<std::uint8_t>(handoff::retry);
+  }
+  if (r.abandoned_by && !served) {
+    std::string what = r.abandoned_by;
+    unlock();
+    throw error(what +
+                " destroyed while a fiber waited on it (destroy a primitive only once nothing "
+                "waits on it)");
+  }
+  return why;
 }
 
 // hub_ref ------------------------------------------------------------------------------------
