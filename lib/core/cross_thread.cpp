@@ -304,7 +304,7 @@ void sync_owner::abandon_waiters(std::initializer_list<wait_queue*> queues) cons
 void multi_lock::add(const sync_owner& owner) {
   if (owner.local()) return;
   if (!owner.shared()) owner.lock_shared();  // throws: it belongs to another hub
-  if (count_ == std::size(few_)) more_.assign(few_, few_ + count_);
+  if (count_ == std::size(few_) && more_.empty()) more_.assign(few_, few_ + count_);
   if (!more_.empty()) {
     more_.push_back(&owner);
   } else {

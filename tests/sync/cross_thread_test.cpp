@@ -12,6 +12,7 @@
 #include <grove/grove.hpp>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -278,6 +279,18 @@ TEST_CASE("wait_any and wait_all take shared events and futures set on another h
   grove::event unset(grove::cross_thread);
   CHECK(grove::wait_any(unset, from_hub) == 1);
   setter.join();
+}
+
+TEST_CASE("wait_any over a dozen shared events (more locks than fit inline) set from another hub") {
+  std::vector<std::unique_ptr<grove::event>> e;
+  for (int i = 0; i < 12; ++i) e.push_back(std::make_unique<grove::event>(grove::cross_thread));
+  std::thread other([&] { grove::run([&] { e[10]->set(); }); });
+  std::optional<std::size_t> first = grove::run([&] {
+    return grove::wait_any_for(10s, *e[0], *e[1], *e[2], *e[3], *e[4], *e[5], *e[6], *e[7], *e[8],
+                               *e[9], *e[10], *e[11]);
+  });
+  other.join();
+  CHECK(first == std::optional<std::size_t>(10));
 }
 
 TEST_CASE("many wait_any fibers on two hubs over shared events see every set") {
