@@ -227,6 +227,10 @@ CROSS_ROUND_TRIPS=${CROSS_ROUND_TRIPS:-200000}
 run_median grove_channel_cross     "$GROVE_BENCH/sync_bench" channel_cross "$CROSS_ROUND_TRIPS"
 run_median go_channel_procs2       "$PEERS_BIN/go_channel" "$CROSS_ROUND_TRIPS" 2
 run_median boost_fiber_channel_threads "$PEERS_BIN/boost_fiber_channel_threads" "$CROSS_ROUND_TRIPS"
+# The same ping-pong with every send and receive a select over its channel and an idle one:
+# grove::select over shared channels vs Go's select, GOMAXPROCS=2.
+run_median grove_select_cross      "$GROVE_BENCH/sync_bench" select_cross "$CROSS_ROUND_TRIPS"
+run_median go_select_procs2        "$PEERS_BIN/go_channel" "$CROSS_ROUND_TRIPS" 2 select
 PIN=("${SAVED_PIN[@]}")
 
 # Shims (issue 7): libcurl requests/s, CURL_FIBERS fibers of plain curl_easy_perform through the

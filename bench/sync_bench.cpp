@@ -7,6 +7,11 @@
 //                                        the same ping-pong between fibers of two hubs on two
 //                                        threads, over grove::cross_thread channels (default
 //                                        200000): ns_per_message=
+//   sync_bench select_cross [round_trips]
+//                                        channel_cross with every send and receive a
+//                                        grove::select over its channel and a second shared
+//                                        channel that is never ready (default 200000):
+//                                        ns_per_message=
 //   sync_bench mutex [fibers] [rounds]   mutex hand-off among contending fibers, each doing
 //                                        `lock; yield; unlock; yield` (default 1000, 1000):
 //                                        ns_per_lock=
@@ -19,6 +24,7 @@
 #include <cstring>
 #include <grove/grove.hpp>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -89,6 +95,38 @@ double channel_cross_ping_pong(long round_trips) {
   return result;
 }
 
+// channel_cross through grove::select: each side's select also watches an idle shared channel,
+// so every message pays the multi-wait (two spinlocks, the claim). Peer: go_channel ... select.
+double select_cross_ping_pong(long round_trips) {
+  grove::channel<long> ping(0, grove::cross_thread);
+  grove::channel<long> pong(0, grove::cross_thread);
+  grove::channel<long> idle_echo(0, grove::cross_thread);
+  grove::channel<long> idle_main(0, grove::cross_thread);
+  std::thread echo_thread([&] {
+    grove::run([&] {
+      for (;;) {
+        std::optional<long> v;
+        grove::select(grove::on_receive(ping, [&](std::optional<long> x) { v = x; }),
+                      grove::on_receive(idle_echo));
+        if (!v) return;
+        grove::select(grove::on_send(pong, *v), grove::on_receive(idle_echo));
+      }
+    });
+  });
+  double result = grove::run([&] {
+    auto start = steady::now();
+    for (long i = 0; i < round_trips; ++i) {
+      grove::select(grove::on_send(ping, i), grove::on_receive(idle_main));
+      grove::select(grove::on_receive(pong), grove::on_receive(idle_main));
+    }
+    std::chrono::duration<double, std::nano> ns = steady::now() - start;
+    ping.close();
+    return ns.count() / (2.0 * static_cast<double>(round_trips));
+  });
+  echo_thread.join();
+  return result;
+}
+
 long arg(int argc, char** argv, int i, long fallback) {
   long v = argc > i ? std::atol(argv[i]) : fallback;
   return v < 1 ? 1 : v;
@@ -108,6 +146,10 @@ int main(int argc, char** argv) {
     long round_trips = arg(argc, argv, 2, 200'000);
     channel_cross_ping_pong(round_trips / 10 + 1);  // warm-up
     std::printf("ns_per_message=%.2f\n", channel_cross_ping_pong(round_trips));
+  } else if (std::strcmp(what, "select_cross") == 0) {
+    long round_trips = arg(argc, argv, 2, 200'000);
+    select_cross_ping_pong(round_trips / 10 + 1);  // warm-up
+    std::printf("ns_per_message=%.2f\n", select_cross_ping_pong(round_trips));
   } else if (std::strcmp(what, "mutex") == 0) {
     long fibers = arg(argc, argv, 2, 1000);
     long rounds = arg(argc, argv, 3, 1000);
@@ -116,7 +158,9 @@ int main(int argc, char** argv) {
       std::printf("ns_per_lock=%.2f\n", mutex_handoff(fibers, rounds));
     });
   } else {
-    std::fprintf(stderr, "usage: sync_bench channel [round_trips] | channel_cross [round_trips] | mutex "
+    std::fprintf(stderr,
+                 "usage: sync_bench channel [round_trips] | channel_cross [round_trips] | "
+                 "select_cross [round_trips] | mutex "
                  "[fibers] [rounds]\n");
     return 2;
   }

@@ -19,8 +19,8 @@
 // A channel belongs to one hub's fibers and callbacks (try_send / try_receive may run in
 // callbacks), unless made with grove::cross_thread then fibers of every hub
 // and plain threads may send and receive (a plain thread blocks as it would on a std queue), with
-// the same kill and timeout rules (see <grove/cross_thread.hpp>; grove::select takes channels of
-// its own hub only). Not copyable or movable: waiting fibers point into it.
+// the same kill, timeout and destruction rules (<grove/cross_thread.hpp>; grove::select takes
+// shared channels too). Not copyable or movable: waiting fibers point into it.
 #pragma once
 
 #include <source_location>

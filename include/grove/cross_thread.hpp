@@ -15,8 +15,12 @@
 // posted to the fiber's own hub: fibers never migrate), and a plain thread without a hub may use it
 // too, blocking like its std counterpart. Kill and grove::timeout behave as on one hub. A hub whose
 // fibers wait on shared primitives keeps running (another thread may still wake them) instead of
-// reporting a deadlock. Destroying a shared semaphore, mutex or condition_variable under its
-// waiters wakes them with grove::error naming it (as on one hub) and returns once they have left.
+// reporting a deadlock. Destroying a shared primitive (event, channel, queue, semaphore, mutex,
+// condition_variable) under its waiters, fibers of any hub or plain threads, wakes them with
+// grove::error naming it (as on one hub) and returns once they have left: never a use after free.
+// Destroy it from a fiber or a plain thread; from a hub callback while a fiber of that same hub
+// waits on it, grove aborts with a message (that waiter could never leave). grove::select and
+// grove::wait_any / wait_all take shared primitives too (<grove/select.hpp>).
 // Primitives of one hub pay nothing for this: a pointer compare per operation.
 #pragma once
 

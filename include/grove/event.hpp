@@ -39,6 +39,12 @@ class event {
   explicit event(cross_thread_t tag) noexcept : owner_(tag) {}
   event(const event&) = delete;
   event& operator=(const event&) = delete;
+  /// A shared event wakes its waiters (any hub, plain threads) with grove::error naming it and
+  /// returns once they have left (see <grove/cross_thread.hpp>).
+  ~event() {
+    if (owner_.shared()) [[unlikely]]
+      owner_.abandon_waiters(waiters_);
+  }
 
   /// Sets the flag and wakes every waiting fiber (or thread).
   void set();
@@ -78,7 +84,8 @@ class event {
 template <>
 struct detail::awaitable<event> {
   static bool ready(const event& e) noexcept { return e.is_set(); }
-  static wait_queue* queue(event& e) noexcept { return e.owner_.local() ? &e.waiters_ : nullptr; }
+  static wait_queue* queue(event& e) noexcept { return &e.waiters_; }
+  static const sync_owner* owner(event& e) noexcept { return &e.owner_; }
 };
 
 }  // namespace grove

@@ -183,9 +183,8 @@ class future {
 template <class T>
 struct detail::awaitable<future<T>> {
   static bool ready(const future<T>& f) noexcept { return f.ready(); }
-  static wait_queue* queue(future<T>& f) noexcept {
-    return f.state_->owner.local() ? &f.state_->waiters : nullptr;
-  }
+  static wait_queue* queue(future<T>& f) noexcept { return &f.state_->waiters; }
+  static const sync_owner* owner(future<T>& f) noexcept { return &f.state_->owner; }
 };
 
 }  // namespace grove

@@ -172,8 +172,12 @@ class hub_ref {
     ~fiber_end() {
       if (link) link->fiber = nullptr;
       if (done.valid() && !done.ready()) {
-        done.set_exception(std::make_exception_ptr(
-            killed_error("grove: the fiber started with hub_ref::spawn was killed before it ran")));
+        // Killed by its hub's end (it refuses new tasks by then): say so, not just "killed".
+        done.set_exception(std::make_exception_ptr(killed_error(
+            detail::hub_ending()
+                ? "grove: the fiber started with hub_ref::spawn was killed before it ran: its "
+                  "hub is ending"
+                : "grove: the fiber started with hub_ref::spawn was killed before it ran")));
       }
     }
     promise<T> done;
@@ -212,8 +216,10 @@ class hub_ref {
                 end.done.set_value(body());
               }
             } catch (const fiber_killed&) {
-              end.done.set_exception(std::make_exception_ptr(
-                  killed_error("grove: the fiber started with hub_ref::spawn was killed")));
+              end.done.set_exception(std::make_exception_ptr(killed_error(
+                  detail::hub_ending()
+                      ? "grove: the fiber started with hub_ref::spawn was killed: its hub is ending"
+                      : "grove: the fiber started with hub_ref::spawn was killed")));
               throw;
             } catch (...) {
               end.done.set_exception(std::current_exception());

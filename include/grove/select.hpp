@@ -20,8 +20,16 @@
 //   std::optional<T> (or `auto`) gets nullopt; one taking no argument just runs (Go's
 //   `case <-done:`); one taking T cannot express "closed", so select throws channel_closed.
 // - A send case on a closed channel throws channel_closed, as send() does.
-// - Channels of the calling fiber's own hub only: a channel shared across threads
-//   (grove::cross_thread) throws grove::error here (not supported yet).
+// - Channels shared across threads (grove::cross_thread) mix freely with the calling hub's own
+//   channels, and the same rules hold: the shared channels' locks are taken together (in address
+//   order) to poll and queue every case, then the select suspends once; wakers on other hubs or
+//   plain threads race for one claim word of the select, so exactly one case happens even when
+//   several threads complete cases at once (Go's select, learnt from runtime/select.go). A case a
+//   waker on another thread completed before a kill or timeout reached the select is taken (its
+//   handler runs; the kill or timeout is raised at the next wait), as for a plain shared wait.
+//   A plain thread may select over shared channels too (blocking). A channel owned by another
+//   hub throws grove::error. A shared channel destroyed under a waiting select makes it throw
+//   grove::error naming it.
 // - Handlers run after the operation completed, outside the wait: they may block, and an
 //   exception from a handler propagates out of select.
 #pragma once
@@ -36,6 +44,7 @@
 
 #include <grove/channel.hpp>
 #include <grove/detail/deadline.hpp>
+#include <grove/detail/sync_owner.hpp>
 #include <grove/detail/wait_queue.hpp>
 
 namespace grove {
@@ -61,8 +70,8 @@ struct receive_case {
   std::optional<T> value{};
   bool closed = false;
 
-  bool local() const noexcept { return channel_access::core(*ch).local(); }
-  bool poll() { return settle(channel_access::core(*ch).try_take(value)); }
+  const sync_owner& owner() const noexcept { return channel_access::core(*ch).owner(); }
+  bool poll() { return settle(channel_access::core(*ch).try_take_held(value)); }
   void arm(wait_node& node) noexcept { channel_access::core(*ch).enqueue_taker(node, value); }
   bool served(const wait_node& node) noexcept { return settle(exchange_base::outcome_from(node)); }
   void run() {
@@ -93,10 +102,10 @@ struct send_case {
   std::optional<offer<T>> offered{};
   bool closed = false;
 
-  bool local() const noexcept { return channel_access::core(*ch).local(); }
+  const sync_owner& owner() const noexcept { return channel_access::core(*ch).owner(); }
   bool poll() {
     auto item = offer<T>::move_of(value);
-    return settle(channel_access::core(*ch).try_give(item));
+    return settle(channel_access::core(*ch).try_give_held(item));
   }
   void arm(wait_node& node) noexcept {
     offered.emplace(offer<T>::move_of(value));
@@ -133,20 +142,81 @@ struct default_case {
 template <class Case>
 constexpr case_kind kind_of = std::remove_cvref_t<Case>::kind;
 
-[[noreturn]] void throw_select_shared();
-
+/// select with a channel shared across threads among its cases: every step of the local path
+/// below, under the locks of the shared channels (multi_lock, sync_owner.hpp).
 template <class Tuple, std::size_t... I>
-std::size_t run_select(Tuple& cases, std::index_sequence<I...>) {
+std::size_t run_select_shared(Tuple& cases, multi_lock& locks, std::index_sequence<I...>) {
   constexpr std::size_t none = sizeof...(I);
   constexpr std::array<case_kind, sizeof...(I)> kind{kind_of<std::tuple_element_t<I, Tuple>>...};
 
-  std::size_t chosen = none;
-  auto check_local = [&](auto& c) {
-    if constexpr (kind_of<decltype(c)> == case_kind::channel) {
-      if (!c.local()) throw_select_shared();
+  time_point deadline = no_deadline;
+  std::size_t timer = none;
+  auto earliest = [&](auto& c, std::size_t i) {
+    if constexpr (kind_of<decltype(c)> == case_kind::timer) {
+      if (c.deadline < deadline) {
+        deadline = c.deadline;
+        timer = i;
+      }
     }
   };
-  (check_local(std::get<I>(cases)), ...);
+  (earliest(std::get<I>(cases), I), ...);
+  std::size_t chosen = none;
+  for (;;) {
+    locks.lock();  // released by its destructor if a hand-off throws
+    auto poll = [&](auto& c, std::size_t i) {
+      if constexpr (kind_of<decltype(c)> == case_kind::channel) {
+        if (chosen == none && c.poll()) chosen = i;
+      }
+    };
+    (poll(std::get<I>(cases), I), ...);
+    ((chosen = chosen == none && kind[I] == case_kind::otherwise ? I : chosen), ...);
+    if (chosen == none && timer != none && deadline_passed(deadline)) chosen = timer;
+    if (chosen != none) {
+      locks.unlock();
+      break;
+    }
+    std::array<wait_node, sizeof...(I)> nodes;
+    auto arm = [&](auto& c, std::size_t i) {
+      if constexpr (kind_of<decltype(c)> == case_kind::channel) c.arm(nodes[i]);
+    };
+    (arm(std::get<I>(cases), I), ...);
+    // Returns with the locks held and the nodes unlinked: what they were handed is final.
+    wake_reason why = locks.wait(nodes.data(), nodes.size(), deadline, {wait_kind::select, 0});
+    auto served = [&](auto& c, std::size_t i) {
+      if constexpr (kind_of<decltype(c)> == case_kind::channel) {
+        if (chosen == none && c.served(nodes[i])) chosen = i;
+      }
+    };
+    (served(std::get<I>(cases), I), ...);
+    locks.unlock();
+    // A case served before a kill or timeout landed happened: it is taken, and the kill or
+    // timeout stays pending (raised at the next wait), as for a single shared wait.
+    if (chosen != none) break;
+    if (why == wake_reason::deadline) {
+      chosen = timer;
+      break;
+    }
+    raise_for(why);  // killed, timed out: no case happened
+    // Woken with nothing handed over (a hand-off failed): poll and queue again.
+  }
+  ((I == chosen ? std::get<I>(cases).run() : void()), ...);
+  return chosen;
+}
+
+template <class Tuple, std::size_t... I>
+std::size_t run_select(Tuple& cases, std::index_sequence<I...> all) {
+  constexpr std::size_t none = sizeof...(I);
+  constexpr std::array<case_kind, sizeof...(I)> kind{kind_of<std::tuple_element_t<I, Tuple>>...};
+
+  multi_lock locks;
+  auto add_lock = [&](auto& c) {
+    if constexpr (kind_of<decltype(c)> == case_kind::channel) locks.add(c.owner());
+  };
+  (add_lock(std::get<I>(cases)), ...);
+  if (locks.any()) [[unlikely]]
+    return run_select_shared(cases, locks, all);
+
+  std::size_t chosen = none;
   for (;;) {
     // 1. A channel case that can complete now, in argument order.
     auto poll = [&](auto& c, std::size_t i) {

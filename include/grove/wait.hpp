@@ -15,7 +15,7 @@
 // (the first wake wins), so waiting on N sources costs N queue links, no helper fibers.
 // wait_any returns the index of the first ready source in argument (or range) order; wait_all
 // returns once all are ready at the same time (an event cleared meanwhile is waited for again).
-// Waits honour kill() and grove::timeout. Nothing is consumed: the sources stay ready.
+// Waits honour kill() and grove::timeout; nothing is consumed; grove::cross_thread ones mix in.
 #pragma once
 
 #include <array>

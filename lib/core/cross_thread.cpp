@@ -6,15 +6,19 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <functional>
+#include <grove/detail/handoff.hpp>
 #include <grove/detail/sync_owner.hpp>
 #include <grove/error.hpp>
 #include <grove/hub_ref.hpp>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "core/hub_control.hpp"
 #include "core/hub_impl.hpp"
@@ -153,7 +157,7 @@ void wait_for_posted_wake(remote_waiter& r) noexcept {
 }  // namespace
 
 std::uint8_t wait_in(sync_guard& guard, wait_queue& queue, wait_node& node, remote_waiter& r,
-                     time_point deadline, bool interruptible) {
+                     time_point deadline, bool interruptible, const void* primitive) {
   hub_impl* h = t_hub;
   fiber_base* self = h ? h->running() : nullptr;
   if (h && !self) {
@@ -175,7 +179,9 @@ std::uint8_t wait_in(sync_guard& guard, wait_queue& queue, wait_node& node, remo
     r.watched = h->watch(&r);
     h->remote_wait_begin();
     guard.unlock();
-    why = interruptible ? suspend_noexcept(deadline) : suspend_uninterruptible(deadline);
+    // What grove::dump_fibers shows, as for a wait on one hub's primitive.
+    waiting_on on{queue.kind(), reinterpret_cast<std::uintptr_t>(primitive ? primitive : &queue)};
+    why = interruptible ? suspend_noexcept(deadline, on) : suspend_uninterruptible(deadline, on);
     guard.lock();
     if (r.watched) h->unwatch(&r);
     if (r.posted && !r.item_ran) {
@@ -215,17 +221,29 @@ std::uint8_t wait_in(sync_guard& guard, wait_queue& queue, wait_node& node, remo
   return status;
 }
 
-void sync_owner::abandon_waiters(wait_queue& queue) const noexcept {
+void sync_owner::abandon_waiters(std::initializer_list<wait_queue*> queues) const noexcept {
   bool same_hub_waiter = false;
   lock_.lock();
+  // Counted as a held shared lock: the wakes below defer the system call that interrupts a
+  // sleeping hub until the lock is released (see t_shared_locks).
+  ++t_shared_locks;
   // pop_waiting() returns a shared waiter's node even if a kill or timeout woke it already:
-  // each one is told, and each leaves through wait_in(), which counts it out.
-  while (wait_node* node = queue.pop_waiting()) {
-    node->status = abandoned_status;
-    if (node->remote->fiber && node->remote->home == t_hub) same_hub_waiter = true;
-    wake_remote(*node);
+  // each one is told, and each leaves through wait_in(), which counts it out. A multi-wait's
+  // node another case already claimed is skipped: that waiter leaves through multi_lock::wait().
+  for (wait_queue* queue : queues) {
+    // Every waiter learns it, even one whose claim another case took (pop_waiting skips it):
+    // a multi-wait must not go round again to a primitive that is gone.
+    for (wait_node* node = queue->front(); node; node = node->next) {
+      if (node->remote) node->remote->abandoned_by = queue->owner();
+    }
+    while (wait_node* node = queue->pop_waiting()) {
+      node->status = abandoned_status;
+      if (node->remote->fiber && node->remote->home == t_hub) same_hub_waiter = true;
+      wake_remote(*node);
+    }
   }
   lock_.unlock();
+  if (--t_shared_locks == 0 && t_interrupts_deferred) run_deferred_interrupts();
   // In a hub callback, a waiter of this hub that was served but has not run yet cannot leave
   // either (it was not in the queue): after 5 s without the count reaching 0, say so.
   const auto give_up = clock::now() + std::chrono::seconds(5);
@@ -247,6 +265,129 @@ void sync_owner::abandon_waiters(wait_queue& queue) const noexcept {
   }
   lock_.lock();  // the last waiter has released it
   lock_.unlock();
+}
+
+// multi_lock ---------------------------------------------------------------------------------
+
+void multi_lock::add(const sync_owner& owner) {
+  if (owner.local()) return;
+  if (!owner.shared()) owner.lock_shared();  // throws: it belongs to another hub
+  if (count_ == std::size(few_) && more_.empty()) more_.assign(few_, few_ + count_);
+  if (!more_.empty()) {
+    more_.push_back(&owner);
+  } else {
+    few_[count_] = &owner;
+  }
+  ++count_;
+  sorted_ = false;
+}
+
+void multi_lock::lock() noexcept {
+  if (count_ == 0 || locked_) return;
+  const sync_owner** all = owners();
+  if (!sorted_) {
+    std::sort(all, all + count_, std::less<const sync_owner*>());
+    count_ = static_cast<std::size_t>(std::unique(all, all + count_) - all);
+    if (!more_.empty()) more_.resize(count_);
+    sorted_ = true;
+  }
+  for (std::size_t i = 0; i < count_; ++i) all[i]->lock_.lock();
+  ++t_shared_locks;
+  locked_ = true;
+}
+
+void multi_lock::unlock() noexcept {
+  if (!locked_) return;
+  const sync_owner** all = owners();
+  for (std::size_t i = count_; i-- > 0;) all[i]->lock_.unlock();
+  locked_ = false;
+  if (--t_shared_locks == 0 && t_interrupts_deferred) run_deferred_interrupts();
+}
+
+wake_reason multi_lock::wait(wait_node* nodes, std::size_t count, time_point deadline,
+                             waiting_on on, bool served_is_final) {
+  hub_impl* h = t_hub;
+  fiber_base* self = h ? h->running() : nullptr;
+  if (h && !self) {
+    for (std::size_t i = 0; i < count; ++i) nodes[i].unlink();  // under the locks
+    unlock();
+    require_fiber();  // throws: a hub callback may not wait
+  }
+  std::atomic<std::uint32_t> claim{0};
+  remote_waiter r;
+  r.fiber = self;
+  // Every armed node wakes this one suspension through `r` (a waker on this hub by token, one
+  // on another hub through the watched flag or the inbox, a plain thread through the futex); the
+  // claim lets only the first.
+  bool any_linked = false;
+  for (std::size_t i = 0; i < count; ++i) {
+    if (!nodes[i].linked()) continue;
+    nodes[i].remote = &r;
+    nodes[i].claim = &claim;
+    if (!any_linked) r.token = nodes[i].token();  // every node names the same suspension
+    any_linked = true;
+  }
+  const sync_owner** all = owners();
+  for (std::size_t i = 0; i < count_; ++i) {
+    // Under the lock, which every writer holds: a plain store, no locked instruction.
+    all[i]->waiting_.store(all[i]->waiting_.load(std::memory_order_relaxed) + 1,
+                           std::memory_order_relaxed);
+  }
+  wake_reason why = wake_reason::notified;
+  if (self) {
+    r.home = h;
+    r.control = h->control().get();
+    if (!any_linked) r.token = next_suspension();
+    r.watched = h->watch(&r);
+    h->remote_wait_begin();
+    unlock();
+    why = suspend_noexcept(deadline, on);
+    lock();
+    if (r.watched) h->unwatch(&r);
+    if (r.posted && !r.item_ran) {
+      unlock();
+      wait_for_posted_wake(r);
+      lock();
+    }
+  } else {
+    unlock();
+    while (r.signalled.load(std::memory_order_acquire) == 0) {
+      if (!futex_wait_until(r.signalled, deadline)) {
+        why = wake_reason::deadline;
+        break;
+      }
+    }
+    lock();
+  }
+  // Under every lock again: no waker can reach a node once it is unlinked here.
+  for (std::size_t i = 0; i < count; ++i) {
+    nodes[i].unlink();
+    nodes[i].remote = nullptr;
+    nodes[i].claim = nullptr;
+  }
+  if (self) h->remote_wait_end();
+  // Still under the locks, which abandon_waiters() takes after seeing 0: once they are
+  // released, this waiter no longer touches a primitive being destroyed.
+  for (std::size_t i = 0; i < count_; ++i) {
+    all[i]->waiting_.store(all[i]->waiting_.load(std::memory_order_relaxed) - 1,
+                           std::memory_order_release);
+  }
+  // One of the primitives is being destroyed: say so, unless another case was served for
+  // good (then the caller takes it and touches nothing more).
+  bool served = false;
+  for (std::size_t i = 0; served_is_final && i < count; ++i) {
+    std::uint8_t status = nodes[i].status;
+    served |= status != 0 && status != abandoned_status &&
+              status != static_cast<std::uint8_t>(handoff::retry);
+  }
+  if (r.abandoned_by && !served) {
+    std::string what = r.abandoned_by;
+    unlock();
+    throw error(what +
+                " destroyed while a fiber waited on it (destroy a primitive only once nothing "
+                "waits on it)");
+  }
+  return why;
 }
 
 // hub_ref ------------------------------------------------------------------------------------

@@ -66,7 +66,10 @@ void wait_queue::remove(wait_node& node) noexcept {
 wait_node* wait_queue::pop_waiting() noexcept {
   while (wait_node* node = head_) {
     remove(*node);
-    if (node->remote || is_waiting(node->token())) return node;
+    if (!node->remote && !is_waiting(node->token())) continue;
+    // Another case of the same multi-wait was served first (on this or another thread).
+    if (node->claim && node->claim->exchange(1, std::memory_order_acq_rel) != 0) continue;
+    return node;
   }
   return nullptr;
 }

@@ -5,12 +5,6 @@ namespace grove::detail {
 
 void throw_channel_closed() { throw channel_closed("grove::channel: send on a closed channel"); }
 
-void throw_select_shared() {
-  throw error(
-      "grove::select: a channel shared across threads (grove::cross_thread) cannot be used in "
-      "select yet; use send / receive on it");
-}
-
 void throw_select_receive_closed() {
   throw channel_closed(
       "grove::select: an on_receive case whose handler takes T found its channel closed (take "

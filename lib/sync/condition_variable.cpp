@@ -38,7 +38,7 @@ std::cv_status condition_variable::wait_shared(mutex& m, detail::time_point dead
   try {
     if (!detail::deadline_passed(deadline)) {
       detail::wait_node node;
-      status = detail::wait_in(guard, waiters_, node, deadline);
+      status = detail::wait_in(guard, waiters_, node, deadline, true, this);
     }
   } catch (...) {
     // wait_in released our lock before throwing (kill, timeout, or this variable's end).

@@ -24,7 +24,7 @@ bool event::wait_shared(detail::time_point deadline) {
   while (!set_.load(std::memory_order_relaxed)) {
     if (detail::deadline_passed(deadline)) return false;
     detail::wait_node node;
-    if (detail::wait_in(guard, waiters_, node, deadline) == 0) {
+    if (detail::wait_in(guard, waiters_, node, deadline, true, this) == 0) {
       return set_.load(std::memory_order_relaxed);
     }
     return true;  // served by a set(), even if cleared since

@@ -37,7 +37,7 @@ bool exchange_base::join_until(time_point deadline) {
   while (unfinished_ > 0) {
     if (deadline_passed(deadline)) return false;
     wait_node node;
-    if (wait_in(guard, joiners_, node, deadline) == 0) return unfinished_ == 0;
+    if (wait_in(guard, joiners_, node, deadline, true, this) == 0) return unfinished_ == 0;
   }
   return true;
 }

@@ -25,7 +25,8 @@ bool future_state_base::wait_until(time_point deadline) {
   while (!ready.load(std::memory_order_relaxed)) {
     if (deadline_passed(deadline)) return false;
     wait_node node;
-    if (wait_in(guard, waiters, node, deadline) == 0) return ready.load(std::memory_order_relaxed);
+    if (wait_in(guard, waiters, node, deadline, true, this) == 0)
+      return ready.load(std::memory_order_relaxed);
   }
   return true;
 }

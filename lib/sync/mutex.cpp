@@ -115,7 +115,7 @@ bool mutex::lock_shared_until(detail::time_point deadline) {
   if (detail::deadline_passed(deadline)) return false;
   detail::wait_node node;
   node.payload = const_cast<void*>(self);
-  return detail::wait_in(guard, waiters_, node, deadline) ==
+  return detail::wait_in(guard, waiters_, node, deadline, true, this) ==
          static_cast<std::uint8_t>(detail::handoff::done);
 }
 
@@ -130,7 +130,7 @@ void mutex::lock_shared_uninterruptible() {
     }
     detail::wait_node node;
     node.payload = const_cast<void*>(self);
-    (void)detail::wait_in(guard, waiters_, node, detail::no_deadline, false);
+    (void)detail::wait_in(guard, waiters_, node, detail::no_deadline, false, this);
   }
 }
 

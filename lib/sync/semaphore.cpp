@@ -49,7 +49,7 @@ bool semaphore::acquire_shared(detail::time_point deadline) {
   // release() hands the permit over under the lock (status done); a waiter it reached keeps it
   // even if a kill or timeout came meanwhile, as on one hub.
   detail::wait_node node;
-  return detail::wait_in(guard, waiters_, node, deadline) ==
+  return detail::wait_in(guard, waiters_, node, deadline, true, this) ==
          static_cast<std::uint8_t>(detail::handoff::done);
 }
 

@@ -137,6 +137,36 @@ TEST_CASE("dump names an event, a socket read and a join with the lines that wai
   });
 }
 
+TEST_CASE("dump names waits on primitives shared across threads as it names local ones") {
+  grove::event shared_event(grove::cross_thread);
+  grove::channel<int> shared_channel(0, grove::cross_thread);
+  grove::semaphore shared_slots(0, grove::cross_thread);
+  grove::mutex shared_mutex(grove::cross_thread);
+  grove::run([&] {
+    std::lock_guard held(shared_mutex);
+    int event_line = __LINE__ + 1;
+    auto e = grove::spawn({.name = "on_event"}, [&] { shared_event.wait(); });
+    auto c = grove::spawn({.name = "on_channel"}, [&] { (void)shared_channel.receive(); });
+    auto s = grove::spawn({.name = "on_semaphore"}, [&] { shared_slots.acquire(); });
+    auto m = grove::spawn({.name = "on_mutex"}, [&] { std::lock_guard lock(shared_mutex); });
+    auto sel = grove::spawn({.name = "on_select"}, [&] {
+      grove::select(grove::on_receive(shared_channel), grove::after(1h));
+    });
+    grove::this_fiber::yield();
+    std::string text = dump();
+    INFO(text);
+    CHECK(text.find("'on_event' suspended: event 0x") != std::string::npos);
+    CHECK(count_of(text, here(event_line) + " in") == 2);  // the wait and the spawn
+    CHECK(text.find("'on_channel' suspended: channel 0x") != std::string::npos);
+    CHECK(text.find("'on_semaphore' suspended: semaphore 0x") != std::string::npos);
+    CHECK(text.find("'on_mutex' suspended: mutex 0x") != std::string::npos);
+    CHECK(text.find("'on_select' suspended: select over channels") != std::string::npos);
+    CHECK(text.find("a grove wait") == std::string::npos);  // nothing unknown
+    for (auto* f : {&e, &c, &s, &m, &sel}) f->kill();
+    for (auto* f : {&e, &c, &s, &m, &sel}) f->join();
+  });
+}
+
 TEST_CASE("dump shows the line of a mutex lock and the spawn site of spawns with arguments") {
   grove::run([] {
     grove::mutex m;

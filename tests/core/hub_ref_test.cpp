@@ -107,7 +107,9 @@ TEST_CASE("a remote fiber killed when its hub ends reports killed_error to its j
   started.wait();
   worker.end();  // the hub's main returns: the sleeper is killed
   CHECK(sleeper.join_for(10s));
-  CHECK_THROWS_AS(sleeper.get(), grove::killed_error);
+  CHECK_THROWS_WITH_AS(sleeper.get(),
+                       "grove: the fiber started with hub_ref::spawn was killed: its hub is ending",
+                       grove::killed_error);
 }
 
 TEST_CASE("a spawn the hub never gets to start reports it through get()") {

@@ -10,7 +10,9 @@
 #include <functional>
 #include <grove/cross_thread.hpp>  // first: the header is self-contained
 #include <grove/grove.hpp>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -242,14 +244,135 @@ TEST_CASE("a plain thread puts into a queue that fibers of two hubs drain") {
   CHECK(total == 1000 * 1001 / 2);
 }
 
-TEST_CASE("shared primitives cannot go into select or wait_any yet, and say so") {
-  grove::channel<int> ch(0, grove::cross_thread);
+TEST_CASE("wait_any and wait_all take shared events and futures set on another hub or thread") {
   grove::event ev(grove::cross_thread);
-  grove::run([&] {
-    CHECK_THROWS_AS(grove::select(grove::on_receive(ch), grove::on_default([] {})), grove::error);
-    grove::event local;
-    CHECK_THROWS_AS(grove::wait_any(ev, local), grove::error);
+  grove::promise<int> answer(grove::cross_thread);
+  grove::future<int> later = answer.get_future();
+  grove::event go(grove::cross_thread);
+  std::thread other([&] {
+    grove::run([&] {
+      go.wait();
+      ev.set();
+      grove::this_fiber::sleep_for(2ms);
+      answer.set_value(42);
+    });
   });
+  grove::run([&] {
+    grove::event local;
+    CHECK_FALSE(grove::wait_any_for(5ms, ev, local, later).has_value());
+    go.set();
+    CHECK(grove::wait_any(local, ev) == 1);
+    CHECK(grove::wait_all_for(10s, ev, later));
+    CHECK(later.get() == 42);
+    // A kill ends a wait_any on shared events; the nodes leave every queue.
+    grove::event never(grove::cross_thread);
+    auto victim = grove::spawn([&] { grove::wait_any(never, local); });
+    grove::this_fiber::yield();
+    victim.kill();
+    CHECK(victim.join_for(10s));
+    CHECK_THROWS_AS(victim.get(), grove::killed_error);
+  });
+  other.join();
+  // A plain thread waits too, blocking.
+  grove::event from_hub(grove::cross_thread);
+  std::thread setter([&] { grove::run([&] { from_hub.set(); }); });
+  grove::event unset(grove::cross_thread);
+  CHECK(grove::wait_any(unset, from_hub) == 1);
+  setter.join();
+}
+
+TEST_CASE("wait_any over a dozen shared events (more locks than fit inline) set from another hub") {
+  std::vector<std::unique_ptr<grove::event>> e;
+  for (int i = 0; i < 12; ++i) e.push_back(std::make_unique<grove::event>(grove::cross_thread));
+  std::thread other([&] { grove::run([&] { e[10]->set(); }); });
+  std::optional<std::size_t> first = grove::run([&] {
+    return grove::wait_any_for(10s, *e[0], *e[1], *e[2], *e[3], *e[4], *e[5], *e[6], *e[7], *e[8],
+                               *e[9], *e[10], *e[11]);
+  });
+  other.join();
+  CHECK(first == std::optional<std::size_t>(10));
+}
+
+TEST_CASE("many wait_any fibers on two hubs over shared events see every set") {
+  constexpr int rounds = 300;
+  grove::event a(grove::cross_thread), b(grove::cross_thread);
+  std::atomic<int> woken{0};
+  grove::channel<int> acks(0, grove::cross_thread), next(0, grove::cross_thread);
+  std::vector<std::thread> hubs;
+  for (int h = 0; h < 2; ++h) {
+    hubs.emplace_back([&] {
+      grove::run([&] {
+        for (int i = 0; i < rounds; ++i) {
+          CHECK(grove::wait_any_for(10s, a, b).has_value());
+          ++woken;
+          acks.send(i);
+          (void)next.receive();  // both cleared
+        }
+      });
+    });
+  }
+  grove::run([&] {
+    for (int i = 0; i < rounds; ++i) {
+      (i % 2 ? a : b).set();
+      (void)acks.receive();
+      (void)acks.receive();
+      a.clear();
+      b.clear();
+      next.send(i);
+      next.send(i);
+    }
+  });
+  for (auto& t : hubs) t.join();
+  CHECK(woken == 2 * rounds);
+}
+
+TEST_CASE("a shared event or queue destroyed under waiters of another hub: errors, no crash") {
+  auto ev = std::make_unique<grove::event>(grove::cross_thread);
+  auto q = std::make_unique<grove::queue<int>>(grove::cross_thread);
+  grove::event other(grove::cross_thread);
+  grove::semaphore about_to_wait(0, grove::cross_thread);
+  grove::promise<grove::hub_ref> ref(grove::cross_thread);
+  std::vector<std::string> errors;  // written on the hub's thread only
+  std::thread hub([&] {
+    grove::run([&] {
+      ref.set_value(grove::hub::current().ref());
+      auto on_event = grove::spawn([&] {
+        about_to_wait.release();
+        ev->wait();
+      });
+      auto on_any = grove::spawn([&] {
+        about_to_wait.release();
+        (void)grove::wait_any(other, *ev);
+      });
+      auto on_queue = grove::spawn([&] {
+        about_to_wait.release();
+        (void)q->get();
+      });
+      for (auto* f : {&on_event, &on_any, &on_queue}) {
+        try {
+          f->get();
+        } catch (const grove::error& e) {
+          errors.emplace_back(e.what());
+        }
+      }
+    });
+  });
+  grove::hub_ref b = ref.get_future().get();
+  for (int i = 0; i < 3; ++i) about_to_wait.acquire();
+  // Each released right before its wait, with no suspension between: a callback posted to
+  // their hub runs only once all three are suspended in their waits.
+  grove::event all_waiting(grove::cross_thread);
+  REQUIRE(b.post([&] { all_waiting.set(); }));
+  all_waiting.wait();
+  grove::run([&] {
+    ev.reset();  // each returns once its waiters have left
+    q.reset();
+  });
+  hub.join();
+  REQUIRE(errors.size() == 3);
+  CHECK(errors[0].find("grove::event destroyed while a fiber waited on it") != std::string::npos);
+  CHECK(errors[1].find("grove::event destroyed") != std::string::npos);
+  CHECK(errors[2].find("grove::queue destroyed") != std::string::npos);
 }
 
 // Semaphores, mutexes and condition variables shared across threads ---------------------------

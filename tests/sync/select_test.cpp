@@ -1,15 +1,16 @@
 // Promises of <grove/select.hpp>.
-#include <grove/select.hpp>  // first: the header is self-contained
-
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <chrono>
+#include <grove/grove.hpp>
+#include <grove/select.hpp>  // first: the header is self-contained
+#include <memory>
 #include <optional>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
-
-#include <grove/grove.hpp>
 
 #include "stress.hpp"
 
@@ -219,4 +220,224 @@ TEST_CASE("stress: selecting receivers over two channels get every value exactly
   int delivered = stress::check_exactly_once(sent, received);
   MESSAGE(delivered << " of " << total << " values sent");
   CHECK(delivered > total / 2);
+}
+
+// Channels shared across threads (grove::cross_thread) ---------------------------------------
+
+namespace {
+
+/// Runs `body(i)` in grove::run on `hubs` threads at once; joins them.
+template <class Body>
+void on_hubs(int hubs, Body body) {
+  std::vector<std::thread> threads;
+  for (int i = 0; i < hubs; ++i) threads.emplace_back([&, i] { grove::run([&] { body(i); }); });
+  for (auto& t : threads) t.join();
+}
+
+}  // namespace
+
+TEST_CASE("select over shared channels fed from two other hubs takes every value exactly once") {
+  constexpr int per_sender = 3000;
+  grove::channel<int> a(0, grove::cross_thread);
+  grove::channel<int> b(2, grove::cross_thread);
+  std::vector<std::atomic<int>> received(2 * per_sender);
+  std::atomic<int> senders_left{2};
+  // Hubs 0 and 1 send (a: even ids, b: odd ids); hubs 2 and 3 each run two selecting fibers.
+  on_hubs(4, [&](int hub) {
+    if (hub < 2) {
+      for (int i = 0; i < per_sender; ++i) (hub == 0 ? a : b).send(2 * i + hub);
+      if (--senders_left == 0) {
+        a.close();
+        b.close();
+      }
+      return;
+    }
+    std::vector<grove::fiber<void>> fibers;
+    for (int f = 0; f < 2; ++f) {
+      fibers.push_back(grove::spawn([&] {
+        int open = 2;
+        while (open > 0) {
+          auto take = [&](std::optional<int> id) {
+            if (id) {
+              ++received[*id];
+            } else {
+              --open;
+            }
+          };
+          // Receiving from a closed channel is ready at once: count each closed one once.
+          if (open == 2) {
+            grove::select(grove::on_receive(a, take), grove::on_receive(b, take));
+          } else {
+            grove::select(grove::on_receive(a.closed() ? b : a, take));
+          }
+        }
+      }));
+    }
+    for (auto& f : fibers) f.get();
+  });
+  int wrong = 0;
+  for (auto& n : received) wrong += n.load() != 1;
+  CHECK(wrong == 0);
+}
+
+TEST_CASE(
+    "shared send and receive cases pair with fibers of another hub, and after() still fires") {
+  grove::channel<int> to_b(0, grove::cross_thread);
+  grove::channel<int> from_b(0, grove::cross_thread);
+  constexpr int rounds = 2000;
+  std::thread b([&] {
+    grove::run([&] {
+      for (int i = 0; i < rounds; ++i) from_b.send(*to_b.receive() + 1);
+    });
+  });
+  grove::run([&] {
+    grove::channel<int> local;  // a channel of this hub in the same select
+    long long sum = 0;
+    int pending = 0, sent = 0;
+    while (sent < rounds || pending > 0) {
+      if (sent < rounds && pending == 0) {
+        auto taken = grove::select(grove::on_send(to_b, sent, [&] { ++pending; }),
+                                   grove::on_receive(local), grove::after(10s));
+        REQUIRE(taken == 0);
+        ++sent;
+      } else {
+        auto taken =
+            grove::select(grove::on_receive(local),
+                          grove::on_receive(from_b, [&](int v) { sum += v; }), grove::after(10s));
+        REQUIRE(taken == 1);
+        --pending;
+      }
+    }
+    CHECK(sum == static_cast<long long>(rounds) * (rounds + 1) / 2);
+    auto start = std::chrono::steady_clock::now();
+    CHECK(grove::select(grove::on_receive(from_b), grove::on_send(to_b, 1), grove::after(20ms)) ==
+          2);
+    CHECK(std::chrono::steady_clock::now() - start >= 20ms);
+    CHECK(grove::select(grove::on_receive(from_b), grove::on_default()) == 1);
+  });
+  b.join();
+}
+
+TEST_CASE("a kill or timeout ends a select on shared channels and no case happens") {
+  grove::channel<int> a(0, grove::cross_thread);
+  grove::channel<int> b(0, grove::cross_thread);
+  grove::promise<grove::hub_ref> ref(grove::cross_thread);
+  grove::event stop(grove::cross_thread);
+  std::thread other([&] {
+    grove::run([&] {
+      ref.set_value(grove::hub::current().ref());
+      stop.wait();
+    });
+  });
+  grove::hub_ref hub_b = ref.get_future().get();
+  grove::event selecting(grove::cross_thread);
+  auto victim = hub_b.spawn([&] {
+    CHECK_THROWS_AS(grove::with_timeout(
+                        5ms, [&] { grove::select(grove::on_receive(a), grove::on_send(b, 1)); }),
+                    grove::timeout_error);
+    selecting.set();
+    grove::select(grove::on_receive(a), grove::on_send(b, 2));  // killed here
+  });
+  grove::run([&] {
+    selecting.wait();
+    grove::this_fiber::sleep_for(2ms);
+    victim.kill();
+    CHECK(victim.join_for(10s));
+    // Nobody is queued any more: neither channel pairs.
+    CHECK_FALSE(a.try_send(1));
+    CHECK_FALSE(b.try_receive().has_value());
+  });
+  CHECK_THROWS_AS(victim.get(), grove::killed_error);
+  stop.set();
+  other.join();
+}
+
+TEST_CASE("random kills of selecting fibers on two hubs lose no value and duplicate none") {
+  constexpr int values = 4000;
+  grove::channel<int> a(0, grove::cross_thread);
+  grove::channel<int> b(0, grove::cross_thread);
+  std::vector<std::atomic<int>> sent(values), received(values);
+  grove::event done(grove::cross_thread);
+  std::thread sender([&] {
+    grove::run([&] {
+      grove::with_timeout(60s, [&] {
+        for (int i = 0; i < values; ++i) {
+          // A send returns only once a receiver took the value (unbuffered).
+          (i % 2 ? a : b).send(i);
+          ++sent[i];
+        }
+        a.close();
+        b.close();
+      });
+    });
+  });
+  on_hubs(2, [&](int hub) {
+    std::mt19937 random(7 + hub);
+    std::vector<grove::fiber<void>> fibers;
+    auto receiver = [&] {
+      for (;;) {
+        std::optional<int> got;
+        grove::select(grove::on_receive(a, [&](std::optional<int> v) { got = v; }),
+                      grove::on_receive(b, [&](std::optional<int> v) { got = v; }));
+        if (!got) return;
+        ++received[*got];
+      }
+    };
+    for (int f = 0; f < 4; ++f) fibers.push_back(grove::spawn(receiver));
+    for (int round = 0; round < 50; ++round) {
+      grove::this_fiber::sleep_for(1ms);
+      auto& victim = fibers[random() % fibers.size()];
+      victim.kill();
+      victim.join();
+      victim = grove::spawn(receiver);
+    }
+    for (auto& f : fibers) f.join();
+  });
+  sender.join();
+  int wrong = 0;
+  for (int i = 0; i < values; ++i) wrong += received[i].load() != sent[i].load();
+  CHECK(wrong == 0);
+}
+
+TEST_CASE("a plain thread selects over shared channels, blocking until a hub's fiber sends") {
+  grove::channel<int> a(0, grove::cross_thread);
+  grove::channel<std::string> b(0, grove::cross_thread);
+  std::thread hub([&] { grove::run([&] { b.send("from a fiber"); }); });
+  std::string got;
+  auto taken =
+      grove::select(grove::on_receive(a), grove::on_receive(b, [&](std::string s) { got = s; }));
+  CHECK(taken == 1);
+  CHECK(got == "from a fiber");
+  CHECK(grove::select(grove::on_receive(a), grove::after(5ms)) == 1);
+  hub.join();
+}
+
+TEST_CASE("a shared channel destroyed under a select on another hub makes it throw grove::error") {
+  auto doomed = std::make_unique<grove::channel<int>>(0, grove::cross_thread);
+  grove::channel<int> other_channel(0, grove::cross_thread);
+  grove::event about_to_select(grove::cross_thread);
+  grove::promise<grove::hub_ref> ref(grove::cross_thread);
+  std::string what;
+  std::thread waiter([&] {
+    grove::run([&] {
+      ref.set_value(grove::hub::current().ref());
+      about_to_select.set();
+      try {
+        grove::select(grove::on_receive(other_channel), grove::on_receive(*doomed));
+      } catch (const grove::error& e) {
+        what = e.what();
+      }
+    });
+  });
+  grove::hub_ref b = ref.get_future().get();
+  about_to_select.wait();
+  // The set comes right before the select, with no suspension between: a callback posted to
+  // that hub runs once the select waits.
+  grove::event selecting(grove::cross_thread);
+  REQUIRE(b.post([&] { selecting.set(); }));
+  selecting.wait();
+  grove::run([&] { doomed.reset(); });  // returns once the select has left the channel
+  waiter.join();
+  CHECK(what.find("grove::channel destroyed") != std::string::npos);
+  CHECK_FALSE(other_channel.try_send(1));  // the select left the other channel too
 }

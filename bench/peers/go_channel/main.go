@@ -2,7 +2,10 @@
 // `ping` and receives on `pong`; one goroutine echoes every value back. Each round trip is two
 // messages. With procs=2 it is the peer of `sync_bench channel_cross` (two hubs, two threads).
 //
-//	go_channel [round_trips] [procs]    default 5000000 1
+//	go_channel [round_trips] [procs] [select]    default 5000000 1
+//
+// With `select`, every send and receive is a select over its channel and a second channel that
+// is never ready: the peer of `sync_bench select_cross` (with procs=2).
 //
 // Prints one line: ns_per_message=<float> (total time / (2 * round trips)).
 package main
@@ -33,6 +36,42 @@ func pingPong(roundTrips int) float64 {
 	return float64(elapsed.Nanoseconds()) / float64(2*roundTrips)
 }
 
+func selectPingPong(roundTrips int) float64 {
+	ping := make(chan int)
+	pong := make(chan int)
+	idleEcho := make(chan int)
+	idleMain := make(chan int)
+	go func() {
+		for {
+			select {
+			case v, ok := <-ping:
+				if !ok {
+					return
+				}
+				select {
+				case pong <- v:
+				case <-idleEcho:
+				}
+			case <-idleEcho:
+			}
+		}
+	}()
+	start := time.Now()
+	for i := 0; i < roundTrips; i++ {
+		select {
+		case ping <- i:
+		case <-idleMain:
+		}
+		select {
+		case <-pong:
+		case <-idleMain:
+		}
+	}
+	elapsed := time.Since(start)
+	close(ping)
+	return float64(elapsed.Nanoseconds()) / float64(2*roundTrips)
+}
+
 func main() {
 	procs := 1
 	if len(os.Args) > 2 {
@@ -53,6 +92,14 @@ func main() {
 		}
 		roundTrips = v
 	}
-	pingPong(roundTrips/10 + 1) // warm-up
-	fmt.Printf("ns_per_message=%.2f\n", pingPong(roundTrips))
+	run := pingPong
+	if len(os.Args) > 3 {
+		if os.Args[3] != "select" {
+			fmt.Fprintln(os.Stderr, "usage: go_channel [round_trips] [procs] [select]")
+			os.Exit(2)
+		}
+		run = selectPingPong
+	}
+	run(roundTrips/10 + 1) // warm-up
+	fmt.Printf("ns_per_message=%.2f\n", run(roundTrips))
 }

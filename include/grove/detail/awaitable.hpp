@@ -14,8 +14,11 @@ namespace grove::detail {
 /// Specialised next to each waitable type W:
 ///   static bool ready(const W&) noexcept;      // ready now?
 ///   static wait_queue* queue(W&);              // notified when it becomes ready (may allocate)
+///   static const sync_owner* owner(W&);        // optional: its owner, if it may be shared
 template <class W>
 struct awaitable;
+
+class sync_owner;
 
 /// A type grove::wait_all / grove::wait_any accept.
 template <class W>
@@ -29,14 +32,18 @@ struct wait_source {
   const void* object;
   bool (*ready)(const void*) noexcept;
   wait_queue* queue;
+  const sync_owner* owner = nullptr;  ///< for a source that may be shared across threads
 };
 
 /// Erases `w`'s type.
 template <class W>
 wait_source make_wait_source(W& w) {
   using traits = awaitable<std::remove_const_t<W>>;
+  auto& source = const_cast<std::remove_const_t<W>&>(w);
+  const sync_owner* owner = nullptr;
+  if constexpr (requires { traits::owner(source); }) owner = traits::owner(source);
   return {&w, [](const void* p) noexcept { return traits::ready(*static_cast<const W*>(p)); },
-          traits::queue(const_cast<std::remove_const_t<W>&>(w))};
+          traits::queue(source), owner};
 }
 
 /// Waits until one source is ready; its index, or `count` if `deadline` passed first.

@@ -85,6 +85,12 @@ class exchange_base {
   exchange_base(std::size_t capacity, cross_thread_t tag,
                 wait_kind kind = wait_kind::queue) noexcept
       : owner_(tag), takers_(kind), givers_(kind), capacity_(capacity), joiners_(kind) {}
+  /// A shared exchange wakes its waiters (any hub, plain threads; a select included) with
+  /// grove::error naming it and returns once they have left, as one hub's queues do.
+  ~exchange_base() {
+    if (owner_.shared()) [[unlikely]]
+      owner_.abandon_waiters({&takers_, &givers_, &joiners_});
+  }
   exchange_base(const exchange_base&) = delete;
   exchange_base& operator=(const exchange_base&) = delete;
 
@@ -93,6 +99,8 @@ class exchange_base {
   bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
   /// True if this thread's hub owns the exchange (the single-hub path, no lock).
   bool local() const noexcept { return owner_.local(); }
+  /// Who owns it (for a multi_lock: grove::select over shared channels).
+  const sync_owner& owner() const noexcept { return owner_; }
   std::size_t capacity() const noexcept { return capacity_; }
 
   /// Marks one accepted item as processed (queue::task_done); throws if none is outstanding.
@@ -177,6 +185,11 @@ class exchange : public exchange_base {
     return try_take_unlocked(out);
   }
 
+  /// try_give() for a caller that holds the lock already (a multi_lock), or a local exchange.
+  outcome try_give_held(offer<T>& item) { return try_give_unlocked(item); }
+  /// try_take() for a caller that holds the lock already (a multi_lock), or a local exchange.
+  outcome try_take_held(std::optional<T>& out) { return try_take_unlocked(out); }
+
   /// Queues `node` as a giver of `item` (for select: the caller suspends).
   void enqueue_giver(wait_node& node, offer<T>& item) noexcept {
     node.payload = &item;
@@ -206,7 +219,7 @@ class exchange : public exchange_base {
       remote_wait_node waiter;
       waiter.node.payload = &item;
       waiter.node.status = 0;
-      auto why = static_cast<handoff>(wait_in(guard, givers_, waiter, deadline));
+      auto why = static_cast<handoff>(wait_in(guard, givers_, waiter, deadline, true, this));
       if (why == handoff::done) return outcome::done;
       if (why == handoff::closed) return outcome::closed;
       if (deadline_passed(deadline)) return outcome::blocked;  // retry: go round again
@@ -221,7 +234,7 @@ class exchange : public exchange_base {
       remote_wait_node waiter;
       waiter.node.payload = &out;
       waiter.node.status = 0;
-      auto why = static_cast<handoff>(wait_in(guard, takers_, waiter, deadline));
+      auto why = static_cast<handoff>(wait_in(guard, takers_, waiter, deadline, true, this));
       if (why == handoff::done) return outcome::done;
       if (why == handoff::closed) return outcome::closed;
       if (deadline_passed(deadline)) return outcome::blocked;

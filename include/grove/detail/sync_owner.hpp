@@ -10,10 +10,13 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <grove/cross_thread.hpp>
 #include <grove/detail/suspension.hpp>
 #include <grove/detail/wait_queue.hpp>
+#include <initializer_list>
+#include <vector>
 
 namespace grove::detail {
 
@@ -52,6 +55,9 @@ struct alignas(64) remote_waiter final : inbox_item {
   bool watched = false;   ///< the hub polls `signalled` (set before queueing)
   bool posted = false;    ///< pushed to the hub's inbox (set by the waker, under the lock)
   bool item_ran = false;  ///< the hub has run the posted item
+  /// Set by abandon_waiters(): the primitive's name (a multi-wait learns it even when another
+  /// case's waker took its claim). Last: only a primitive's teardown touches it.
+  const char* abandoned_by = nullptr;
 
  private:
   static void ran(inbox_item* item, bool run) noexcept;
@@ -107,11 +113,14 @@ class sync_owner {
   /// wait_queue's destructor does on one hub. Called in a fiber, it lets its own hub's waiters
   /// run meanwhile; in a hub callback while a fiber of that hub waits, it aborts with a message
   /// (they could never leave).
-  void abandon_waiters(wait_queue& queue) const noexcept;
+  void abandon_waiters(wait_queue& queue) const noexcept { abandon_waiters({&queue}); }
+  /// The same for a primitive with several queues (a channel's takers, givers and joiners).
+  void abandon_waiters(std::initializer_list<wait_queue*> queues) const noexcept;
 
  private:
   friend std::uint8_t wait_in(class sync_guard&, wait_queue&, wait_node&, remote_waiter&,
-                              time_point, bool);
+                              time_point, bool, const void*);
+  friend class multi_lock;
   static hub_impl* shared_owner() noexcept {
     return reinterpret_cast<hub_impl*>(std::uintptr_t{1});
   }
@@ -178,19 +187,71 @@ class sync_guard {
 /// Uninterruptible (`interruptible` false: a mutex re-locked by a condition variable), a kill
 /// or timeout stays pending and only the status (or the primitive's end) ends the wait. If the
 /// primitive is destroyed meanwhile (abandon_waiters), throws grove::error naming it.
+/// `primitive` (default: the queue) is the address grove::dump_fibers shows beside the queue's
+/// kind.
 std::uint8_t wait_in(sync_guard& guard, wait_queue& queue, wait_node& node, remote_waiter& remote,
-                     time_point deadline, bool interruptible = true);
+                     time_point deadline, bool interruptible = true,
+                     const void* primitive = nullptr);
 /// wait_in() with the remote_waiter in its own frame.
 inline std::uint8_t wait_in(sync_guard& guard, wait_queue& queue, wait_node& node,
-                            time_point deadline, bool interruptible = true) {
+                            time_point deadline, bool interruptible = true,
+                            const void* primitive = nullptr) {
   remote_waiter remote;
-  return wait_in(guard, queue, node, remote, deadline, interruptible);
+  return wait_in(guard, queue, node, remote, deadline, interruptible, primitive);
 }
 /// wait_in() with the node and the remote_waiter side by side.
 inline std::uint8_t wait_in(sync_guard& guard, wait_queue& queue, remote_wait_node& waiter,
-                            time_point deadline, bool interruptible = true) {
-  return wait_in(guard, queue, waiter.node, waiter.remote, deadline, interruptible);
+                            time_point deadline, bool interruptible = true,
+                            const void* primitive = nullptr) {
+  return wait_in(guard, queue, waiter.node, waiter.remote, deadline, interruptible, primitive);
 }
+
+/// The locks of the shared primitives one multi-wait (grove::select, grove::wait_any /
+/// wait_all) touches, and the one suspension it waits in: Go's select, learnt from
+/// runtime/select.go. The locks are taken together, in address order (two multi-waits never
+/// deadlock; a primitive named twice is locked once), so the caller polls every source and
+/// queues a node in each while no waker can act on any of them: none is missed. wait() then
+/// gives every queued node one claim word and suspends once; wakers on any thread race for the
+/// word in pop_waiting(), so exactly one of them serves the wait (a channel case happens, an
+/// event wakes it) and the others skip its nodes. On return the locks are held again and every
+/// node is out of its queue, so the caller reads what it was handed (the nodes' status) knowing
+/// nothing can change it any more. Sources of the caller's own hub (local) need no lock: their
+/// wakers run on this thread, never during the arming.
+class multi_lock {
+ public:
+  multi_lock() noexcept = default;
+  ~multi_lock() { unlock(); }
+  multi_lock(const multi_lock&) = delete;
+  multi_lock& operator=(const multi_lock&) = delete;
+
+  /// Adds the lock of `owner` unless it is local; throws grove::error if it belongs to another
+  /// hub (as every operation on it would).
+  void add(const sync_owner& owner);
+  /// True if some source is shared (otherwise the single-hub path applies, unchanged).
+  bool any() const noexcept { return count_ != 0; }
+  /// Takes every lock, in address order.
+  void lock() noexcept;
+  /// Releases them (a no-op when not held).
+  void unlock() noexcept;
+
+  /// With the locks held and the not-ready sources' nodes queued (`nodes[0..count)`: those
+  /// linked now), waits until a waker serves one (its status says what it handed over; the
+  /// first of them wins), `deadline`, a kill or a timeout. Returns why (like
+  /// suspend_noexcept()), with the locks held and every node unlinked. A plain thread blocks
+  /// (kills do not reach it); a hub callback may not wait (grove::error). If one of the shared
+  /// primitives is destroyed meanwhile (abandon_waiters), throws grove::error naming it, unless
+  /// `served_is_final` and another node was served for good (a select's case happened).
+  wake_reason wait(wait_node* nodes, std::size_t count, time_point deadline, waiting_on on,
+                   bool served_is_final = true);
+
+ private:
+  const sync_owner** owners() noexcept { return more_.empty() ? few_ : more_.data(); }
+  const sync_owner* few_[8];
+  std::vector<const sync_owner*> more_;  ///< all of them, beyond 8
+  std::size_t count_ = 0;
+  bool sorted_ = false;
+  bool locked_ = false;
+};
 
 /// The node status abandon_waiters() hands over: the primitive is being destroyed.
 inline constexpr std::uint8_t abandoned_status = 0xff;

@@ -20,6 +20,7 @@
 // The waiter must not touch the primitive afterwards: every wait returns by throwing.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -53,6 +54,10 @@ struct wait_node {
   /// Set while the node waits in a primitive shared across threads (sync_owner.hpp): how to
   /// wake its fiber or thread from anywhere. Null on the single-hub path.
   struct remote_waiter* remote = nullptr;
+  /// Set while the node is one of several queued by one multi-wait over shared primitives
+  /// (grove::select, wait_any: sync_owner.hpp's multi_lock): the word its wakers race for, so
+  /// that exactly one of them serves it (pop_waiting skips a node whose word was taken).
+  std::atomic<std::uint32_t>* claim = nullptr;
   std::uint8_t status = 0;  ///< for the primitive: e.g. "served" / "closed"
 };
 
@@ -111,6 +116,8 @@ struct wait_queue {
 
   /// True if no node is queued (stale nodes of already-woken fibers count until popped).
   bool empty() const noexcept { return head_ == nullptr; }
+  /// The first queued node (stale ones included), or nullptr; follow wait_node::next.
+  wait_node* front() const noexcept { return head_; }
   /// Number of queued nodes.
   std::size_t size() const noexcept { return size_; }
   /// Appends `node`, tied to its fiber's next suspension.
@@ -120,6 +127,8 @@ struct wait_queue {
   /// Unlinks and returns the first node whose fiber is still suspended, or nullptr. A node of
   /// a shared primitive's waiter (remote) is returned as it is: that waiter unlinks it under
   /// the lock when it leaves, and keeps what it was handed even if it was killed meanwhile.
+  /// A node with a claim word is returned only if this call takes the word (the first of the
+  /// multi-wait's wakers); otherwise it is unlinked and skipped.
   wait_node* pop_waiting() noexcept;
   /// Serves the first waiting node (status `served`) and wakes it; false if there was none.
   bool notify_one() noexcept;
