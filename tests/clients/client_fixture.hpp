@@ -3,7 +3,10 @@
 // concurrent one, and the two interruptions (a kill, a scoped timeout) of a blocking C call.
 #pragma once
 
+#include <doctest/doctest.h>
+
 #include <chrono>
+#include <cstdio>
 #include <grove/error.hpp>
 #include <grove/fiber.hpp>
 #include <grove/hub.hpp>
@@ -35,6 +38,22 @@ void report_serial_seconds(double seconds);
 
 /// True when GROVE_SHIMS=0 is set (the serial child).
 bool shims_disabled();
+
+/// Runs `serial_test_case` in a GROVE_SHIMS=0 child (ten calls, one after another) and checks the
+/// concurrent run of fifty `calls` (each about 0.2 s) in this process against it; prints both.
+/// `bound` is generous: serially the fifty would take 10 s.
+inline void compare_with_serial(const char* what, const char* calls, double concurrent,
+                                const char* serial_test_case, double bound) {
+  double serial = run_without_shims(serial_test_case);
+  std::printf(
+      "%s: 50 %s in fibers through the shims: %.3f s; 10 with GROVE_SHIMS=0: %.3f s (%.3f s "
+      "each, one after another)\n",
+      what, calls, concurrent, serial, serial / 10);
+  MESSAGE(what << ": 50 concurrent " << concurrent << " s, 10 serial (GROVE_SHIMS=0) " << serial
+               << " s");
+  CHECK(concurrent < bound);
+  CHECK(serial >= 1.9);  // 10 x 0.2 s, one after another
+}
 
 /// What every client test measures of a blocking C call interrupted by a kill or a scoped
 /// grove::timeout; a test's own record adds what its library's call left behind.

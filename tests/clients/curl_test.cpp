@@ -86,27 +86,13 @@ double fetch_in_fibers(const grove_test::delayed_http_server& server, const std:
   });
 }
 
-/// The concurrent run in this process, then ten transfers in a GROVE_SHIMS=0 child; prints both.
-/// `bound` is generous: serially the 50 transfers would take 10 s.
-void compare_with_serial(const char* what, double concurrent, const char* serial_test_case,
-                         double bound) {
-  double serial = grove_test::run_without_shims(serial_test_case);
-  std::printf(
-      "%s: 50 transfers of 200 ms in fibers through the shims: %.3f s; 10 with GROVE_SHIMS=0: "
-      "%.3f s (%.3f s each, one after another)\n",
-      what, concurrent, serial, serial / 10);
-  MESSAGE(std::string(what) << ": 50 concurrent " << concurrent << " s, 10 serial (GROVE_SHIMS=0) "
-                            << serial << " s");
-  CHECK(concurrent < bound);
-  CHECK(serial >= 1.9);  // 10 x 0.2 s, one after another
-}
-
 }  // namespace
 
 TEST_CASE("fifty curl_easy_perform calls in fibers take about 0.2 s together, not 10 s") {
   grove_test::delayed_http_server server;
   double concurrent = fetch_in_fibers(server, nullptr, 50);
-  compare_with_serial("HTTP", concurrent, "serial child: ten HTTP transfers", 2.0);
+  grove_test::compare_with_serial("HTTP", "transfers of 200 ms", concurrent,
+                                  "serial child: ten HTTP transfers", 2.0);
 }
 
 TEST_CASE("fifty curl_easy_perform calls over HTTPS in fibers take about 0.2 s together") {
@@ -115,7 +101,8 @@ TEST_CASE("fifty curl_easy_perform calls over HTTPS in fibers take about 0.2 s t
   double concurrent = fetch_in_fibers(server, &certificates.ca_pem, 50);
   // 50 TLS handshakes cost CPU, not waiting: about 13 ms each under ASan on a loaded 2-core
   // machine (1.2 s in all, measured), so the bound leaves room for them.
-  compare_with_serial("HTTPS", concurrent, "serial child: ten HTTPS transfers", 3.0);
+  grove_test::compare_with_serial("HTTPS", "transfers of 200 ms", concurrent,
+                                  "serial child: ten HTTPS transfers", 3.0);
 }
 
 TEST_CASE("serial child: ten HTTP transfers" * doctest::skip()) {

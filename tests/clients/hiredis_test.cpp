@@ -145,15 +145,8 @@ TEST_CASE("fifty fibers blocked in BLPOP at once are all woken by RPUSHes from a
 
 TEST_CASE("fifty BLPOPs timing out after 0.2 s in fibers take about 0.2 s together, not 10 s") {
   double concurrent = blpop_timeouts_in_fibers(50);
-  double serial = grove_test::run_without_shims("serial child: ten BLPOP timeouts");
-  std::printf(
-      "hiredis: 50 BLPOPs of 0.2 s in fibers through the shims: %.3f s; 10 with "
-      "GROVE_SHIMS=0: %.3f s (%.3f s each, one after another)\n",
-      concurrent, serial, serial / 10);
-  MESSAGE("hiredis: 50 concurrent " << concurrent << " s, 10 serial (GROVE_SHIMS=0) " << serial
-                                    << " s");
-  CHECK(concurrent < 2.0);
-  CHECK(serial >= 1.9);
+  grove_test::compare_with_serial("hiredis", "BLPOPs of 0.2 s", concurrent,
+                                  "serial child: ten BLPOP timeouts", 2.0);
 }
 
 TEST_CASE("serial child: ten BLPOP timeouts" * doctest::skip()) {

@@ -72,15 +72,8 @@ double sleep_queries_in_fibers(int count) {
 
 TEST_CASE("fifty fibers running SELECT pg_sleep(0.2) take about 0.2 s together, not 10 s") {
   double concurrent = sleep_queries_in_fibers(50);
-  double serial = grove_test::run_without_shims("serial child: ten pg_sleep queries");
-  std::printf(
-      "libpq: 50 x SELECT pg_sleep(0.2) in fibers through the shims: %.3f s; 10 with "
-      "GROVE_SHIMS=0: %.3f s (%.3f s each, one after another)\n",
-      concurrent, serial, serial / 10);
-  MESSAGE("libpq: 50 concurrent " << concurrent << " s, 10 serial (GROVE_SHIMS=0) " << serial
-                                  << " s");
-  CHECK(concurrent < 2.0);
-  CHECK(serial >= 1.9);
+  grove_test::compare_with_serial("libpq", "x SELECT pg_sleep(0.2)", concurrent,
+                                  "serial child: ten pg_sleep queries", 2.0);
 }
 
 TEST_CASE("serial child: ten pg_sleep queries" * doctest::skip()) {
