@@ -37,15 +37,14 @@
 #include <array>
 #include <cstddef>
 #include <functional>
-#include <optional>
-#include <tuple>
-#include <type_traits>
-#include <utility>
-
 #include <grove/channel.hpp>
 #include <grove/detail/deadline.hpp>
 #include <grove/detail/sync_owner.hpp>
 #include <grove/detail/wait_queue.hpp>
+#include <optional>
+#include <tuple>
+#include <type_traits>
+#include <utility>
 
 namespace grove {
 
@@ -142,15 +141,12 @@ struct default_case {
 template <class Case>
 constexpr case_kind kind_of = std::remove_cvref_t<Case>::kind;
 
-/// select with a channel shared across threads among its cases: every step of the local path
-/// below, under the locks of the shared channels (multi_lock, sync_owner.hpp).
+/// The timer case with the earliest deadline: its index (sizeof...(I) if there is none) and
+/// its deadline (no_deadline then).
 template <class Tuple, std::size_t... I>
-std::size_t run_select_shared(Tuple& cases, multi_lock& locks, std::index_sequence<I...>) {
-  constexpr std::size_t none = sizeof...(I);
-  constexpr std::array<case_kind, sizeof...(I)> kind{kind_of<std::tuple_element_t<I, Tuple>>...};
-
+std::pair<std::size_t, time_point> earliest_timer(Tuple& cases, std::index_sequence<I...>) {
   time_point deadline = no_deadline;
-  std::size_t timer = none;
+  std::size_t timer = sizeof...(I);
   auto earliest = [&](auto& c, std::size_t i) {
     if constexpr (kind_of<decltype(c)> == case_kind::timer) {
       if (c.deadline < deadline) {
@@ -160,6 +156,19 @@ std::size_t run_select_shared(Tuple& cases, multi_lock& locks, std::index_sequen
     }
   };
   (earliest(std::get<I>(cases), I), ...);
+  return {timer, deadline};
+}
+
+/// select with a channel shared across threads among its cases: every step of the local path
+/// below, under the locks of the shared channels (multi_lock, sync_owner.hpp).
+template <class Tuple, std::size_t... I>
+std::size_t run_select_shared(Tuple& cases, multi_lock& locks, std::index_sequence<I...>) {
+  constexpr std::size_t none = sizeof...(I);
+  constexpr std::array<case_kind, sizeof...(I)> kind{kind_of<std::tuple_element_t<I, Tuple>>...};
+
+  time_point deadline;
+  std::size_t timer;
+  std::tie(timer, deadline) = earliest_timer(cases, std::index_sequence<I...>{});
   std::size_t chosen = none;
   for (;;) {
     locks.lock();  // released by its destructor if a hand-off throws
@@ -230,17 +239,9 @@ std::size_t run_select(Tuple& cases, std::index_sequence<I...> all) {
     ((chosen = chosen == none && kind[I] == case_kind::otherwise ? I : chosen), ...);
     if (chosen != none) break;
     // 3. The earliest timer.
-    time_point deadline = no_deadline;
-    std::size_t timer = none;
-    auto earliest = [&](auto& c, std::size_t i) {
-      if constexpr (kind_of<decltype(c)> == case_kind::timer) {
-        if (c.deadline < deadline) {
-          deadline = c.deadline;
-          timer = i;
-        }
-      }
-    };
-    (earliest(std::get<I>(cases), I), ...);
+    time_point deadline;
+    std::size_t timer;
+    std::tie(timer, deadline) = earliest_timer(cases, all);
     if (timer != none && deadline_passed(deadline)) {
       chosen = timer;
       break;
