@@ -1,26 +1,23 @@
 // Promises of <grove/hub.hpp>: callbacks, cancellation, unhandled-exception reports.
-#include <grove/hub.hpp>  // first: the header is self-contained
-
 #include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
-#include <thread>
-
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <new>
 #include <fstream>
+#include <grove/grove.hpp>
+#include <grove/hub.hpp>  // first: the header is self-contained
+#include <new>
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
-
-#include <grove/grove.hpp>
 
 using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
@@ -290,13 +287,22 @@ TEST_CASE("a hub whose stack trim finds no memory for its bookkeeping still goes
       grove::event go;
       std::vector<grove::fiber<void>> fibers;
       fibers.reserve(static_cast<std::size_t>(count));
-      for (int i = 0; i < count; ++i) fibers.push_back(grove::spawn([&go] { go.wait(); }));
+      int ended = 0;
+      for (int i = 0; i < count; ++i) {
+        fibers.push_back(grove::spawn([&go, &ended] {
+          go.wait();
+          ++ended;
+        }));
+      }
       grove::this_fiber::yield();         // all started (stacks carved), waiting
       grove::this_fiber::sleep_for(1ms);  // the hub's Asio timer has been used once (no new)
       long failed_before = g_failed_allocations.load();
       g_fail_allocations = starve;
       go.set();
-      // The fibers end and their stacks come back while the hub is idle with a surplus.
+      // The fibers end and their stacks come back; then the hub is idle with a surplus for
+      // 100 ms, however long the ends took (TSan's fiber teardown is slow: a fixed window could
+      // close before the last stack came back). Sleeping allocates nothing; joining does.
+      for (int i = 0; i < 10000 && ended < count; ++i) grove::this_fiber::sleep_for(1ms);
       grove::this_fiber::sleep_for(100ms);
       g_fail_allocations = false;
       for (auto& f : fibers) f.join();
