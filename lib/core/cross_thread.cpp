@@ -154,6 +154,43 @@ void wait_for_posted_wake(remote_waiter& r) noexcept {
   }
 }
 
+/// The one remote suspension of wait_in() and multi_lock::wait(). Called with the primitives'
+/// locks held (`unlock` / `lock` release and retake them) and `r` reachable from the queued
+/// nodes (its `fiber` and, for a fiber, `token` set): a fiber waits for a waker, `deadline`, a
+/// kill or a timeout; a plain thread for `signalled` or `deadline`. Returns why, with the locks
+/// held again, `r` no longer watched and no posted wake left in the hub's inbox.
+template <class Unlock, class Lock>
+wake_reason suspend_remote(remote_waiter& r, hub_impl* h, time_point deadline, waiting_on on,
+                           bool interruptible, Unlock unlock, Lock lock) {
+  wake_reason why = wake_reason::notified;
+  if (!r.fiber) {
+    unlock();
+    while (r.signalled.load(std::memory_order_acquire) == 0) {
+      if (!futex_wait_until(r.signalled, deadline)) {
+        why = wake_reason::deadline;
+        break;
+      }
+    }
+    lock();
+    return why;
+  }
+  r.home = h;
+  r.control = h->control().get();
+  r.watched = h->watch(&r);
+  h->remote_wait_begin();
+  unlock();
+  why = interruptible ? suspend_noexcept(deadline, on) : suspend_uninterruptible(deadline, on);
+  lock();
+  if (r.watched) h->unwatch(&r);
+  if (r.posted && !r.item_ran) {
+    unlock();
+    wait_for_posted_wake(r);
+    lock();
+  }
+  h->remote_wait_end();
+  return why;
+}
+
 }  // namespace
 
 std::uint8_t wait_in(sync_guard& guard, wait_queue& queue, wait_node& node, remote_waiter& r,
@@ -171,38 +208,14 @@ std::uint8_t wait_in(sync_guard& guard, wait_queue& queue, wait_node& node, remo
   owner.waiting_.store(owner.waiting_.load(std::memory_order_relaxed) + 1,
                        std::memory_order_relaxed);
   queue.push_back(node);
-  wake_reason why = wake_reason::notified;
-  if (self) {
-    r.home = h;
-    r.control = h->control().get();
-    r.token = node.token();
-    r.watched = h->watch(&r);
-    h->remote_wait_begin();
-    guard.unlock();
-    // What grove::dump_fibers shows, as for a wait on one hub's primitive.
-    waiting_on on{queue.kind(), reinterpret_cast<std::uintptr_t>(primitive ? primitive : &queue)};
-    why = interruptible ? suspend_noexcept(deadline, on) : suspend_uninterruptible(deadline, on);
-    guard.lock();
-    if (r.watched) h->unwatch(&r);
-    if (r.posted && !r.item_ran) {
-      guard.unlock();
-      wait_for_posted_wake(r);
-      guard.lock();
-    }
-  } else {
-    guard.unlock();
-    while (r.signalled.load(std::memory_order_acquire) == 0) {
-      if (!futex_wait_until(r.signalled, deadline)) {
-        why = wake_reason::deadline;
-        break;
-      }
-    }
-    guard.lock();
-  }
+  if (self) r.token = node.token();
+  // What grove::dump_fibers shows, as for a wait on one hub's primitive.
+  waiting_on on{queue.kind(), reinterpret_cast<std::uintptr_t>(primitive ? primitive : &queue)};
+  wake_reason why = suspend_remote(
+      r, h, deadline, on, interruptible, [&] { guard.unlock(); }, [&] { guard.lock(); });
   if (node.linked()) queue.remove(node);
   node.remote = nullptr;
   std::uint8_t status = node.status;
-  if (self) h->remote_wait_end();
   // Still under the lock, which abandon_waiters() takes after seeing 0: once the guard is
   // released below, this waiter no longer touches the primitive.
   owner.waiting_.store(owner.waiting_.load(std::memory_order_relaxed) - 1,
@@ -333,39 +346,15 @@ wake_reason multi_lock::wait(wait_node* nodes, std::size_t count, time_point dea
     all[i]->waiting_.store(all[i]->waiting_.load(std::memory_order_relaxed) + 1,
                            std::memory_order_relaxed);
   }
-  wake_reason why = wake_reason::notified;
-  if (self) {
-    r.home = h;
-    r.control = h->control().get();
-    if (!any_linked) r.token = next_suspension();
-    r.watched = h->watch(&r);
-    h->remote_wait_begin();
-    unlock();
-    why = suspend_noexcept(deadline, on);
-    lock();
-    if (r.watched) h->unwatch(&r);
-    if (r.posted && !r.item_ran) {
-      unlock();
-      wait_for_posted_wake(r);
-      lock();
-    }
-  } else {
-    unlock();
-    while (r.signalled.load(std::memory_order_acquire) == 0) {
-      if (!futex_wait_until(r.signalled, deadline)) {
-        why = wake_reason::deadline;
-        break;
-      }
-    }
-    lock();
-  }
+  if (self && !any_linked) r.token = next_suspension();  // only the deadline can end it
+  wake_reason why = suspend_remote(
+      r, h, deadline, on, true, [this] { unlock(); }, [this] { lock(); });
   // Under every lock again: no waker can reach a node once it is unlinked here.
   for (std::size_t i = 0; i < count; ++i) {
     nodes[i].unlink();
     nodes[i].remote = nullptr;
     nodes[i].claim = nullptr;
   }
-  if (self) h->remote_wait_end();
   // Still under the locks, which abandon_waiters() takes after seeing 0: once they are
   // released, this waiter no longer touches a primitive being destroyed.
   for (std::size_t i = 0; i < count_; ++i) {
