@@ -206,6 +206,8 @@ run_median grove_idle_memory     "$GROVE_BENCH/idle_memory_bench" "$IDLE_N"
 run_median go_timers             "$PEERS_BIN/go_timers" "$SPAWN_N"
 # grove: default stack size.
 run_median grove_timers          "$GROVE_BENCH/timer_bench" "$SPAWN_N"
+# grove the way go_timers waits (handles dropped, the last sleeper sets an event).
+run_median grove_timers_detached "$GROVE_BENCH/timer_bench" "$SPAWN_N" 0 detached
 # The hub's timer design: one heap + one Asio timer vs an Asio steady_timer per wait.
 run_median timer_strategy        "$GROVE_BENCH/timer_strategy_bench" "$SPAWN_N"
 

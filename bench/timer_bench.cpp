@@ -4,11 +4,15 @@
 // time (user + system), as go_timers reports it: on a loaded machine wall time also counts the
 // time other processes ran. peak_alive: the most fibers started and not finished at once (what
 // the peak RSS pays for: each has a touched stack page); rss_per_alive_b = peak RSS / that.
-//   timer_bench [N] [stack_kib]
+// Mode `join` keeps every fiber's handle and joins them in order (gevent's joinall); `detached`
+// drops the handles and the last sleeper to wake sets an event (Go's WaitGroup, as go_timers
+// does it), so a finished fiber leaves nothing behind.
+//   timer_bench [N] [stack_kib] [join|detached]
 #include <sys/resource.h>
 
 #include <cstdio>
 #include <random>
+#include <string>
 #include <vector>
 
 #include <grove/grove.hpp>
@@ -16,8 +20,18 @@
 #include "bench_util.hpp"
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "--help") {
+    std::puts("usage: timer_bench [N] [stack_kib] [join|detached]");
+    return 0;
+  }
   long n = bench::arg_or(argc, argv, 1, 1'000'000);
   std::size_t stack = static_cast<std::size_t>(bench::arg_or(argc, argv, 2, 0)) * 1024;
+  std::string mode = argc > 3 ? argv[3] : "join";
+  if (n < 1 || (mode != "join" && mode != "detached")) {
+    std::fprintf(stderr, "usage: timer_bench [N] [stack_kib] [join|detached]\n");
+    return 2;
+  }
+  bool detached = mode == "detached";
   grove::spawn_options options;
   if (stack) options.stack_size = stack;
   double spawn_ms = 0, total_ms = 0;
@@ -27,18 +41,21 @@ int main(int argc, char** argv) {
     std::mt19937 rng(42);
     std::uniform_int_distribution<int> delay_us(0, 1'000'000);
     std::vector<grove::fiber<void>> fibers;
-    fibers.reserve(static_cast<std::size_t>(n));
+    if (!detached) fibers.reserve(static_cast<std::size_t>(n));
+    grove::event all_woke;
     auto start = bench::clock_type::now();
     for (long i = 0; i < n; ++i) {
       auto d = std::chrono::microseconds(delay_us(rng));
-      fibers.push_back(grove::spawn(options, [d, &woke, &started, &peak_alive] {
+      auto f = grove::spawn(options, [d, n, &woke, &started, &peak_alive, &all_woke] {
         ++started;
         if (started - woke > peak_alive) peak_alive = started - woke;
         grove::this_fiber::sleep_for(d);
-        ++woke;
-      }));
+        if (++woke == n) all_woke.set();
+      });
+      if (!detached) fibers.push_back(std::move(f));
     }
     spawn_ms = bench::ns_since(start) / 1e6;
+    if (detached) all_woke.wait();
     for (auto& f : fibers) f.join();
     total_ms = bench::ns_since(start) / 1e6;
   });

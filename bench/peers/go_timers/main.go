@@ -8,6 +8,7 @@
 //	go_timers [N]    default N = 1000000
 //
 // Prints one line: extra_ms=<float> spawn_ms=<float> peak_rss_kib=<int> cpu_ms=<float>
+// peak_alive=<int> rss_per_alive_b=<float>
 package main
 
 import (
@@ -18,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -44,6 +46,10 @@ func statusKiB(field string) int64 {
 	panic("no " + field + " in /proc/self/status")
 }
 
+// started, woke and peakAlive count goroutines that began and ended their sleep: peak_alive is
+// the most sleeping at once (what the peak RSS pays for), as timer_bench counts its fibers.
+var started, woke, peakAlive atomic.Int64
+
 // sleepAll runs one goroutine per duration; it returns the time spent spawning them and the
 // wall time until all are done.
 func sleepAll(durations []time.Duration) (spawn, wall time.Duration) {
@@ -52,7 +58,14 @@ func sleepAll(durations []time.Duration) (spawn, wall time.Duration) {
 	start := time.Now()
 	for _, d := range durations {
 		go func(d time.Duration) {
+			s := started.Add(1)
+			for alive, peak := s-woke.Load(), peakAlive.Load(); alive > peak; peak = peakAlive.Load() {
+				if peakAlive.CompareAndSwap(peak, alive) {
+					break
+				}
+			}
 			time.Sleep(d)
+			woke.Add(1)
 			wg.Done()
 		}(d)
 	}
@@ -81,6 +94,9 @@ func main() {
 	}
 	rng := rand.New(rand.NewSource(42))
 	sleepAll(randomDurations(rng, n/100+1, 10*time.Millisecond)) // warm-up
+	started.Store(0)
+	woke.Store(0)
+	peakAlive.Store(0)
 	spawn, wall := sleepAll(randomDurations(rng, n, time.Second))
 	extra := wall - time.Second
 	var ru syscall.Rusage
@@ -88,7 +104,8 @@ func main() {
 		panic(err)
 	}
 	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	fmt.Printf("extra_ms=%.1f spawn_ms=%.1f peak_rss_kib=%d cpu_ms=%.1f\n",
-		float64(extra.Nanoseconds())/1e6, float64(spawn.Nanoseconds())/1e6, statusKiB("VmHWM"),
-		float64(cpu.Nanoseconds())/1e6)
+	peakKiB := statusKiB("VmHWM")
+	fmt.Printf("extra_ms=%.1f spawn_ms=%.1f peak_rss_kib=%d cpu_ms=%.1f peak_alive=%d rss_per_alive_b=%.0f\n",
+		float64(extra.Nanoseconds())/1e6, float64(spawn.Nanoseconds())/1e6, peakKiB,
+		float64(cpu.Nanoseconds())/1e6, peakAlive.Load(), float64(peakKiB)*1024/float64(peakAlive.Load()))
 }
