@@ -46,21 +46,18 @@ namespace grove::shims {
 /// malloc replacement calling a shim from inside dlsym): see the header comment.
 void* resolve_next(const char* name) noexcept;
 
-template <class Signature>
-class real_function;
-
-/// A libc function the shims replace, resolved once. Constant-initialised (declare it
-/// `constinit` at namespace scope), so it is usable before any constructor has run.
-template <class R, class... Args>
-class real_function<R(Args...)> {
+/// A function pointer resolved once by name, through resolve_next(); the shared half of
+/// real_function. Constant-initialised, so usable before any constructor has run.
+template <class Pointer>
+class resolved_symbol {
  public:
-  using pointer = R (*)(Args...);
+  using pointer = Pointer;
   /// `fallback` is called while the real function cannot be resolved: when dlsym is running
   /// on this thread, or when no later library defines `name`.
-  constexpr real_function(const char* name, pointer fallback) noexcept
+  constexpr resolved_symbol(const char* name, pointer fallback) noexcept
       : name_(name), fallback_(fallback) {}
-  real_function(const real_function&) = delete;
-  real_function& operator=(const real_function&) = delete;
+  resolved_symbol(const resolved_symbol&) = delete;
+  resolved_symbol& operator=(const resolved_symbol&) = delete;
 
   /// The real function (or the fallback while it cannot be resolved).
   pointer get() noexcept {
@@ -69,8 +66,6 @@ class real_function<R(Args...)> {
       return p;
     return resolve();
   }
-  /// Calls the real function.
-  R operator()(Args... args) noexcept { return get()(args...); }
 
  private:
   [[gnu::noinline, gnu::cold]] pointer resolve() noexcept {
@@ -86,41 +81,29 @@ class real_function<R(Args...)> {
   std::atomic<pointer> fn_{nullptr};
 };
 
+template <class Signature>
+class real_function;
+
+/// A libc function the shims replace, resolved once. Constant-initialised (declare it
+/// `constinit` at namespace scope), so it is usable before any constructor has run.
+template <class R, class... Args>
+class real_function<R(Args...)> : public resolved_symbol<R (*)(Args...)> {
+ public:
+  using resolved_symbol<R (*)(Args...)>::resolved_symbol;
+  /// Calls the real function.
+  R operator()(Args... args) noexcept { return this->get()(args...); }
+};
+
 /// The same for a C variadic function (fcntl, ioctl, open): call it as `real_fcntl(fd, cmd, arg)`.
 template <class R, class... Args>
-class real_function<R(Args..., ...)> {
+class real_function<R(Args..., ...)> : public resolved_symbol<R (*)(Args..., ...)> {
  public:
-  using pointer = R (*)(Args..., ...);
-  constexpr real_function(const char* name, pointer fallback) noexcept
-      : name_(name), fallback_(fallback) {}
-  real_function(const real_function&) = delete;
-  real_function& operator=(const real_function&) = delete;
-
-  /// The real function (or the fallback while it cannot be resolved).
-  pointer get() noexcept {
-    pointer p = fn_.load(std::memory_order_relaxed);
-    if (p) [[likely]]
-      return p;
-    return resolve();
-  }
+  using resolved_symbol<R (*)(Args..., ...)>::resolved_symbol;
   /// Calls the real function with `args` and the variadic `rest`.
   template <class... Rest>
   R operator()(Args... args, Rest... rest) noexcept {
-    return get()(args..., rest...);
+    return this->get()(args..., rest...);
   }
-
- private:
-  [[gnu::noinline, gnu::cold]] pointer resolve() noexcept {
-    if (void* found = resolve_next(name_)) {
-      auto p = reinterpret_cast<pointer>(found);
-      fn_.store(p, std::memory_order_relaxed);
-      return p;
-    }
-    return fallback_;
-  }
-  const char* name_;
-  pointer fallback_;
-  std::atomic<pointer> fn_{nullptr};
 };
 
 // --- Should this call cooperate? ------------------------------------------------------------
