@@ -6,10 +6,15 @@
 // the peak RSS pays for: each has a touched stack page); rss_per_alive_b = peak RSS / that.
 // Mode `join` keeps every fiber's handle and joins them in order (gevent's joinall); `detached`
 // drops the handles and the last sleeper to wake sets an event (Go's WaitGroup, as go_timers
-// does it), so a finished fiber leaves nothing behind.
-//   timer_bench [N] [stack_kib] [join|detached]
+// does it), so a finished fiber leaves nothing behind. A `rate` (fibers per second) paces the
+// spawn loop (a sleep every millisecond's share), as connections arriving at that rate would:
+// then both runtimes have about as many sleepers alive (rate × the mean sleep, Little's law)
+// and the peak RSS compares their memory per live fiber; without it the faster runtime starts
+// more at once.
+//   timer_bench [N] [stack_kib] [join|detached] [rate]
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <random>
 #include <string>
@@ -21,14 +26,15 @@
 
 int main(int argc, char** argv) {
   if (argc > 1 && std::string(argv[1]) == "--help") {
-    std::puts("usage: timer_bench [N] [stack_kib] [join|detached]");
+    std::puts("usage: timer_bench [N] [stack_kib] [join|detached] [rate]");
     return 0;
   }
   long n = bench::arg_or(argc, argv, 1, 1'000'000);
   std::size_t stack = static_cast<std::size_t>(bench::arg_or(argc, argv, 2, 0)) * 1024;
   std::string mode = argc > 3 ? argv[3] : "join";
-  if (n < 1 || (mode != "join" && mode != "detached")) {
-    std::fprintf(stderr, "usage: timer_bench [N] [stack_kib] [join|detached]\n");
+  long rate = bench::arg_or(argc, argv, 4, 0);
+  if (n < 1 || rate < 0 || (mode != "join" && mode != "detached")) {
+    std::fprintf(stderr, "usage: timer_bench [N] [stack_kib] [join|detached] [rate]\n");
     return 2;
   }
   bool detached = mode == "detached";
@@ -44,7 +50,11 @@ int main(int argc, char** argv) {
     if (!detached) fibers.reserve(static_cast<std::size_t>(n));
     grove::event all_woke;
     auto start = bench::clock_type::now();
+    long chunk = rate ? std::max(1L, rate / 1000) : n;
     for (long i = 0; i < n; ++i) {
+      if (rate && i % chunk == 0) {
+        grove::this_fiber::sleep_until(start + std::chrono::nanoseconds(i * 1'000'000'000LL / rate));
+      }
       auto d = std::chrono::microseconds(delay_us(rng));
       auto f = grove::spawn(options, [d, n, &woke, &started, &peak_alive, &all_woke] {
         ++started;

@@ -188,6 +188,8 @@ class hub_impl : public hub_core {
   std::uint64_t next_id_ = 0;
   std::uint64_t id_block_end_ = 0;
 
+  /// How late a sleeping hub may wake for a timer, to end several with one sleep (timers.cpp).
+  static constexpr clock::duration timer_slack = std::chrono::microseconds(50);
   timer_heap timers_;
   std::uint64_t timeout_serial_ = 0;
   time_point asio_timer_at_ = no_deadline;

@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -252,6 +253,33 @@ TEST_CASE("call_later with hours::max() means never, not an overflow into the pa
     CHECK(handle.cancel());
     CHECK(other.cancel());
   });
+}
+
+TEST_CASE("a sleeping hub wakes sleepers late by its timer slack at most, never early") {
+  // The hub arms its timer at the end of the 50 µs cell holding the earliest deadline, so
+  // deadlines close together end one sleep: each still ends at or after its own deadline.
+  constexpr int sleepers = 300;
+  int early = 0, done = 0;
+  clock_type::duration worst_late{};
+  grove::run([&] {
+    std::vector<grove::fiber<void>> fibers;
+    for (int i = 0; i < sleepers; ++i) {
+      auto d = std::chrono::microseconds(37 * i % 4000);  // 0-4 ms, spread over many cells
+      fibers.push_back(grove::spawn([&, d] {
+        auto start = clock_type::now();
+        grove::this_fiber::sleep_for(d);
+        auto slept = clock_type::now() - start;
+        if (slept < d) ++early;
+        worst_late = std::max(worst_late, slept - d);
+        ++done;
+      }));
+    }
+    for (auto& f : fibers) f.join();
+  });
+  CHECK(done == sleepers);
+  CHECK(early == 0);
+  // Generous: the machine may be loaded; the slack alone is 50 µs.
+  CHECK(worst_late < 200ms);
 }
 
 TEST_CASE("timed waits do not allocate for the timer heap: room is reserved at spawn") {

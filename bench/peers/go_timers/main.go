@@ -5,7 +5,7 @@
 // on a loaded machine wall time also counts the time other processes ran.
 // A small warm-up round (N/100 goroutines, sleeps under 10 ms) runs first.
 //
-//	go_timers [N]    default N = 1000000
+//	go_timers [N] [rate]    default N = 1000000; rate (goroutines a second) paces the spawn loop
 //
 // Prints one line: extra_ms=<float> spawn_ms=<float> peak_rss_kib=<int> cpu_ms=<float>
 // peak_alive=<int> rss_per_alive_b=<float>
@@ -52,11 +52,22 @@ var started, woke, peakAlive atomic.Int64
 
 // sleepAll runs one goroutine per duration; it returns the time spent spawning them and the
 // wall time until all are done.
-func sleepAll(durations []time.Duration) (spawn, wall time.Duration) {
+// rate > 0 paces the spawn loop at rate goroutines a second (see timer_bench).
+func sleepAll(durations []time.Duration, rate int) (spawn, wall time.Duration) {
 	var wg sync.WaitGroup
 	wg.Add(len(durations))
 	start := time.Now()
-	for _, d := range durations {
+	chunk := len(durations)
+	if rate > 0 {
+		chunk = rate / 1000
+		if chunk < 1 {
+			chunk = 1
+		}
+	}
+	for i, d := range durations {
+		if rate > 0 && i%chunk == 0 {
+			time.Sleep(time.Until(start.Add(time.Duration(int64(i) * int64(time.Second) / int64(rate)))))
+		}
 		go func(d time.Duration) {
 			s := started.Add(1)
 			for alive, peak := s-woke.Load(), peakAlive.Load(); alive > peak; peak = peakAlive.Load() {
@@ -83,21 +94,23 @@ func randomDurations(rng *rand.Rand, n int, max time.Duration) []time.Duration {
 }
 
 func main() {
-	n := 1000000
-	if len(os.Args) > 1 {
-		v, err := strconv.Atoi(os.Args[1])
-		if err != nil || v < 1 {
-			fmt.Fprintln(os.Stderr, "usage: go_timers [N]")
-			os.Exit(2)
+	n, rate := 1000000, 0
+	for i, p := range []*int{&n, &rate} {
+		if len(os.Args) > i+1 {
+			v, err := strconv.Atoi(os.Args[i+1])
+			if err != nil || v < 0 || (i == 0 && v < 1) {
+				fmt.Fprintln(os.Stderr, "usage: go_timers [N] [rate]")
+				os.Exit(2)
+			}
+			*p = v
 		}
-		n = v
 	}
 	rng := rand.New(rand.NewSource(42))
-	sleepAll(randomDurations(rng, n/100+1, 10*time.Millisecond)) // warm-up
+	sleepAll(randomDurations(rng, n/100+1, 10*time.Millisecond), 0) // warm-up
 	started.Store(0)
 	woke.Store(0)
 	peakAlive.Store(0)
-	spawn, wall := sleepAll(randomDurations(rng, n, time.Second))
+	spawn, wall := sleepAll(randomDurations(rng, n, time.Second), rate)
 	extra := wall - time.Second
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
