@@ -9,6 +9,7 @@
 #   BUILD_DIR=build-bench    peers go to $BUILD_DIR/peers/, each run's raw output to
 #                            $BUILD_DIR/raw/<name>.log
 #   SPAWN_N=1000000          fibers/goroutines for the spawn and timer benchmarks
+#   TIMERS_RATE=100000       the paced timer rows: fibers/goroutines started a second
 #   IDLE_N=1000000           fibers/goroutines for the idle-memory benchmark
 #   GROVE_BENCH=build-release/bench   where grove's own benchmark binaries are (see below)
 #   ROUND_TRIPS=5000000      channel ping-pong round trips (two messages each)
@@ -34,6 +35,7 @@ cd "$ROOT"
 RUNS=${RUNS:-5}
 BUILD_DIR=${BUILD_DIR:-build-bench}
 SPAWN_N=${SPAWN_N:-1000000}
+TIMERS_RATE=${TIMERS_RATE:-100000}
 IDLE_N=${IDLE_N:-1000000}
 GROVE_BENCH=${GROVE_BENCH:-build-release/bench}
 ROUND_TRIPS=${ROUND_TRIPS:-5000000}
@@ -208,6 +210,10 @@ run_median go_timers             "$PEERS_BIN/go_timers" "$SPAWN_N"
 run_median grove_timers          "$GROVE_BENCH/timer_bench" "$SPAWN_N"
 # grove the way go_timers waits (handles dropped, the last sleeper sets an event).
 run_median grove_timers_detached "$GROVE_BENCH/timer_bench" "$SPAWN_N" 0 detached
+# The same sleepers arriving at TIMERS_RATE a second (as connections would): both runtimes then
+# have about as many alive at once, so the peak RSS compares memory per live fiber.
+run_median go_timers_paced       "$PEERS_BIN/go_timers" "$SPAWN_N" "$TIMERS_RATE"
+run_median grove_timers_paced    "$GROVE_BENCH/timer_bench" "$SPAWN_N" 0 detached "$TIMERS_RATE"
 # The hub's timer design: one heap + one Asio timer vs an Asio steady_timer per wait.
 run_median timer_strategy        "$GROVE_BENCH/timer_strategy_bench" "$SPAWN_N"
 
