@@ -9,10 +9,11 @@
 //       grove::after(100ms, [] { std::puts("nothing for 100 ms"); })); // 3
 //
 // Rules:
-// - If cases are ready when select starts, the first ready one in argument order is taken
-//   (unlike Go, which picks at random: put a case that must not starve first). Otherwise
-//   on_default, if present, is taken at once; otherwise select waits for the first case to
-//   become ready, or the earliest after() to pass.
+// - If cases are ready when select starts, one of them is taken at random, as in Go, so that
+//   no ready case starves: select looks at the channel cases in argument order from a
+//   pseudo-random case on (wrapping round): each ready case is taken with a probability of at
+//   least 1 / (number of cases). Otherwise on_default, if present, is taken at once;
+//   otherwise select waits for the first case to become ready, or the earliest after() to pass.
 // - Exactly one case happens: one wait_node per channel case is queued in one suspension and
 //   the first wake wins, so no other channel gives or takes anything on this select's behalf.
 //   A kill or grove::timeout during the wait throws and no case happens.
@@ -36,6 +37,7 @@
 
 #include <array>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <grove/channel.hpp>
 #include <grove/detail/deadline.hpp>
@@ -141,6 +143,45 @@ struct default_case {
 template <class Case>
 constexpr case_kind kind_of = std::remove_cvref_t<Case>::kind;
 
+/// The state of this thread's generator of select's starting cases (lib/sync/select.cpp).
+extern constinit thread_local std::uint32_t t_select_seed
+    __attribute__((tls_model("initial-exec")));
+
+/// A pseudo-random number below `n` (xorshift32 on a thread-local word: no lock, a few
+/// instructions).
+inline std::size_t select_start(std::size_t n) noexcept {
+  std::uint32_t x = t_select_seed;
+  x ^= x << 13;
+  x ^= x >> 17;
+  x ^= x << 5;
+  t_select_seed = x;
+  return static_cast<std::size_t>((std::uint64_t{x} * n) >> 32);
+}
+
+/// Polls the channel cases until one can proceed now (and does it), from a pseudo-random case
+/// on when there are several, so that no ready case starves (Go picks among the ready ones at
+/// random); returns its index, or sizeof...(I) if none can.
+template <class Tuple, std::size_t... I>
+std::size_t poll_cases(Tuple& cases, std::index_sequence<I...>) {
+  constexpr std::size_t none = sizeof...(I);
+  constexpr std::size_t channels =
+      ((kind_of<std::tuple_element_t<I, Tuple>> == case_kind::channel ? 1 : 0) + ...);
+  std::size_t chosen = none;
+  auto poll = [&](auto& c, std::size_t i) {
+    if constexpr (kind_of<decltype(c)> == case_kind::channel) {
+      if (chosen == none && c.poll()) chosen = i;
+    }
+  };
+  if constexpr (channels < 2) {
+    (poll(std::get<I>(cases), I), ...);
+  } else {
+    const std::size_t start = select_start(none);
+    ((I >= start ? poll(std::get<I>(cases), I) : void()), ...);
+    ((I < start ? poll(std::get<I>(cases), I) : void()), ...);
+  }
+  return chosen;
+}
+
 /// The timer case with the earliest deadline: its index (sizeof...(I) if there is none) and
 /// its deadline (no_deadline then).
 template <class Tuple, std::size_t... I>
@@ -172,12 +213,7 @@ std::size_t run_select_shared(Tuple& cases, multi_lock& locks, std::index_sequen
   std::size_t chosen = none;
   for (;;) {
     locks.lock();  // released by its destructor if a hand-off throws
-    auto poll = [&](auto& c, std::size_t i) {
-      if constexpr (kind_of<decltype(c)> == case_kind::channel) {
-        if (chosen == none && c.poll()) chosen = i;
-      }
-    };
-    (poll(std::get<I>(cases), I), ...);
+    chosen = poll_cases(cases, std::index_sequence<I...>{});
     ((chosen = chosen == none && kind[I] == case_kind::otherwise ? I : chosen), ...);
     if (chosen == none && timer != none && deadline_passed(deadline)) chosen = timer;
     if (chosen != none) {
@@ -227,13 +263,8 @@ std::size_t run_select(Tuple& cases, std::index_sequence<I...> all) {
 
   std::size_t chosen = none;
   for (;;) {
-    // 1. A channel case that can complete now, in argument order.
-    auto poll = [&](auto& c, std::size_t i) {
-      if constexpr (kind_of<decltype(c)> == case_kind::channel) {
-        if (chosen == none && c.poll()) chosen = i;
-      }
-    };
-    (poll(std::get<I>(cases), I), ...);
+    // 1. A channel case that can complete now (from a random one on).
+    chosen = poll_cases(cases, all);
     if (chosen != none) break;
     // 2. The default case.
     ((chosen = chosen == none && kind[I] == case_kind::otherwise ? I : chosen), ...);
