@@ -1002,6 +1002,45 @@ TEST_CASE("a hub that has begun to end still takes the wake of a fiber whose wai
   CHECK(wait_ended);
 }
 
+TEST_CASE("a plain thread sends while the receiving hub ends: every value sent is received once") {
+  // The receivers are killed by their hub's end while the thread hands them values: a value
+  // handed over before the kill landed is kept (the kill is raised at the next wait), none is
+  // lost or handed twice, and nothing touches the ended hub.
+  long long total_sent = 0;
+  for (int round = 0; round < 100; ++round) {
+    grove::channel<int> ch(0, grove::cross_thread);
+    std::atomic<int> received{0};
+    std::atomic<bool> hub_done{false};
+    grove::event receiving(grove::cross_thread);
+    std::thread hub([&] {
+      grove::run([&] {
+        for (int f = 0; f < 3; ++f) {
+          grove::spawn([&] {
+            for (;;) {
+              (void)ch.receive();
+              ++received;
+            }
+          });
+        }
+        grove::this_fiber::yield();  // all three wait in receive()
+        receiving.set();
+        for (int n = round % 4; n > 0; --n) grove::this_fiber::yield();
+      });  // main returns: the hub ends and kills the receivers
+      hub_done = true;
+    });
+    receiving.wait();
+    int sent = 0;
+    const auto give_up = std::chrono::steady_clock::now() + 10s;
+    while (!hub_done && std::chrono::steady_clock::now() < give_up) {
+      if (ch.try_send(sent)) ++sent;
+    }
+    hub.join();
+    REQUIRE(received == sent);
+    total_sent += sent;
+  }
+  MESSAGE("values handed to receivers as their hub ended: " << total_sent);
+}
+
 TEST_CASE("a fiber killed at its hub's end relocks a shared mutex another thread releases") {
   grove::mutex m(grove::cross_thread);
   grove::condition_variable cv(grove::cross_thread);
