@@ -15,6 +15,7 @@
 #include <memory>
 #include <new>
 #include <thread>
+#include <vector>
 
 #include "core/hub_control.hpp"
 
@@ -124,4 +125,40 @@ TEST_CASE("a thread without memory destroys a shared event under a fiber of a sl
       CHECK(threw);
     }
   });
+}
+
+TEST_CASE("threads waking a sleeping hub at once share its one interrupt: no wake is lost") {
+  // The hub's interrupt is queued at most once: a waker that finds it queued relies on it. Four
+  // threads wake eight fibers of a sleeping hub together, 200 times; a wake lost there would
+  // leave a fiber waiting until its 10 s guard.
+  constexpr int fibers = 8, threads = 4, rounds = 200;
+  int missed = 0;
+  grove::run([&] {
+    auto& control = this_hub_control();
+    for (int round = 0; round < rounds; ++round) {
+      std::vector<std::unique_ptr<grove::event>> events;
+      for (int i = 0; i < fibers; ++i) {
+        events.push_back(std::make_unique<grove::event>(grove::cross_thread));
+      }
+      std::vector<grove::fiber<bool>> waiters;
+      for (int i = 0; i < fibers; ++i) {
+        waiters.push_back(grove::spawn([&, i] { return events[i]->wait_for(10s); }));
+      }
+      std::atomic<int> ready{0};
+      std::vector<std::thread> wakers;
+      for (int t = 0; t < threads; ++t) {
+        wakers.emplace_back([&, t] {
+          ++ready;
+          while (ready.load() < threads) std::this_thread::yield();  // together
+          (void)wait_until_asleep(control);
+          for (int i = t; i < fibers; i += threads) events[i]->set();
+        });
+      }
+      for (auto& w : waiters) {
+        if (!w.get()) ++missed;
+      }
+      for (auto& t : wakers) t.join();
+    }
+  });
+  CHECK(missed == 0);
 }
