@@ -5,6 +5,7 @@
 # build-release. Each line starts with the 1-minute load average.
 #   bench/run_sync_ab.sh                         mutex 1000 1000, 7 rounds, CPU 1
 #   ROUNDS=9 PIN_CPU=0 bench/run_sync_ab.sh channel 2000000
+#   bench/run_sync_ab.sh select                  one-hub select ping-pong (select's fairness)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -14,11 +15,17 @@ PIN_CPU=${PIN_CPU:-1}
 args=("$@")
 ((${#args[@]})) || args=(mutex 1000 1000)
 
-if [[ ! -x $MAIN_DIR/build/bench/sync_bench ]]; then
+# Rebuilt when main has moved since (a copy left by an earlier session is main of then).
+if [[ ! -x $MAIN_DIR/build/bench/sync_bench ||
+      $(cat "$MAIN_DIR/.main_commit" 2>/dev/null) != $(git rev-parse main) ]]; then
   rm -rf "$MAIN_DIR" && mkdir -p "$MAIN_DIR"
   git archive main | tar -x -C "$MAIN_DIR"
   meson setup "$MAIN_DIR/build" "$MAIN_DIR" --buildtype=release -Dtests=false -Dsamples=false >/dev/null
+  git rev-parse main >"$MAIN_DIR/.main_commit"
 fi
+# Both sides run this tree's workloads (a mode added here runs on main too): only the library
+# and its headers differ.
+cp bench/sync_bench.cpp "$MAIN_DIR/bench/sync_bench.cpp"
 ninja -C "$MAIN_DIR/build" bench/sync_bench >/dev/null
 [[ -d build-release ]] ||
   meson setup build-release --buildtype=release -Dtests=false -Dsamples=false >/dev/null

@@ -7,6 +7,9 @@
 //                                        the same ping-pong between fibers of two hubs on two
 //                                        threads, over grove::cross_thread channels (default
 //                                        200000): ns_per_message=
+//   sync_bench select [round_trips]      the channel ping-pong with every send and receive a
+//                                        grove::select over its channel and an idle one
+//                                        (default 2000000): ns_per_message=
 //   sync_bench select_cross [round_trips]
 //                                        channel_cross with every send and receive a
 //                                        grove::select over its channel and a second shared
@@ -127,6 +130,32 @@ double select_cross_ping_pong(long round_trips) {
   return result;
 }
 
+// The one-hub channel ping-pong through grove::select, each select also watching an idle
+// channel: two channel cases, so each pays for picking where to start polling (fairness).
+double select_ping_pong(long round_trips) {
+  grove::channel<long> ping;
+  grove::channel<long> pong;
+  grove::channel<long> idle;
+  auto echo = grove::spawn([&] {
+    for (;;) {
+      std::optional<long> v;
+      grove::select(grove::on_receive(ping, [&](std::optional<long> x) { v = x; }),
+                    grove::on_receive(idle));
+      if (!v) return;
+      grove::select(grove::on_send(pong, *v), grove::on_receive(idle));
+    }
+  });
+  auto start = steady::now();
+  for (long i = 0; i < round_trips; ++i) {
+    grove::select(grove::on_send(ping, i), grove::on_receive(idle));
+    grove::select(grove::on_receive(pong), grove::on_receive(idle));
+  }
+  std::chrono::duration<double, std::nano> ns = steady::now() - start;
+  ping.close();
+  echo.join();
+  return ns.count() / (2.0 * static_cast<double>(round_trips));
+}
+
 long arg(int argc, char** argv, int i, long fallback) {
   long v = argc > i ? std::atol(argv[i]) : fallback;
   return v < 1 ? 1 : v;
@@ -146,6 +175,12 @@ int main(int argc, char** argv) {
     long round_trips = arg(argc, argv, 2, 200'000);
     channel_cross_ping_pong(round_trips / 10 + 1);  // warm-up
     std::printf("ns_per_message=%.2f\n", channel_cross_ping_pong(round_trips));
+  } else if (std::strcmp(what, "select") == 0) {
+    long round_trips = arg(argc, argv, 2, 2'000'000);
+    grove::run([&] {
+      select_ping_pong(round_trips / 10 + 1);  // warm-up
+      std::printf("ns_per_message=%.2f\n", select_ping_pong(round_trips));
+    });
   } else if (std::strcmp(what, "select_cross") == 0) {
     long round_trips = arg(argc, argv, 2, 200'000);
     select_cross_ping_pong(round_trips / 10 + 1);  // warm-up
@@ -160,7 +195,7 @@ int main(int argc, char** argv) {
   } else {
     std::fprintf(stderr,
                  "usage: sync_bench channel [round_trips] | channel_cross [round_trips] | "
-                 "select_cross [round_trips] | mutex "
+                 "select [round_trips] | select_cross [round_trips] | mutex "
                  "[fibers] [rounds]\n");
     return 2;
   }

@@ -9,10 +9,10 @@
 //       grove::after(100ms, [] { std::puts("nothing for 100 ms"); })); // 3
 //
 // Rules:
-// - If cases are ready when select starts, the first ready one in argument order is taken
-//   (unlike Go, which picks at random: put a case that must not starve first). Otherwise
-//   on_default, if present, is taken at once; otherwise select waits for the first case to
-//   become ready, or the earliest after() to pass.
+// - If cases are ready when select starts, one of them is taken at random (each equally
+//   likely), as in Go, so that no ready case starves. Otherwise on_default, if present, is
+//   taken at once; otherwise select waits for the first case to become ready, or the earliest
+//   after() to pass.
 // - Exactly one case happens: one wait_node per channel case is queued in one suspension and
 //   the first wake wins, so no other channel gives or takes anything on this select's behalf.
 //   A kill or grove::timeout during the wait throws and no case happens.
@@ -36,6 +36,7 @@
 
 #include <array>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <grove/channel.hpp>
 #include <grove/detail/deadline.hpp>
@@ -71,6 +72,7 @@ struct receive_case {
 
   const sync_owner& owner() const noexcept { return channel_access::core(*ch).owner(); }
   bool poll() { return settle(channel_access::core(*ch).try_take_held(value)); }
+  bool may_proceed() const noexcept { return channel_access::core(*ch).may_take(); }
   void arm(wait_node& node) noexcept { channel_access::core(*ch).enqueue_taker(node, value); }
   bool served(const wait_node& node) noexcept { return settle(exchange_base::outcome_from(node)); }
   void run() {
@@ -106,6 +108,7 @@ struct send_case {
     auto item = offer<T>::move_of(value);
     return settle(channel_access::core(*ch).try_give_held(item));
   }
+  bool may_proceed() const noexcept { return channel_access::core(*ch).may_give(); }
   void arm(wait_node& node) noexcept {
     offered.emplace(offer<T>::move_of(value));
     channel_access::core(*ch).enqueue_giver(node, *offered);
@@ -141,6 +144,56 @@ struct default_case {
 template <class Case>
 constexpr case_kind kind_of = std::remove_cvref_t<Case>::kind;
 
+/// The state of this thread's generator that picks among select's ready cases
+/// (lib/sync/select.cpp).
+extern constinit thread_local std::uint32_t t_select_seed
+    __attribute__((tls_model("initial-exec")));
+
+/// A pseudo-random number below `n` (xorshift32 on a thread-local word: no lock, a few
+/// instructions; select needs no better).
+inline std::size_t select_random(std::size_t n) noexcept {
+  std::uint32_t x = t_select_seed;
+  x ^= x << 13;
+  x ^= x >> 17;
+  x ^= x << 5;
+  t_select_seed = x;
+  return static_cast<std::size_t>((std::uint64_t{x} * n) >> 32);
+}
+
+/// Does one channel case that can proceed now and returns its index (sizeof...(I) if none
+/// can). Among several that can, one chosen at random (Go's rule: no ready case starves): a
+/// look at each case that changes nothing finds those that may proceed (exact for those that
+/// cannot), then the chosen one is done. Only if it could not after all (its waiter had been
+/// woken by a kill, or claimed by another select) are all polled, in argument order.
+template <class Tuple, std::size_t... I>
+std::size_t poll_cases(Tuple& cases, std::index_sequence<I...>) {
+  constexpr std::size_t none = sizeof...(I);
+  constexpr std::size_t channels =
+      ((kind_of<std::tuple_element_t<I, Tuple>> == case_kind::channel ? 1 : 0) + ...);
+  std::size_t chosen = none;
+  auto poll = [&](auto& c, std::size_t i) {
+    if constexpr (kind_of<decltype(c)> == case_kind::channel) {
+      if (chosen == none && c.poll()) chosen = i;
+    }
+  };
+  if constexpr (channels >= 2) {
+    std::array<std::size_t, none> may;
+    std::size_t count = 0;
+    auto look = [&](auto& c, std::size_t i) {
+      if constexpr (kind_of<decltype(c)> == case_kind::channel) {
+        if (c.may_proceed()) may[count++] = i;
+      }
+    };
+    (look(std::get<I>(cases), I), ...);
+    if (count == 0) return none;
+    const std::size_t pick = may[count == 1 ? 0 : select_random(count)];
+    ((I == pick ? poll(std::get<I>(cases), I) : void()), ...);
+    if (chosen != none) return chosen;
+  }
+  (poll(std::get<I>(cases), I), ...);
+  return chosen;
+}
+
 /// The timer case with the earliest deadline: its index (sizeof...(I) if there is none) and
 /// its deadline (no_deadline then).
 template <class Tuple, std::size_t... I>
@@ -172,12 +225,7 @@ std::size_t run_select_shared(Tuple& cases, multi_lock& locks, std::index_sequen
   std::size_t chosen = none;
   for (;;) {
     locks.lock();  // released by its destructor if a hand-off throws
-    auto poll = [&](auto& c, std::size_t i) {
-      if constexpr (kind_of<decltype(c)> == case_kind::channel) {
-        if (chosen == none && c.poll()) chosen = i;
-      }
-    };
-    (poll(std::get<I>(cases), I), ...);
+    chosen = poll_cases(cases, std::index_sequence<I...>{});
     ((chosen = chosen == none && kind[I] == case_kind::otherwise ? I : chosen), ...);
     if (chosen == none && timer != none && deadline_passed(deadline)) chosen = timer;
     if (chosen != none) {
@@ -227,13 +275,8 @@ std::size_t run_select(Tuple& cases, std::index_sequence<I...> all) {
 
   std::size_t chosen = none;
   for (;;) {
-    // 1. A channel case that can complete now, in argument order.
-    auto poll = [&](auto& c, std::size_t i) {
-      if constexpr (kind_of<decltype(c)> == case_kind::channel) {
-        if (chosen == none && c.poll()) chosen = i;
-      }
-    };
-    (poll(std::get<I>(cases), I), ...);
+    // 1. A channel case that can complete now (one at random if several can).
+    chosen = poll_cases(cases, all);
     if (chosen != none) break;
     // 2. The default case.
     ((chosen = chosen == none && kind[I] == case_kind::otherwise ? I : chosen), ...);

@@ -13,7 +13,6 @@
 
 #include <cxxabi.h>
 
-#include <boost/asio/post.hpp>
 #include <chrono>
 
 #include <grove/error.hpp>
@@ -93,11 +92,17 @@ void hub_impl::close_control() noexcept {
 }
 
 void interrupt_hub(hub_control& control) noexcept {
-  // The hub sleeps in io_context::run_one (or is about to): a handler posted there ends it (the
+  // The hub sleeps in io_context::run_one (or is about to): a handler queued there ends it (the
   // scheduler interrupts its reactor), and the loop then drains the inbox. Under the mutex:
-  // the io_context lives as long as `hub` is set.
+  // the io_context lives as long as `hub` is set. The handler is the hub's one preallocated
+  // operation: if it is queued already, the hub's next run_one returns through it anyway.
+  // Nothing here can fail: no allocation, and a default std::mutex's lock does not throw
+  // (pthread_mutex_lock reports only misuse of error-checking or recursive mutexes).
   std::lock_guard lock(control.mutex);
-  if (control.hub) boost::asio::post(control.hub->io(), [] {});
+  if (control.hub && !control.interrupt.queued.exchange(true, std::memory_order_acq_rel)) {
+    boost::asio::use_service<boost::asio::detail::io_context_impl>(control.hub->io())
+        .post_immediate_completion(&control.interrupt, false);
+  }
 }
 
 void hub_impl::run_inbox() noexcept {

@@ -18,6 +18,9 @@
 #pragma once
 
 #include <atomic>
+#include <boost/asio/detail/scheduler_operation.hpp>
+#include <boost/asio/io_context.hpp>
+#include <cstddef>
 #include <cstdint>
 #include <grove/detail/sync_owner.hpp>
 #include <mutex>
@@ -79,9 +82,27 @@ class remote_inbox {
   std::atomic<inbox_item*> head_{nullptr};
 };
 
+/// The handler interrupt_hub() queues in the hub's io_context to end its reactor wait: one per
+/// hub, in the queue at most once at a time (`queued`), so that a wake never allocates (an
+/// asio::post would, on the waker's thread, inside noexcept wake paths). Asio's scheduler is
+/// reached through its detail API (Boost 1.81: post_immediate_completion, the call asio::post
+/// itself ends in); running or discarding the operation only clears `queued`.
+struct interrupt_operation final : boost::asio::detail::scheduler_operation {
+  interrupt_operation() noexcept : scheduler_operation(&done) {}
+  std::atomic<bool> queued{false};
+
+ private:
+  static void done(void*, scheduler_operation* self, const boost::system::error_code&,
+                   std::size_t) noexcept {
+    static_cast<interrupt_operation*>(self)->queued.store(false, std::memory_order_release);
+  }
+};
+
 struct hub_control {
   std::mutex mutex;         ///< guards `hub` (the interrupt's slow path)
   hub_impl* hub = nullptr;  ///< null once the hub's loop has returned
+  /// Queued by interrupt_hub(); outlives the io_context (which discards it if still queued).
+  interrupt_operation interrupt;
   /// Set when the hub begins to end: tasks and spawns from other threads are refused, wakes not.
   std::atomic<bool> refusing_tasks{false};
   // Posters write the inbox and read the flag, the hub the other way round: one cache line,
@@ -91,6 +112,7 @@ struct hub_control {
 };
 
 /// Wakes the hub out of its reactor (it announced `sleeping`); a no-op once it has ended.
+/// Allocates nothing and cannot fail (see interrupt_operation).
 void interrupt_hub(hub_control& control) noexcept;
 
 /// Adds `item` to the hub's inbox and interrupts the hub if it sleeps; false (and `item` left

@@ -326,6 +326,45 @@ TEST_CASE("many wait_any fibers on two hubs over shared events see every set") {
   CHECK(woken == 2 * rounds);
 }
 
+TEST_CASE("wait_any over a local and a shared event set at once by its hub and another: no hang") {
+  // The local event's waker (a fiber of this hub) and the shared one's (another hub) race for
+  // the multi-wait's one claim word, in every order the random yields make.
+  constexpr int rounds = 1000;
+  grove::channel<grove::event*> to_set(0, grove::cross_thread);
+  grove::channel<int> done(0, grove::cross_thread);
+  std::thread other([&] {
+    grove::run([&] {
+      std::mt19937 dice(3);
+      while (auto ev = to_set.receive()) {
+        for (int n = static_cast<int>(dice() % 3); n > 0; --n) grove::this_fiber::yield();
+        (*ev)->set();
+        done.send(0);
+      }
+    });
+  });
+  int missed = 0;
+  grove::run([&] {
+    std::mt19937 dice(5);
+    for (int i = 0; i < rounds; ++i) {
+      grove::event local;
+      grove::event shared(grove::cross_thread);
+      const int yields = static_cast<int>(dice() % 4);
+      auto setter = grove::spawn([&] {
+        for (int n = yields; n > 0; --n) grove::this_fiber::yield();
+        local.set();
+      });
+      to_set.send(&shared);
+      std::optional<std::size_t> first = grove::wait_any_for(10s, local, shared);
+      (void)done.receive();  // the other hub has set it: `shared` may go
+      setter.join();
+      if (!first || !(*first == 0 ? local : shared).is_set()) ++missed;
+    }
+    to_set.close();
+  });
+  other.join();
+  CHECK(missed == 0);
+}
+
 TEST_CASE("a shared event or queue destroyed under waiters of another hub: errors, no crash") {
   auto ev = std::make_unique<grove::event>(grove::cross_thread);
   auto q = std::make_unique<grove::queue<int>>(grove::cross_thread);
@@ -961,6 +1000,45 @@ TEST_CASE("a hub that has begun to end still takes the wake of a fiber whose wai
   a.join();
   CHECK(refusing);
   CHECK(wait_ended);
+}
+
+TEST_CASE("a plain thread sends while the receiving hub ends: every value sent is received once") {
+  // The receivers are killed by their hub's end while the thread hands them values: a value
+  // handed over before the kill landed is kept (the kill is raised at the next wait), none is
+  // lost or handed twice, and nothing touches the ended hub.
+  long long total_sent = 0;
+  for (int round = 0; round < 100; ++round) {
+    grove::channel<int> ch(0, grove::cross_thread);
+    std::atomic<int> received{0};
+    std::atomic<bool> hub_done{false};
+    grove::event receiving(grove::cross_thread);
+    std::thread hub([&] {
+      grove::run([&] {
+        for (int f = 0; f < 3; ++f) {
+          grove::spawn([&] {
+            for (;;) {
+              (void)ch.receive();
+              ++received;
+            }
+          });
+        }
+        grove::this_fiber::yield();  // all three wait in receive()
+        receiving.set();
+        for (int n = round % 4; n > 0; --n) grove::this_fiber::yield();
+      });  // main returns: the hub ends and kills the receivers
+      hub_done = true;
+    });
+    receiving.wait();
+    int sent = 0;
+    const auto give_up = std::chrono::steady_clock::now() + 10s;
+    while (!hub_done && std::chrono::steady_clock::now() < give_up) {
+      if (ch.try_send(sent)) ++sent;
+    }
+    hub.join();
+    REQUIRE(received == sent);
+    total_sent += sent;
+  }
+  MESSAGE("values handed to receivers as their hub ended: " << total_sent);
 }
 
 TEST_CASE("a fiber killed at its hub's end relocks a shared mutex another thread releases") {

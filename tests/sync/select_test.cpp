@@ -16,7 +16,7 @@
 
 using namespace std::chrono_literals;
 
-TEST_CASE("select takes the first ready case in argument order") {
+TEST_CASE("select takes one ready case and leaves the other untouched") {
   grove::run([] {
     grove::channel<int> a(1);
     grove::channel<int> b(1);
@@ -25,9 +25,75 @@ TEST_CASE("select takes the first ready case in argument order") {
     int got = 0;
     auto taken = grove::select(grove::on_receive(b, [&](int v) { got = v; }),
                                grove::on_receive(a, [&](int v) { got = v; }));
-    CHECK(taken == 0);
-    CHECK(got == 2);
-    CHECK(a.size() == 1);  // untouched
+    CHECK(got == (taken == 0 ? 2 : 1));
+    CHECK(a.size() + b.size() == 1);  // the other is untouched
+  });
+}
+
+namespace {
+
+/// Runs `selects` selects over `ready` channels that always hold a value and one that never
+/// does (its case in the middle), refilling the one taken; returns how often each ready case
+/// was taken.
+std::vector<int> count_taken(std::vector<std::unique_ptr<grove::channel<int>>>& ready,
+                             grove::channel<int>& never, int selects) {
+  std::vector<int> taken(3, 0);
+  for (auto& ch : ready) ch->send(0);
+  for (int i = 0; i < selects; ++i) {
+    std::size_t c = grove::select(grove::on_receive(*ready[0]), grove::on_receive(never),
+                                  grove::on_receive(*ready[1]), grove::on_receive(*ready[2]));
+    std::size_t which = c == 0 ? 0 : c - 1;
+    ++taken[which];
+    ready[which]->send(0);
+  }
+  return taken;
+}
+
+}  // namespace
+
+TEST_CASE("no ready case starves: select picks among the ready ones at random, as Go does") {
+  constexpr int selects = 3000;
+  auto fair = [](const std::vector<int>& taken) {
+    // Each of the 3 ready cases is taken with a probability of 1/3: 1,000 times expected, with
+    // a standard deviation of 26; half of that is far below any bad luck.
+    for (int n : taken) CHECK(n > selects / 6);
+  };
+  grove::run([&] {
+    std::vector<std::unique_ptr<grove::channel<int>>> ready;
+    for (int i = 0; i < 3; ++i) ready.push_back(std::make_unique<grove::channel<int>>(1));
+    grove::channel<int> never;
+    fair(count_taken(ready, never, selects));
+  });
+  // The same over channels shared across threads (the multi_lock path).
+  std::vector<std::unique_ptr<grove::channel<int>>> ready;
+  for (int i = 0; i < 3; ++i) {
+    ready.push_back(std::make_unique<grove::channel<int>>(1, grove::cross_thread));
+  }
+  grove::channel<int> never(0, grove::cross_thread);
+  grove::run([&] { fair(count_taken(ready, never, selects)); });
+}
+
+TEST_CASE("a case that only looks ready (its receiver was killed, not yet gone) is not taken") {
+  grove::run([] {
+    for (int round = 0; round < 40; ++round) {
+      grove::channel<int> ch;       // unbuffered: ready to send only while a receiver waits
+      grove::channel<int> room(1);  // ready to send
+      auto receiver = grove::spawn([&] { (void)ch.receive(); });
+      grove::this_fiber::yield();  // it waits in receive()
+      receiver.kill();             // woken; its node stays queued until it runs
+      auto taken = grove::select(grove::on_send(ch, 1), grove::on_send(room, 2));
+      CHECK(taken == 1);
+      CHECK(room.size() == 1);
+      receiver.join();
+      auto again = grove::spawn([&] { (void)ch.receive(); });
+      grove::this_fiber::yield();
+      again.kill();
+      // `room` is full now: only the stale case looks ready, and the default is taken.
+      auto fallback =
+          grove::select(grove::on_send(ch, 1), grove::on_send(room, 2), grove::on_default());
+      CHECK(fallback == 2);
+      again.join();
+    }
   });
 }
 

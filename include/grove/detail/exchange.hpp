@@ -203,6 +203,17 @@ class exchange : public exchange_base {
     takers_.push_back(node);
   }
 
+  /// For grove::select, with the lock held (or local): false if a give could not proceed now;
+  /// true if it may (a waiting taker may be one a kill or another select case took already).
+  bool may_give() const noexcept {
+    return closed_.load(std::memory_order_relaxed) || !takers_.empty() ||
+           buffer_.size() < capacity_;
+  }
+  /// The same for a take.
+  bool may_take() const noexcept {
+    return buffer_.size() > 0 || !givers_.empty() || closed_.load(std::memory_order_relaxed);
+  }
+
   /// Items in the buffer.
   std::size_t size() const {
     sync_guard guard(owner_);
