@@ -130,7 +130,27 @@ void wake_remote(wait_node& node) noexcept {
   if (r->watched) {
     // The waiter's hub polls the flag (spinning, or between fibers); if it sleeps, interrupt it:
     // the flag, then `sleeping` (seq_cst, the other half of the handshake in hub_impl::loop).
-    r->signalled.store(1, std::memory_order_seq_cst);
+    if (r->owner && !node.linked() && node.status != abandoned_status) {
+      // Served for good: complete the waiter's side too, so that it leaves without the lock
+      // (remote_waiter). An abandoned waiter takes the lock: it reads the primitive's name.
+      const sync_owner& owner = *r->owner;
+      owner.waiting_.store(owner.waiting_.load(std::memory_order_relaxed) - 1,
+                           std::memory_order_release);
+      r->status = node.status;
+      std::uint32_t seen = 0;
+      // The waiter may leave (its frame, its fiber, its hub may go) once this succeeds.
+      if (r->signalled.compare_exchange_strong(seen, remote_waiter::served_released,
+                                               std::memory_order_seq_cst)) {
+        return;
+      }
+      // Its hub announced that it sleeps (the only other value possible here): wake it, while
+      // the waiter waits for served_released.
+      r->signalled.store(remote_waiter::served_signalling, std::memory_order_seq_cst);
+      interrupt_soon(r->home->control());
+      r->signalled.store(remote_waiter::served_released, std::memory_order_release);
+      return;
+    }
+    r->signalled.store(remote_waiter::woken, std::memory_order_seq_cst);
   } else {
     // The waiter's hub runs `r` when it drains its inbox; if the hub has begun to end, nothing
     // is posted (the waiter, woken by the end's kill, leaves by itself).
@@ -180,6 +200,24 @@ wake_reason suspend_remote(remote_waiter& r, hub_impl* h, time_point deadline, w
   h->remote_wait_begin();
   unlock();
   why = interruptible ? suspend_noexcept(deadline, on) : suspend_uninterruptible(deadline, on);
+  if (r.owner) {
+    // A waker that served this wait completed it (remote_waiter): leave without the lock once
+    // it has let go of `r` (a few instructions after it signalled).
+    std::uint32_t s = r.signalled.load(std::memory_order_acquire);
+    for (int spins = 0; s == remote_waiter::served_signalling; ++spins) {
+      if (spins < 64) {
+        __builtin_ia32_pause();
+      } else {
+        sched_yield();  // the waker was preempted between its two stores
+      }
+      s = r.signalled.load(std::memory_order_acquire);
+    }
+    if (s == remote_waiter::served_released) {
+      if (r.watched) h->unwatch(&r);
+      h->remote_wait_end();
+      return why;
+    }
+  }
   lock();
   if (r.watched) h->unwatch(&r);
   if (r.posted && !r.item_ran) {
@@ -203,6 +241,7 @@ std::uint8_t wait_in(sync_guard& guard, wait_queue& queue, wait_node& node, remo
   }
   const sync_owner& owner = *guard.owner();
   r.fiber = self;
+  if (r.leave_unlocked) r.owner = &owner;
   node.remote = &r;
   // Under the lock, which every writer holds: a plain store, no locked instruction.
   owner.waiting_.store(owner.waiting_.load(std::memory_order_relaxed) + 1,
@@ -213,6 +252,12 @@ std::uint8_t wait_in(sync_guard& guard, wait_queue& queue, wait_node& node, remo
   waiting_on on{queue.kind(), reinterpret_cast<std::uintptr_t>(primitive ? primitive : &queue)};
   wake_reason why = suspend_remote(
       r, h, deadline, on, interruptible, [&] { guard.unlock(); }, [&] { guard.lock(); });
+  if (r.owner && r.signalled.load(std::memory_order_relaxed) == remote_waiter::served_released) {
+    // Served and counted out by the waker (with or without the lock held again: a kill or
+    // timeout may have woken this fiber first): the node is unlinked, and the primitive is
+    // not to be touched.
+    return r.status;
+  }
   if (node.linked()) queue.remove(node);
   node.remote = nullptr;
   std::uint8_t status = node.status;

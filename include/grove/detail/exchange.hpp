@@ -219,10 +219,12 @@ class exchange : public exchange_base {
       remote_wait_node waiter;
       waiter.node.payload = &item;
       waiter.node.status = 0;
+      waiter.remote.leave_unlocked = true;  // served across hubs: no lock again (sync_owner.hpp)
       auto why = static_cast<handoff>(wait_in(guard, givers_, waiter, deadline, true, this));
       if (why == handoff::done) return outcome::done;
       if (why == handoff::closed) return outcome::closed;
       if (deadline_passed(deadline)) return outcome::blocked;  // retry: go round again
+      guard.lock();  // a served wait may have returned without it
     }
   }
 
@@ -234,10 +236,12 @@ class exchange : public exchange_base {
       remote_wait_node waiter;
       waiter.node.payload = &out;
       waiter.node.status = 0;
+      waiter.remote.leave_unlocked = true;  // served across hubs: no lock again (sync_owner.hpp)
       auto why = static_cast<handoff>(wait_in(guard, takers_, waiter, deadline, true, this));
       if (why == handoff::done) return outcome::done;
       if (why == handoff::closed) return outcome::closed;
       if (deadline_passed(deadline)) return outcome::blocked;
+      guard.lock();
     }
   }
 

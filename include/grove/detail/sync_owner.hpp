@@ -43,18 +43,44 @@ struct inbox_item {
 /// - a plain thread (no fiber): the waker sets `signalled` and wakes the futex on it.
 /// The waker reads and writes it only under the primitive's lock, which the waiter takes
 /// before it leaves; `token` and `item_ran` belong to the waiter's thread.
+///
+/// A watched fiber whose wait_in() caller accepts to get the lock back only on demand
+/// (`owner` set: a channel's or queue's send and receive) leaves a served wait without
+/// re-taking the lock, Go's way (runtime/chan.go: a parked receiver never re-locks): the waker
+/// completes the hand-off (node unlinked, waiter counted out of `owner`'s waiters, `status`
+/// copied here) and changes `signalled` from 0 to `served_released` with one compare-and-swap:
+/// after it, it never touches this waiter, whose frame may go at once. That one word is also
+/// the sleep handshake: a hub about to sleep changes each watched word from 0 to `hub_asleep`
+/// (hub_impl::loop), so a waker that finds `hub_asleep` stores `served_signalling`, interrupts
+/// the hub (the waiter, which waits for `served_released`, keeps the hub alive), then stores
+/// `served_released`. One store to the line the hub polls, and no read of the hub's control
+/// after it (bench/RESULTS.md, "Served waiters leave unlocked").
 struct alignas(64) remote_waiter final : inbox_item {
   remote_waiter() noexcept { invoke = &ran; }
   remote_waiter(const remote_waiter&) = delete;
   remote_waiter& operator=(const remote_waiter&) = delete;
+  /// `signalled` values: a waker stores `woken` (the waiter re-takes the lock) or
+  /// `served_released` (see above); the hub wakes on any but 0 and `hub_asleep`.
+  static constexpr std::uint32_t woken = 1, served_signalling = 2, served_released = 3,
+                                 hub_asleep = 4;
+  /// True once a waker has set `signalled` (`value` read from it).
+  static constexpr bool is_signalled(std::uint32_t value) noexcept {
+    return value != 0 && value != hub_asleep;
+  }
   fiber_base* fiber = nullptr;     ///< null: a plain thread
   hub_impl* home = nullptr;        ///< the fiber's hub (alive while the fiber waits)
   hub_control* control = nullptr;  ///< its control
-  wake_token token;                ///< the suspension a posted or watched wake ends
+  /// Set by wait_in() for a caller that takes a served wait's lock back itself: whose waiter
+  /// count the waker decrements when it serves this waiter.
+  const class sync_owner* owner = nullptr;
   std::atomic<std::uint32_t> signalled{0};
-  bool watched = false;   ///< the hub polls `signalled` (set before queueing)
-  bool posted = false;    ///< pushed to the hub's inbox (set by the waker, under the lock)
-  bool item_ran = false;  ///< the hub has run the posted item
+  bool watched = false;     ///< the hub polls `signalled` (set before queueing)
+  bool posted = false;      ///< pushed to the hub's inbox (set by the waker, under the lock)
+  bool item_ran = false;    ///< the hub has run the posted item
+  std::uint8_t status = 0;  ///< the node's status, copied by a waker that stores served_released
+  /// For the caller of wait_in(): leave a served wait without the lock (see above).
+  bool leave_unlocked = false;
+  wake_token token;  ///< the suspension a posted or watched wake ends
   /// Set by abandon_waiters(): the primitive's name (a multi-wait learns it even when another
   /// case's waker took its claim). Last: only a primitive's teardown touches it.
   const char* abandoned_by = nullptr;
@@ -121,6 +147,7 @@ class sync_owner {
   friend std::uint8_t wait_in(class sync_guard&, wait_queue&, wait_node&, remote_waiter&,
                               time_point, bool, const void*);
   friend class multi_lock;
+  friend void wake_remote(wait_node& node) noexcept;
   static hub_impl* shared_owner() noexcept {
     return reinterpret_cast<hub_impl*>(std::uintptr_t{1});
   }
@@ -188,7 +215,9 @@ class sync_guard {
 /// or timeout stays pending and only the status (or the primitive's end) ends the wait. If the
 /// primitive is destroyed meanwhile (abandon_waiters), throws grove::error naming it.
 /// `primitive` (default: the queue) is the address grove::dump_fibers shows beside the queue's
-/// kind.
+/// kind. With `remote.leave_unlocked` set, a wait a waker on another hub served returns with
+/// the guard released (the waker counted it out: the caller must not touch the primitive
+/// before guard.lock()).
 std::uint8_t wait_in(sync_guard& guard, wait_queue& queue, wait_node& node, remote_waiter& remote,
                      time_point deadline, bool interruptible = true,
                      const void* primitive = nullptr);
