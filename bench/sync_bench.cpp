@@ -7,7 +7,7 @@
 //                                        the same ping-pong between fibers of two hubs on two
 //                                        threads, over grove::cross_thread channels (default
 //                                        200000): ns_per_message= best_window_ns= (the fastest
-//                                        1000 round trips: what preemption did not hit)
+//                                        100 round trips: what preemption did not hit)
 //   sync_bench select_cross [round_trips]
 //                                        channel_cross with every send and receive a
 //                                        grove::select over its channel and a second shared
@@ -39,7 +39,7 @@ using steady = std::chrono::steady_clock;
 /// message: on a loaded machine (other threads preempting one of the two hubs) the windows no
 /// preemption hit still show what the path costs (printed as best_window_ns=).
 double best_window_ns = 0;
-constexpr long window_round_trips = 1000;
+constexpr long window_round_trips = 100;
 
 /// Times `round_trip(i)` for i in [0, round_trips): ns per message, two a round trip; records
 /// the fastest window in best_window_ns.

@@ -120,8 +120,11 @@ void wake_remote(wait_node& node) noexcept {
   // node's rather than from the node's contents lets the CPU fetch `r`'s line while the node's
   // own line is still on its way from the waiter's CPU (a predicted branch, not a dependent
   // load): two cross-CPU trips overlap instead of following each other.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Winvalid-offsetof"  // supported by GCC and Clang: no virtuals
   auto* beside = reinterpret_cast<remote_waiter*>(reinterpret_cast<char*>(&node) +
                                                   offsetof(remote_wait_node, remote));
+#pragma GCC diagnostic pop
   if (r == beside) {
     __asm__("" : "+r"(beside));  // keep the compiler from using `r` (the loaded value) instead
     r = beside;
@@ -143,21 +146,29 @@ void wake_remote(wait_node& node) noexcept {
     if (r->owner && !node.linked() && node.status != abandoned_status) {
       // Served for good: complete the waiter's side too, so that it leaves without the lock
       // (remote_waiter). An abandoned waiter takes the lock: it reads the primitive's name.
+      r->status = node.status;
       const sync_owner& owner = *r->owner;
+      // Once the word says served_released the waiter may leave (its frame, its fiber, its hub
+      // may go); the primitive, whose lock is held here, then counts it out. If its hub
+      // announced that it sleeps (hub_asleep), the word says served_signalling while the hub is
+      // woken: the waiter waits for served_released. The hub may withdraw its announcement
+      // meanwhile and the waiter, woken by something else, say leaving_locked: hence a loop.
+      std::uint32_t seen = 0;
+      while (!r->signalled.compare_exchange_strong(seen,
+                                                   seen == remote_waiter::hub_asleep
+                                                       ? remote_waiter::served_signalling
+                                                       : remote_waiter::served_released,
+                                                   std::memory_order_seq_cst)) {
+        // leaving_locked: a kill or timeout woke the waiter first and it is on its way to the
+        // lock, where it takes what it was handed and counts itself out.
+        if (seen == remote_waiter::leaving_locked) return;
+      }
+      if (seen == remote_waiter::hub_asleep) {
+        interrupt_soon(r->home->control());
+        r->signalled.store(remote_waiter::served_released, std::memory_order_release);
+      }
       owner.waiting_.store(owner.waiting_.load(std::memory_order_relaxed) - 1,
                            std::memory_order_release);
-      r->status = node.status;
-      std::uint32_t seen = 0;
-      // The waiter may leave (its frame, its fiber, its hub may go) once this succeeds.
-      if (r->signalled.compare_exchange_strong(seen, remote_waiter::served_released,
-                                               std::memory_order_seq_cst)) {
-        return;
-      }
-      // Its hub announced that it sleeps (the only other value possible here): wake it, while
-      // the waiter waits for served_released.
-      r->signalled.store(remote_waiter::served_signalling, std::memory_order_seq_cst);
-      interrupt_soon(r->home->control());
-      r->signalled.store(remote_waiter::served_released, std::memory_order_release);
       return;
     }
     r->signalled.store(remote_waiter::woken, std::memory_order_seq_cst);
@@ -212,20 +223,26 @@ wake_reason suspend_remote(remote_waiter& r, hub_impl* h, time_point deadline, w
   why = interruptible ? suspend_noexcept(deadline, on) : suspend_uninterruptible(deadline, on);
   if (r.owner) {
     // A waker that served this wait completed it (remote_waiter): leave without the lock once
-    // it has let go of `r` (a few instructions after it signalled).
-    std::uint32_t s = r.signalled.load(std::memory_order_acquire);
-    for (int spins = 0; s == remote_waiter::served_signalling; ++spins) {
-      if (spins < 64) {
-        __builtin_ia32_pause();
-      } else {
-        sched_yield();  // the waker was preempted between its two stores
+    // it has let go of `r` (a few instructions after it signalled). Otherwise say that this
+    // waiter takes the lock (a waker must then leave its side to it: a waiter counted out could
+    // see the primitive destroyed before it gets the lock).
+    std::uint32_t s = 0;
+    if (!r.signalled.compare_exchange_strong(s, remote_waiter::leaving_locked,
+                                             std::memory_order_acq_rel,
+                                             std::memory_order_acquire)) {
+      for (int spins = 0; s == remote_waiter::served_signalling; ++spins) {
+        if (spins < 64) {
+          __builtin_ia32_pause();
+        } else {
+          sched_yield();  // the waker was preempted between its two stores
+        }
+        s = r.signalled.load(std::memory_order_acquire);
       }
-      s = r.signalled.load(std::memory_order_acquire);
-    }
-    if (s == remote_waiter::served_released) {
-      if (r.watched) h->unwatch(&r);
-      h->remote_wait_end();
-      return why;
+      if (s == remote_waiter::served_released) {
+        if (r.watched) h->unwatch(&r);
+        h->remote_wait_end();
+        return why;
+      }
     }
   }
   lock();
@@ -263,9 +280,8 @@ std::uint8_t wait_in(sync_guard& guard, wait_queue& queue, wait_node& node, remo
   wake_reason why = suspend_remote(
       r, h, deadline, on, interruptible, [&] { guard.unlock(); }, [&] { guard.lock(); });
   if (r.owner && r.signalled.load(std::memory_order_relaxed) == remote_waiter::served_released) {
-    // Served and counted out by the waker (with or without the lock held again: a kill or
-    // timeout may have woken this fiber first): the node is unlinked, and the primitive is
-    // not to be touched.
+    // Served and counted out by the waker, and the lock not taken again: the node is unlinked,
+    // and the primitive is not to be touched.
     return r.status;
   }
   if (node.linked()) queue.remove(node);

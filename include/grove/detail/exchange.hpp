@@ -15,15 +15,16 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <optional>
-#include <utility>
-#include <vector>
-
 #include <grove/cross_thread.hpp>
 #include <grove/detail/deadline.hpp>
 #include <grove/detail/handoff.hpp>
 #include <grove/detail/sync_owner.hpp>
 #include <grove/detail/wait_queue.hpp>
+#include <new>
+#include <optional>
+#include <type_traits>
+#include <utility>
+#include <vector>
 
 namespace grove::detail {
 
@@ -228,16 +229,29 @@ class exchange : public exchange_base {
     }
   }
 
+  /// A small item a giver on another hub hands over lands in the taker's remote_waiter, in the
+  /// line its hub polls (remote_waiter::slot): no further cross-CPU trip to read it. Only for
+  /// items whose move cannot throw (once served, the item must reach `out`) and that need no
+  /// destructor (a wait that throws leaves the slot as it is).
+  static constexpr bool taken_through_slot =
+      sizeof(std::optional<T>) <= remote_waiter::slot_size && alignof(std::optional<T>) <= 16 &&
+      std::is_nothrow_move_constructible_v<T> && std::is_trivially_destructible_v<T>;
+
   [[gnu::noinline]] outcome take_shared(std::optional<T>& out, time_point deadline) {
     sync_guard guard(owner_);
     for (;;) {
       outcome now = try_take_unlocked(out);
       if (now != outcome::blocked || deadline_passed(deadline)) return now;
       remote_wait_node waiter;
-      waiter.node.payload = &out;
+      std::optional<T>* slot = &out;
+      if constexpr (taken_through_slot) slot = ::new (waiter.remote.slot) std::optional<T>();
+      waiter.node.payload = slot;
       waiter.node.status = 0;
       waiter.remote.leave_unlocked = true;  // served across hubs: no lock again (sync_owner.hpp)
       auto why = static_cast<handoff>(wait_in(guard, takers_, waiter, deadline, true, this));
+      if constexpr (taken_through_slot) {
+        if (*slot) out.emplace(std::move(**slot));  // noexcept; nothing to destroy in the slot
+      }
       if (why == handoff::done) return outcome::done;
       if (why == handoff::closed) return outcome::closed;
       if (deadline_passed(deadline)) return outcome::blocked;
