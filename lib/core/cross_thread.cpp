@@ -226,10 +226,12 @@ wake_reason suspend_remote(remote_waiter& r, hub_impl* h, time_point deadline, w
     // it has let go of `r` (a few instructions after it signalled). Otherwise say that this
     // waiter takes the lock (a waker must then leave its side to it: a waiter counted out could
     // see the primitive destroyed before it gets the lock).
-    std::uint32_t s = 0;
-    if (!r.signalled.compare_exchange_strong(s, remote_waiter::leaving_locked,
-                                             std::memory_order_acq_rel,
-                                             std::memory_order_acquire)) {
+    // A plain load first: served (the usual case), a compare-and-swap would take the line back
+    // from the waker's CPU for nothing.
+    std::uint32_t s = r.signalled.load(std::memory_order_acquire);
+    if (s != 0 || !r.signalled.compare_exchange_strong(s, remote_waiter::leaving_locked,
+                                                       std::memory_order_acq_rel,
+                                                       std::memory_order_acquire)) {
       for (int spins = 0; s == remote_waiter::served_signalling; ++spins) {
         if (spins < 64) {
           __builtin_ia32_pause();
