@@ -15,16 +15,17 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <grove/cross_thread.hpp>
-#include <grove/detail/deadline.hpp>
-#include <grove/detail/handoff.hpp>
-#include <grove/detail/sync_owner.hpp>
-#include <grove/detail/wait_queue.hpp>
 #include <new>
 #include <optional>
 #include <type_traits>
 #include <utility>
 #include <vector>
+
+#include <grove/cross_thread.hpp>
+#include <grove/detail/deadline.hpp>
+#include <grove/detail/handoff.hpp>
+#include <grove/detail/sync_owner.hpp>
+#include <grove/detail/wait_queue.hpp>
 
 namespace grove::detail {
 
