@@ -243,6 +243,12 @@ wake_reason suspend_remote(remote_waiter& r, hub_impl* h, time_point deadline, w
       if (s == remote_waiter::served_released) {
         if (r.watched) h->unwatch(&r);
         h->remote_wait_end();
+        // The primitive's lock and queues, which the waker's CPU holds now: ask for them back
+        // without waiting (a ping-pong parks here again next), as the re-lock used to fetch
+        // them, so that the next park does not race the waker's next call for the line.
+        const char* lines = reinterpret_cast<const char*>(r.owner);
+        __asm__ volatile("prefetchw %0" ::"m"(*lines));
+        __asm__ volatile("prefetchw %0" ::"m"(*(lines + 64)));
         return why;
       }
     }
