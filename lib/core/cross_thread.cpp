@@ -116,19 +116,6 @@ void wake_remote(wait_node& node) noexcept {
   // Called with the primitive's lock held: the waiter cannot leave (and free `r`) until the
   // waker is done with it, and its hub (which waits for it) cannot end.
   remote_waiter* r = node.remote;
-  // Most waiters keep `r` beside the node (remote_wait_node). Taking its address from the
-  // node's rather than from the node's contents lets the CPU fetch `r`'s line while the node's
-  // own line is still on its way from the waiter's CPU (a predicted branch, not a dependent
-  // load): two cross-CPU trips overlap instead of following each other.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Winvalid-offsetof"  // supported by GCC and Clang: no virtuals
-  auto* beside = reinterpret_cast<remote_waiter*>(reinterpret_cast<char*>(&node) +
-                                                  offsetof(remote_wait_node, remote));
-#pragma GCC diagnostic pop
-  if (r == beside) {
-    __asm__("" : "+r"(beside));  // keep the compiler from using `r` (the loaded value) instead
-    r = beside;
-  }
   if (!r->fiber) {
     r->signalled.store(1, std::memory_order_release);
     futex_wake(r->signalled);
@@ -143,35 +130,7 @@ void wake_remote(wait_node& node) noexcept {
   if (r->watched) {
     // The waiter's hub polls the flag (spinning, or between fibers); if it sleeps, interrupt it:
     // the flag, then `sleeping` (seq_cst, the other half of the handshake in hub_impl::loop).
-    if (r->owner && !node.linked() && node.status != abandoned_status) {
-      // Served for good: complete the waiter's side too, so that it leaves without the lock
-      // (remote_waiter). An abandoned waiter takes the lock: it reads the primitive's name.
-      r->status = node.status;
-      const sync_owner& owner = *r->owner;
-      // Once the word says served_released the waiter may leave (its frame, its fiber, its hub
-      // may go); the primitive, whose lock is held here, then counts it out. If its hub
-      // announced that it sleeps (hub_asleep), the word says served_signalling while the hub is
-      // woken: the waiter waits for served_released. The hub may withdraw its announcement
-      // meanwhile and the waiter, woken by something else, say leaving_locked: hence a loop.
-      std::uint32_t seen = 0;
-      while (!r->signalled.compare_exchange_strong(seen,
-                                                   seen == remote_waiter::hub_asleep
-                                                       ? remote_waiter::served_signalling
-                                                       : remote_waiter::served_released,
-                                                   std::memory_order_seq_cst)) {
-        // leaving_locked: a kill or timeout woke the waiter first and it is on its way to the
-        // lock, where it takes what it was handed and counts itself out.
-        if (seen == remote_waiter::leaving_locked) return;
-      }
-      if (seen == remote_waiter::hub_asleep) {
-        interrupt_soon(r->home->control());
-        r->signalled.store(remote_waiter::served_released, std::memory_order_release);
-      }
-      owner.waiting_.store(owner.waiting_.load(std::memory_order_relaxed) - 1,
-                           std::memory_order_release);
-      return;
-    }
-    r->signalled.store(remote_waiter::woken, std::memory_order_seq_cst);
+    r->signalled.store(1, std::memory_order_seq_cst);
   } else {
     // The waiter's hub runs `r` when it drains its inbox; if the hub has begun to end, nothing
     // is posted (the waiter, woken by the end's kill, leaves by itself).
@@ -221,38 +180,6 @@ wake_reason suspend_remote(remote_waiter& r, hub_impl* h, time_point deadline, w
   h->remote_wait_begin();
   unlock();
   why = interruptible ? suspend_noexcept(deadline, on) : suspend_uninterruptible(deadline, on);
-  if (r.owner) {
-    // A waker that served this wait completed it (remote_waiter): leave without the lock once
-    // it has let go of `r` (a few instructions after it signalled). Otherwise say that this
-    // waiter takes the lock (a waker must then leave its side to it: a waiter counted out could
-    // see the primitive destroyed before it gets the lock).
-    // A plain load first: served (the usual case), a compare-and-swap would take the line back
-    // from the waker's CPU for nothing.
-    std::uint32_t s = r.signalled.load(std::memory_order_acquire);
-    if (s != 0 || !r.signalled.compare_exchange_strong(s, remote_waiter::leaving_locked,
-                                                       std::memory_order_acq_rel,
-                                                       std::memory_order_acquire)) {
-      for (int spins = 0; s == remote_waiter::served_signalling; ++spins) {
-        if (spins < 64) {
-          __builtin_ia32_pause();
-        } else {
-          sched_yield();  // the waker was preempted between its two stores
-        }
-        s = r.signalled.load(std::memory_order_acquire);
-      }
-      if (s == remote_waiter::served_released) {
-        if (r.watched) h->unwatch(&r);
-        h->remote_wait_end();
-        // The primitive's lock and queues, which the waker's CPU holds now: ask for them back
-        // without waiting (a ping-pong parks here again next), as the re-lock used to fetch
-        // them, so that the next park does not race the waker's next call for the line.
-        const char* lines = reinterpret_cast<const char*>(r.owner);
-        __asm__ volatile("prefetchw %0" ::"m"(*lines));
-        __asm__ volatile("prefetchw %0" ::"m"(*(lines + 64)));
-        return why;
-      }
-    }
-  }
   lock();
   if (r.watched) h->unwatch(&r);
   if (r.posted && !r.item_ran) {
@@ -276,7 +203,6 @@ std::uint8_t wait_in(sync_guard& guard, wait_queue& queue, wait_node& node, remo
   }
   const sync_owner& owner = *guard.owner();
   r.fiber = self;
-  if (r.leave_unlocked) r.owner = &owner;
   node.remote = &r;
   // Under the lock, which every writer holds: a plain store, no locked instruction.
   owner.waiting_.store(owner.waiting_.load(std::memory_order_relaxed) + 1,
@@ -287,11 +213,6 @@ std::uint8_t wait_in(sync_guard& guard, wait_queue& queue, wait_node& node, remo
   waiting_on on{queue.kind(), reinterpret_cast<std::uintptr_t>(primitive ? primitive : &queue)};
   wake_reason why = suspend_remote(
       r, h, deadline, on, interruptible, [&] { guard.unlock(); }, [&] { guard.lock(); });
-  if (r.owner && r.signalled.load(std::memory_order_relaxed) == remote_waiter::served_released) {
-    // Served and counted out by the waker, and the lock not taken again: the node is unlinked,
-    // and the primitive is not to be touched.
-    return r.status;
-  }
   if (node.linked()) queue.remove(node);
   node.remote = nullptr;
   std::uint8_t status = node.status;

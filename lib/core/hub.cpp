@@ -159,38 +159,15 @@ void hub_impl::unwatch(remote_waiter* r) noexcept {
 
 bool hub_impl::watched_signalled(std::memory_order order) const noexcept {
   for (std::uint32_t i = 0; i < watched_count_; ++i) {
-    if (remote_waiter::is_signalled(watched_[i]->signalled.load(order))) return true;
+    if (watched_[i]->signalled.load(order) != 0) return true;
   }
   return false;
-}
-
-bool hub_impl::announce_sleep_to_watched() noexcept {
-  // The other half of the watched waiter's handshake (remote_waiter): a waker that finds the
-  // word at hub_asleep interrupts the hub; one that came first leaves it signalled, and the
-  // hub stays awake.
-  for (std::uint32_t i = 0; i < watched_count_; ++i) {
-    std::uint32_t seen = 0;
-    if (!watched_[i]->signalled.compare_exchange_strong(seen, remote_waiter::hub_asleep,
-                                                        std::memory_order_seq_cst)) {
-      withdraw_sleep_announcement();
-      return false;
-    }
-  }
-  return true;
-}
-
-void hub_impl::withdraw_sleep_announcement() noexcept {
-  for (std::uint32_t i = 0; i < watched_count_; ++i) {
-    std::uint32_t seen = remote_waiter::hub_asleep;
-    // Fails where a waker signalled meanwhile: that value stays.
-    watched_[i]->signalled.compare_exchange_strong(seen, 0, std::memory_order_relaxed);
-  }
 }
 
 void hub_impl::run_watched() noexcept {
   for (std::uint32_t i = 0; i < watched_count_;) {
     remote_waiter* r = watched_[i];
-    if (remote_waiter::is_signalled(r->signalled.load(std::memory_order_acquire))) {
+    if (r->signalled.load(std::memory_order_acquire) != 0) {
       watched_[i] = watched_[--watched_count_];
       wake(r->token, wake_reason::notified);  // refused if a kill or timeout came first
     } else {
@@ -322,7 +299,7 @@ void hub_impl::loop() {
     // the announcement and interrupts the reactor.
     control_->sleeping.store(true, std::memory_order_seq_cst);
     if (control_->inbox.has_items_seq_cst() ||
-        (watched_count_ != 0 && !announce_sleep_to_watched())) {
+        (watched_count_ != 0 && watched_signalled(std::memory_order_seq_cst))) {
       control_->sleeping.store(false, std::memory_order_relaxed);
       continue;
     }
@@ -332,7 +309,6 @@ void hub_impl::loop() {
     std::size_t handled = io_.run_one();
     watch_.idle.store(false, std::memory_order_relaxed);
     control_->sleeping.store(false, std::memory_order_relaxed);
-    if (watched_count_ != 0) withdraw_sleep_announcement();
     if (handled == 0 && !ready_head_ && !soon_head_ && !control_->inbox.has_items() &&
         !(watched_count_ != 0 && watched_signalled(std::memory_order_acquire))) {
       on_deadlock();

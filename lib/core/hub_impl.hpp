@@ -153,11 +153,6 @@ class hub_impl : public hub_core {
   bool spin_for_inbox() noexcept;
   /// True if a watched waiter was signalled (seq_cst: the sleep handshake's second look).
   bool watched_signalled(std::memory_order order) const noexcept;
-  /// Before sleeping: marks every watched waiter's word hub_asleep (remote_waiter); false (and
-  /// none marked) if one was signalled already.
-  bool announce_sleep_to_watched() noexcept;
-  /// After sleeping (or not): clears the marks no waker replaced.
-  void withdraw_sleep_announcement() noexcept;
   /// Wakes every watched waiter that was signalled, and stops watching it.
   void run_watched() noexcept;
   void run_callbacks();

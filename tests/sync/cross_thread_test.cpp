@@ -1039,12 +1039,12 @@ TEST_CASE("more fibers wait than their hub watches, and timeouts race the wakes:
 }
 
 TEST_CASE(
-    "a waiter served from another hub leaves without the lock: timeouts race the hand-off, and "
-    "the channel is destroyed as soon as the other side's call returns") {
-  // A served cross-hub waiter no longer re-takes the channel's lock (sync_owner.hpp,
-  // remote_waiter): the waker completes the hand-off and counts it out. So once the served
-  // side's partner returns, the channel may go at once (ASan: no use after free), and a timeout
-  // racing the hand-off either wins (nothing taken) or loses (the value kept): never both.
+    "a cross-hub hand-off raced by timeouts loses nothing, and the channel may be destroyed as "
+    "soon as the other side's call returns") {
+  // Whatever a served waiter still does after its partner's call returned (re-take the lock,
+  // count itself out) must not touch a channel its partner destroys at once (ASan: no use after
+  // free), and a timeout racing the hand-off either wins (nothing taken) or loses (the value
+  // kept): never both. Both directions: a waiting receiver, a waiting sender.
   constexpr int rounds = 2000;
   grove::channel<grove::channel<int>*> next(0, grove::cross_thread);
   std::vector<int> got;   // hub B's thread only

@@ -15,9 +15,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <new>
 #include <optional>
-#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -221,22 +219,12 @@ class exchange : public exchange_base {
       remote_wait_node waiter;
       waiter.node.payload = &item;
       waiter.node.status = 0;
-      waiter.remote.leave_unlocked = true;  // served across hubs: no lock again (sync_owner.hpp)
       auto why = static_cast<handoff>(wait_in(guard, givers_, waiter, deadline, true, this));
       if (why == handoff::done) return outcome::done;
       if (why == handoff::closed) return outcome::closed;
       if (deadline_passed(deadline)) return outcome::blocked;  // retry: go round again
-      guard.lock();  // a served wait may have returned without it
     }
   }
-
-  /// A small item a giver on another hub hands over lands in the taker's remote_waiter, in the
-  /// line its hub polls (remote_waiter::slot): no further cross-CPU trip to read it. Only for
-  /// items whose move cannot throw (once served, the item must reach `out`) and that need no
-  /// destructor (a wait that throws leaves the slot as it is).
-  static constexpr bool taken_through_slot =
-      sizeof(std::optional<T>) <= remote_waiter::slot_size && alignof(std::optional<T>) <= 16 &&
-      std::is_nothrow_move_constructible_v<T> && std::is_trivially_destructible_v<T>;
 
   [[gnu::noinline]] outcome take_shared(std::optional<T>& out, time_point deadline) {
     sync_guard guard(owner_);
@@ -244,19 +232,12 @@ class exchange : public exchange_base {
       outcome now = try_take_unlocked(out);
       if (now != outcome::blocked || deadline_passed(deadline)) return now;
       remote_wait_node waiter;
-      std::optional<T>* slot = &out;
-      if constexpr (taken_through_slot) slot = ::new (waiter.remote.slot) std::optional<T>();
-      waiter.node.payload = slot;
+      waiter.node.payload = &out;
       waiter.node.status = 0;
-      waiter.remote.leave_unlocked = true;  // served across hubs: no lock again (sync_owner.hpp)
       auto why = static_cast<handoff>(wait_in(guard, takers_, waiter, deadline, true, this));
-      if constexpr (taken_through_slot) {
-        if (*slot) out.emplace(std::move(**slot));  // noexcept; nothing to destroy in the slot
-      }
       if (why == handoff::done) return outcome::done;
       if (why == handoff::closed) return outcome::closed;
       if (deadline_passed(deadline)) return outcome::blocked;
-      guard.lock();
     }
   }
 

@@ -34,9 +34,8 @@ struct inbox_item {
 };
 
 /// How a waker on any thread wakes one waiter of a shared primitive (lib/core/cross_thread.cpp):
-/// on the waiter's stack while it waits, two cache lines (one the waker writes, one it reads), so
-/// that a wake moves the waiter's own lines between CPUs and allocates nothing. Three ways, by what
-/// waits:
+/// on the waiter's stack while it waits, one cache line, so that a wake moves the waiter's own
+/// lines between CPUs and allocates nothing. Three ways, by what waits:
 /// - a fiber its hub watches (`watched`, hub_impl::watch): the waker sets `signalled`, which
 ///   the hub polls beside its inbox (no hub-wide line changes hands);
 /// - any other fiber: the waiter is itself the inbox_item the waker pushes (`posted`); its hub
@@ -44,58 +43,21 @@ struct inbox_item {
 /// - a plain thread (no fiber): the waker sets `signalled` and wakes the futex on it.
 /// The waker reads and writes it only under the primitive's lock, which the waiter takes
 /// before it leaves; `token` and `item_ran` belong to the waiter's thread.
-///
-/// A watched fiber whose wait_in() caller accepts to get the lock back only on demand
-/// (`owner` set: a channel's or queue's send and receive) leaves a served wait without
-/// re-taking the lock, Go's way (runtime/chan.go: a parked receiver never re-locks): the waker
-/// completes the hand-off (node unlinked, `status` copied here), changes `signalled` from 0 to
-/// `served_released` with one compare-and-swap, after which it never touches this waiter, whose
-/// frame may go at once, and counts the waiter out of `owner`'s waiters (under the lock). That one
-/// word is also the sleep handshake: a hub about to sleep changes each watched word from 0 to
-/// `hub_asleep` (hub_impl::loop), so a waker that finds `hub_asleep` stores `served_signalling`,
-/// interrupts the hub (the waiter, which waits for `served_released`, keeps the hub alive), then
-/// stores `served_released`. One store to the line the hub polls, and no read of the hub's control
-/// after it (bench/RESULTS.md, "Served waiters leave unlocked").
 struct alignas(64) remote_waiter final : inbox_item {
   remote_waiter() noexcept { invoke = &ran; }
   remote_waiter(const remote_waiter&) = delete;
   remote_waiter& operator=(const remote_waiter&) = delete;
-  /// `signalled` values: a waker stores `woken` (the waiter re-takes the lock) or
-  /// `served_released` (see above); the hub wakes on any but 0 and `hub_asleep`. A waiter woken
-  /// by something else (kill, timeout, deadline) changes 0 to `leaving_locked` before it takes
-  /// the lock: a waker that finds it leaves the waiter's side to the waiter, which might
-  /// otherwise find the primitive destroyed before it gets the lock.
-  static constexpr std::uint32_t woken = 1, served_signalling = 2, served_released = 3,
-                                 hub_asleep = 4, leaving_locked = 5;
-  /// True once a waker has set `signalled` (`value` read from it).
-  static constexpr bool is_signalled(std::uint32_t value) noexcept {
-    return value != 0 && value != hub_asleep;
-  }
-  // The first line: what a waker writes and the hub polls, so that a served wait moves one line
-  // from the waker's CPU to the waiter's.
+  fiber_base* fiber = nullptr;     ///< null: a plain thread
+  hub_impl* home = nullptr;        ///< the fiber's hub (alive while the fiber waits)
+  hub_control* control = nullptr;  ///< its control
+  wake_token token;                ///< the suspension a posted or watched wake ends
   std::atomic<std::uint32_t> signalled{0};
-  std::uint8_t status = 0;  ///< the node's status, copied by a waker that stores served_released
-  /// Where a waker may hand a small value over (the node's payload points here: exchange's
-  /// take_shared), in the line the waiter's hub polls.
-  alignas(16) unsigned char slot[32];
-  static constexpr std::size_t slot_size = sizeof(slot);
-  // The second line: what a waker only reads (the waiter writes it before it queues) and what
-  // belongs to the waiter's thread.
-  alignas(64) fiber_base* fiber = nullptr;  ///< null: a plain thread
-  hub_impl* home = nullptr;                 ///< the fiber's hub (alive while the fiber waits)
-  hub_control* control = nullptr;           ///< its control
-  /// Set by wait_in() for a caller that takes a served wait's lock back itself: whose waiter
-  /// count the waker decrements when it serves this waiter.
-  const class sync_owner* owner = nullptr;
-  wake_token token;  ///< the suspension a posted or watched wake ends
-  /// Set by abandon_waiters(): the primitive's name (a multi-wait learns it even when another
-  /// case's waker took its claim). Only a primitive's teardown touches it.
-  const char* abandoned_by = nullptr;
   bool watched = false;   ///< the hub polls `signalled` (set before queueing)
   bool posted = false;    ///< pushed to the hub's inbox (set by the waker, under the lock)
   bool item_ran = false;  ///< the hub has run the posted item
-  /// For the caller of wait_in(): leave a served wait without the lock (see above).
-  bool leave_unlocked = false;
+  /// Set by abandon_waiters(): the primitive's name (a multi-wait learns it even when another
+  /// case's waker took its claim). Last: only a primitive's teardown touches it.
+  const char* abandoned_by = nullptr;
 
  private:
   static void ran(inbox_item* item, bool run) noexcept;
@@ -159,7 +121,6 @@ class sync_owner {
   friend std::uint8_t wait_in(class sync_guard&, wait_queue&, wait_node&, remote_waiter&,
                               time_point, bool, const void*);
   friend class multi_lock;
-  friend void wake_remote(wait_node& node) noexcept;
   static hub_impl* shared_owner() noexcept {
     return reinterpret_cast<hub_impl*>(std::uintptr_t{1});
   }
@@ -227,9 +188,7 @@ class sync_guard {
 /// or timeout stays pending and only the status (or the primitive's end) ends the wait. If the
 /// primitive is destroyed meanwhile (abandon_waiters), throws grove::error naming it.
 /// `primitive` (default: the queue) is the address grove::dump_fibers shows beside the queue's
-/// kind. With `remote.leave_unlocked` set, a wait a waker on another hub served returns with
-/// the guard released (the waker counted it out: the caller must not touch the primitive
-/// before guard.lock()).
+/// kind.
 std::uint8_t wait_in(sync_guard& guard, wait_queue& queue, wait_node& node, remote_waiter& remote,
                      time_point deadline, bool interruptible = true,
                      const void* primitive = nullptr);
