@@ -44,11 +44,15 @@ GROVE_PRIO=()
 [[ ${CROSS_FIFO:-0} == 1 ]] && GROVE_PRIO=(timeout -s KILL 60 chrt -f 10)
 
 declare -A samples
-sample() {  # sample NAME CMD...: appends the run's ns_per_message to samples[NAME]
+sample() {  # sample NAME CMD...: appends the run's ns_per_message to samples[NAME] (and its
+  # best_window_ns, the fastest 100 round trips, to samples[NAME_win] when it prints one)
   local name=$1 out
   shift
-  out=$("$@" | sed -n 's/.*ns_per_message=\([0-9.]*\).*/\1/p')
-  samples[$name]+="$out "
+  out=$("$@")
+  samples[$name]+="$(sed -n 's/.*ns_per_message=\([0-9.]*\).*/\1/p' <<<"$out") "
+  if [[ $out == *best_window_ns=* ]]; then
+    samples[${name}_win]+="$(sed -n 's/.*best_window_ns=\([0-9.]*\).*/\1/p' <<<"$out") "
+  fi
 }
 
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -69,7 +73,9 @@ for ((run = 1; run <= RUNS; run++)); do
 done
 echo "load after:  $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-15s %12s   %s\n' what median "ns/message, every run sorted"
-for name in main_cross branch_cross futex_floor spin_floor main_channel branch_channel; do
+for name in main_cross branch_cross main_cross_win branch_cross_win futex_floor spin_floor \
+  main_channel branch_channel; do
+  [[ -n ${samples[$name]:-} ]] || continue  # main_cross_win: a main without best_window_ns
   sorted=$(tr ' ' '\n' <<<"${samples[$name]}" | grep . | sort -g | tr '\n' ' ')
   median=$(tr ' ' '\n' <<<"$sorted" | grep . | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}')
   printf '%-15s %12s   %s\n' "$name" "$median" "$sorted"

@@ -1115,3 +1115,69 @@ TEST_CASE("more fibers wait than their hub watches, and timeouts race the wakes:
   REQUIRE(got.size() == static_cast<std::size_t>(values));
   for (int i = 0; i < values; ++i) CHECK(got[static_cast<std::size_t>(i)] == i);
 }
+
+TEST_CASE(
+    "a cross-hub hand-off raced by timeouts loses nothing, and the channel may be destroyed as "
+    "soon as the other side's call returns") {
+  // Whatever a served waiter still does after its partner's call returned (re-take the lock,
+  // count itself out) must not touch a channel its partner destroys at once (ASan: no use after
+  // free), and a timeout racing the hand-off either wins (nothing taken) or loses (the value
+  // kept): never both. Both directions: a waiting receiver, a waiting sender.
+  constexpr int rounds = 2000;
+  grove::channel<grove::channel<int>*> next(0, grove::cross_thread);
+  std::vector<int> got;   // hub B's thread only
+  int timeouts_lost = 0;  // hub B: a waiting call whose timeout fired before it was served
+  std::thread b([&] {
+    grove::run([&] {
+      std::mt19937 dice(3);
+      while (auto ch = next.receive()) {
+        grove::channel<int>& c = **ch;
+        const bool receives = got.size() % 2 == 0;
+        for (int attempts = 0; attempts < 100'000; ++attempts) {
+          auto patience = std::chrono::microseconds(dice() % 40);
+          try {
+            if (receives) {
+              auto v = grove::with_timeout(patience, [&] { return c.receive(); });
+              REQUIRE(v.has_value());
+              got.push_back(*v);
+            } else {
+              grove::with_timeout(patience, [&] { c.send(-1); });
+              got.push_back(-1);
+            }
+            break;
+          } catch (const grove::timeout_error&) {
+            ++timeouts_lost;
+          }
+        }
+      }
+    });
+  });
+  int round = 0;
+  grove::run([&] {
+    const auto give_up = std::chrono::steady_clock::now() + 20s;
+    for (; round < rounds && std::chrono::steady_clock::now() < give_up; ++round) {
+      auto c = std::make_unique<grove::channel<int>>(0, grove::cross_thread);
+      grove::timeout guard(10s);
+      next.send(c.get());
+      if (round % 2 == 0) {
+        // Waits (on this hub) for B's receive, sometimes behind a pause so that B waits first.
+        if (round % 4 == 0) grove::this_fiber::sleep_for(std::chrono::microseconds(round % 30));
+        c->send(round);
+      } else {
+        if (round % 4 == 1) grove::this_fiber::sleep_for(std::chrono::microseconds(round % 30));
+        auto v = c->receive();
+        REQUIRE(v.has_value());
+        CHECK(*v == -1);
+      }
+      c.reset();  // the served side on hub B may still be on its way out
+    }
+    next.close();
+  });
+  b.join();
+  REQUIRE(got.size() == static_cast<std::size_t>(round));
+  for (int i = 0; i < round; ++i) {
+    CHECK(got[static_cast<std::size_t>(i)] == (i % 2 == 0 ? i : -1));
+  }
+  CHECK(round > 100);
+  MESSAGE("rounds: " << round << ", waits that timed out before a hand-off: " << timeouts_lost);
+}
