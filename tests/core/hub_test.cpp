@@ -2,7 +2,6 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -255,12 +254,13 @@ TEST_CASE("call_later with hours::max() means never, not an overflow into the pa
   });
 }
 
-TEST_CASE("a sleeping hub wakes sleepers late by its timer slack at most, never early") {
-  // The hub arms its timer at the end of the 50 µs cell holding the earliest deadline, so
-  // deadlines close together end one sleep: each still ends at or after its own deadline.
+TEST_CASE("timer slack never ends a sleep before its deadline") {
+  // A sleeping hub arms its timer at the end of the 50 µs cell holding the earliest deadline,
+  // so deadlines close together end one sleep: rounding goes up, never down. (How late a sleep
+  // ends also counts the fibers ahead of it in the ready queue, unbounded on a loaded machine
+  // or under TSan: not asserted.)
   constexpr int sleepers = 300;
   int early = 0, done = 0;
-  clock_type::duration worst_late{};
   grove::run([&] {
     std::vector<grove::fiber<void>> fibers;
     for (int i = 0; i < sleepers; ++i) {
@@ -268,9 +268,7 @@ TEST_CASE("a sleeping hub wakes sleepers late by its timer slack at most, never 
       fibers.push_back(grove::spawn([&, d] {
         auto start = clock_type::now();
         grove::this_fiber::sleep_for(d);
-        auto slept = clock_type::now() - start;
-        if (slept < d) ++early;
-        worst_late = std::max(worst_late, slept - d);
+        if (clock_type::now() - start < d) ++early;
         ++done;
       }));
     }
@@ -278,8 +276,6 @@ TEST_CASE("a sleeping hub wakes sleepers late by its timer slack at most, never 
   });
   CHECK(done == sleepers);
   CHECK(early == 0);
-  // Generous: the machine may be loaded; the slack alone is 50 µs.
-  CHECK(worst_late < 200ms);
 }
 
 TEST_CASE("timed waits do not allocate for the timer heap: room is reserved at spawn") {
