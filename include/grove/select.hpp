@@ -38,14 +38,15 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <grove/channel.hpp>
-#include <grove/detail/deadline.hpp>
-#include <grove/detail/sync_owner.hpp>
-#include <grove/detail/wait_queue.hpp>
 #include <optional>
 #include <tuple>
 #include <type_traits>
 #include <utility>
+
+#include <grove/channel.hpp>
+#include <grove/detail/deadline.hpp>
+#include <grove/detail/sync_owner.hpp>
+#include <grove/detail/wait_queue.hpp>
 
 namespace grove {
 

@@ -1,23 +1,26 @@
 // Promises of <grove/hub.hpp>: callbacks, cancellation, unhandled-exception reports.
+#include <grove/hub.hpp>  // first: the header is self-contained
+
 #include <doctest/doctest.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <thread>
+
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
-#include <grove/grove.hpp>
-#include <grove/hub.hpp>  // first: the header is self-contained
 #include <new>
+#include <fstream>
 #include <sstream>
 #include <stdexcept>
 #include <string>
-#include <thread>
 #include <vector>
+
+#include <grove/grove.hpp>
 
 using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
