@@ -44,48 +44,40 @@ using steady = std::chrono::steady_clock;
 double best_window_ns = 0;
 constexpr long window_round_trips = 100;
 
-/// Times `round_trip(i)` for i in [0, round_trips): ns per message, two a round trip; records
-/// the fastest window in best_window_ns.
-template <class RoundTrip>
+/// Times `round_trip(i)` for i in [0, round_trips): ns per message, two a round trip. With
+/// `Windows`, also records the fastest window in best_window_ns (the cross-hub rows); without,
+/// the loop is bare, as the one-hub rows were always measured.
+template <bool Windows, class RoundTrip>
 double timed(long round_trips, RoundTrip round_trip) {
   auto start = steady::now();
-  auto window_start = start;
-  double best = 0;
+  [[maybe_unused]] auto window_start = start;
+  [[maybe_unused]] double best = 0;
   for (long i = 0; i < round_trips; ++i) {
     round_trip(i);
-    if ((i + 1) % window_round_trips == 0) {
-      auto now = steady::now();
-      double ns = std::chrono::duration<double, std::nano>(now - window_start).count() /
-                  (2.0 * window_round_trips);
-      if (best == 0 || ns < best) best = ns;
-      window_start = now;
+    if constexpr (Windows) {
+      if ((i + 1) % window_round_trips == 0) {
+        auto now = steady::now();
+        double ns = std::chrono::duration<double, std::nano>(now - window_start).count() /
+                    (2.0 * window_round_trips);
+        if (best == 0 || ns < best) best = ns;
+        window_start = now;
+      }
     }
   }
   std::chrono::duration<double, std::nano> ns = steady::now() - start;
-  best_window_ns = best;
+  if constexpr (Windows) best_window_ns = best;
   return ns.count() / (2.0 * static_cast<double>(round_trips));
 }
 
 /// Sends `round_trips` values on `ping`, each answered on `pong` by an echo elsewhere, then
-/// closes `ping` (the echo ends): ns per message, two a round trip. `windows`: also record
-/// best_window_ns (the cross-hub rows; the one-hub row keeps its bare loop, as measured before).
-double timed_round_trips(grove::channel<long>& ping, grove::channel<long>& pong, long round_trips,
-                         bool windows = false) {
-  double result = 0;
-  if (windows) {
-    result = timed(round_trips, [&](long i) {
-      ping.send(i);
-      pong.receive();
-    });
-  } else {
-    auto start = steady::now();
-    for (long i = 0; i < round_trips; ++i) {
-      ping.send(i);
-      pong.receive();
-    }
-    std::chrono::duration<double, std::nano> ns = steady::now() - start;
-    result = ns.count() / (2.0 * static_cast<double>(round_trips));
-  }
+/// closes `ping` (the echo ends): ns per message, two a round trip. `Windows`: also record
+/// best_window_ns (see timed).
+template <bool Windows = false>
+double timed_round_trips(grove::channel<long>& ping, grove::channel<long>& pong, long round_trips) {
+  double result = timed<Windows>(round_trips, [&](long i) {
+    ping.send(i);
+    pong.receive();
+  });
   ping.close();
   return result;
 }
@@ -133,7 +125,7 @@ double channel_cross_ping_pong(long round_trips) {
       while (auto v = ping.receive()) pong.send(*v);
     });
   });
-  double result = grove::run([&] { return timed_round_trips(ping, pong, round_trips, true); });
+  double result = grove::run([&] { return timed_round_trips<true>(ping, pong, round_trips); });
   echo_thread.join();
   return result;
 }
@@ -157,7 +149,7 @@ double select_cross_ping_pong(long round_trips) {
     });
   });
   double result = grove::run([&] {
-    double ns = timed(round_trips, [&](long i) {
+    double ns = timed<true>(round_trips, [&](long i) {
       grove::select(grove::on_send(ping, i), grove::on_receive(idle_main));
       grove::select(grove::on_receive(pong), grove::on_receive(idle_main));
     });
@@ -183,15 +175,13 @@ double select_ping_pong(long round_trips) {
       grove::select(grove::on_send(pong, *v), grove::on_receive(idle));
     }
   });
-  auto start = steady::now();
-  for (long i = 0; i < round_trips; ++i) {
+  double ns = timed<false>(round_trips, [&](long i) {
     grove::select(grove::on_send(ping, i), grove::on_receive(idle));
     grove::select(grove::on_receive(pong), grove::on_receive(idle));
-  }
-  std::chrono::duration<double, std::nano> ns = steady::now() - start;
+  });
   ping.close();
   echo.join();
-  return ns.count() / (2.0 * static_cast<double>(round_trips));
+  return ns;
 }
 
 long arg(int argc, char** argv, int i, long fallback) {
