@@ -23,6 +23,7 @@
 #include "core/hub_watch.hpp"
 #include "core/asio_thread.hpp"
 #include "core/sanitizers.hpp"
+#include "core/spin_policy.hpp"
 #include "core/stack_pool.hpp"
 #include "core/timer_heap.hpp"
 
@@ -134,6 +135,9 @@ class hub_impl : public hub_core {
   bool watch(remote_waiter* r) noexcept;
   /// Stops polling `r` (no-op if not watched).
   void unwatch(remote_waiter* r) noexcept;
+  /// A fiber of this hub woke a fiber of another hub: an answer may come back soon (see
+  /// spin_for_inbox).
+  void woke_remote() noexcept { woke_remote_ = true; }
   /// True once the main fiber has finished and the hub is killing the others.
   bool ending() const noexcept { return shutting_down_; }
   std::uint64_t next_timeout_serial() noexcept { return ++timeout_serial_; }
@@ -212,11 +216,9 @@ class hub_impl : public hub_core {
   remote_waiter* watched_[watch_slots] = {};
   std::uint32_t watched_count_ = 0;
   // The spin before sleeping while fibers wait on other threads (spin_for_inbox).
-  std::uint32_t spin_failures_ = 0;  ///< spins in a row that found nothing
-  std::uint32_t spin_backoff_ = 0;   ///< log2 of the sleeps to skip spinning after a failure run
-  std::uint32_t spin_skip_ = 0;      ///< sleeps left before the hub spins again
-  /// The longest spin: about what a thread wake-up costs on these VMs (hub.cpp).
-  static constexpr auto spin_limit = std::chrono::microseconds(30);
+  spin_policy spin_;
+  bool woke_remote_ = false;     ///< a fiber here woke one on another hub since the last idle
+  bool woken_remotely_ = false;  ///< the hub's last idle ended with another thread's wake
   std::uint32_t spins_since_poll_ = 0;  ///< spins that found work since Asio was last polled
   static constexpr std::uint32_t spins_per_poll = 32;
   stack_pool stacks_;
