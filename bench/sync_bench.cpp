@@ -8,6 +8,13 @@
 //                                        threads, over grove::cross_thread channels (default
 //                                        200000): ns_per_message= best_window_ns= (the fastest
 //                                        100 round trips: what preemption did not hit)
+//   sync_bench channel_cross_slow [round_trips] [slow_every] [slow_run] [slow_us]
+//                                        channel_cross where, every slow_every round trips
+//                                        (default 1000), the echo works slow_us (100) us on
+//                                        the CPU before each of slow_run (8) answers in a row,
+//                                        as a handler might: ns_per_message= without that work
+//                                        (what the path costs around slow answers: a hub that
+//                                        stopped spinning pays a thread wake-up a message)
 //   sync_bench select [round_trips]      the channel ping-pong with every send and receive a
 //                                        grove::select over its channel and an idle one
 //                                        (default 2000000): ns_per_message=
@@ -22,6 +29,7 @@
 //
 // The workloads mirror bench/peers/{go_channel/main.go, boost_fiber_channel.cpp,
 // boost_fiber_channel_threads.cpp, boost_fiber_mutex.cpp} line for line.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -116,13 +124,36 @@ double mutex_handoff(long fibers, long rounds) {
   return ns.count() / static_cast<double>(acquisitions);
 }
 
+/// channel_cross_slow: every `slow_every` round trips, the echo works `slow_work` (on the CPU,
+/// its hub busy) before each of `slow_run` answers in a row.
+struct slow_answers {
+  long every = 0;  ///< 0: never
+  long run = 8;
+  std::chrono::microseconds work{100};
+  bool slow(long v) const noexcept { return every != 0 && v % every < run; }
+  long count(long round_trips) const noexcept {
+    if (every == 0) return 0;
+    return round_trips / every * run + std::min(round_trips % every, run);
+  }
+};
+
+/// Works on the CPU for `d`, as a request's handler would.
+void busy_for(std::chrono::microseconds d) {
+  auto until = steady::now() + d;
+  while (steady::now() < until) {
+  }
+}
+
 // The echo runs on a second hub on its own thread; both channels are shared across threads.
-double channel_cross_ping_pong(long round_trips) {
+double channel_cross_ping_pong(long round_trips, slow_answers slow = {}) {
   grove::channel<long> ping(0, grove::cross_thread);
   grove::channel<long> pong(0, grove::cross_thread);
   std::thread echo_thread([&] {
     grove::run([&] {
-      while (auto v = ping.receive()) pong.send(*v);
+      while (auto v = ping.receive()) {
+        if (slow.slow(*v)) busy_for(slow.work);
+        pong.send(*v);
+      }
     });
   });
   double result = grove::run([&] { return timed_round_trips<true>(ping, pong, round_trips); });
@@ -204,6 +235,18 @@ int main(int argc, char** argv) {
     channel_cross_ping_pong(round_trips / 10 + 1);  // warm-up
     double ns = channel_cross_ping_pong(round_trips);
     std::printf("ns_per_message=%.2f best_window_ns=%.2f\n", ns, best_window_ns);
+  } else if (std::strcmp(what, "channel_cross_slow") == 0) {
+    long round_trips = arg(argc, argv, 2, 200'000);
+    slow_answers slow{.every = arg(argc, argv, 3, 1000),
+                      .run = arg(argc, argv, 4, 8),
+                      .work = std::chrono::microseconds(arg(argc, argv, 5, 100))};
+    channel_cross_ping_pong(round_trips / 10 + 1, slow);  // warm-up
+    double ns = channel_cross_ping_pong(round_trips, slow);
+    // Less the echo's work, spread over every message.
+    double work_ns = static_cast<double>(slow.count(round_trips)) *
+                     std::chrono::duration<double, std::nano>(slow.work).count() /
+                     (2.0 * static_cast<double>(round_trips));
+    std::printf("ns_per_message=%.2f work_ns_per_message=%.2f\n", ns - work_ns, work_ns);
   } else if (std::strcmp(what, "select") == 0) {
     long round_trips = arg(argc, argv, 2, 2'000'000);
     grove::run([&] {
@@ -225,7 +268,8 @@ int main(int argc, char** argv) {
   } else {
     std::fprintf(stderr,
                  "usage: sync_bench channel [round_trips] | channel_cross [round_trips] | "
-                 "select [round_trips] | select_cross [round_trips] | mutex "
+                 "channel_cross_slow [round_trips] [every] [run] [us] | select [round_trips] | "
+                 "select_cross [round_trips] | mutex "
                  "[fibers] [rounds]\n");
     return 2;
   }
