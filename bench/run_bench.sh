@@ -233,6 +233,9 @@ SAVED_PIN=("${PIN[@]}")
 PIN=(taskset -c "${CROSS_PIN_CPUS:-0,1}")
 CROSS_ROUND_TRIPS=${CROSS_ROUND_TRIPS:-200000}
 run_median grove_channel_cross     "$GROVE_BENCH/sync_bench" channel_cross "$CROSS_ROUND_TRIPS"
+# The same, with 8 answers in a row after 100 us of the echo's CPU work every 1,000 round trips
+# (ns_per_message without that work): what a hub that paused spinning pays afterwards.
+run_median grove_channel_cross_slow "$GROVE_BENCH/sync_bench" channel_cross_slow "$CROSS_ROUND_TRIPS"
 run_median go_channel_procs2       "$PEERS_BIN/go_channel" "$CROSS_ROUND_TRIPS" 2
 run_median boost_fiber_channel_threads "$PEERS_BIN/boost_fiber_channel_threads" "$CROSS_ROUND_TRIPS"
 # The same ping-pong with every send and receive a select over its channel and an idle one:
