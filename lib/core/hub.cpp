@@ -4,6 +4,7 @@
 #include "core/hub_impl.hpp"
 
 #include <pthread.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -134,8 +135,16 @@ bool hub_impl::spin_for_inbox() noexcept {
       __builtin_ia32_pause();
     }
   } while ((now = clock::now()) < until);
-  spin_.found_nothing(now);
+  spin_.found_nothing(now, preempted_since_last_look());
   return false;
+}
+
+bool hub_impl::preempted_since_last_look() noexcept {
+  rusage usage{};
+  if (::getrusage(RUSAGE_THREAD, &usage) != 0) return false;
+  bool preempted = usage.ru_nivcsw != involuntary_switches_;
+  involuntary_switches_ = usage.ru_nivcsw;
+  return preempted;
 }
 
 bool hub_impl::watch(remote_waiter* r) noexcept {
@@ -303,13 +312,14 @@ void hub_impl::loop() {
     // Waiting here with nothing to run is not a stall: the blocking monitor skips idle hubs.
     watch_.idle.store(true, std::memory_order_relaxed);
     arm_asio_timer_for_sleep();
-    const time_point slept_at = remote_waits_ != 0 ? clock::now() : time_point{};
+    const bool time_sleep = remote_waits_ != 0 && spin_.wants_sleep_time();
+    const time_point slept_at = time_sleep ? clock::now() : time_point{};
     std::size_t handled = io_.run_one();
     watch_.idle.store(false, std::memory_order_relaxed);
     control_->sleeping.store(false, std::memory_order_relaxed);
     woken_remotely_ = control_->inbox.has_items() ||
                       (watched_count_ != 0 && watched_signalled(std::memory_order_acquire));
-    if (woken_remotely_ && remote_waits_ != 0) spin_.woken_after(clock::now() - slept_at);
+    if (woken_remotely_ && time_sleep) spin_.woken_after(clock::now() - slept_at);
     if (handled == 0 && !ready_head_ && !soon_head_ && !control_->inbox.has_items() &&
         !(watched_count_ != 0 && watched_signalled(std::memory_order_acquire))) {
       on_deadlock();

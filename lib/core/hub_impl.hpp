@@ -155,6 +155,8 @@ class hub_impl : public hub_core {
   void close_control() noexcept;
   void run_inbox() noexcept;
   bool spin_for_inbox() noexcept;
+  /// True if the kernel preempted this thread since the last call (spin_policy).
+  bool preempted_since_last_look() noexcept;
   /// True if a watched waiter was signalled (seq_cst: the sleep handshake's second look).
   bool watched_signalled(std::memory_order order) const noexcept;
   /// Wakes every watched waiter that was signalled, and stops watching it.
@@ -219,6 +221,7 @@ class hub_impl : public hub_core {
   spin_policy spin_;
   bool woke_remote_ = false;     ///< a fiber here woke one on another hub since the last idle
   bool woken_remotely_ = false;  ///< the hub's last idle ended with another thread's wake
+  long involuntary_switches_ = 0;  ///< the thread's count at the last empty spin (getrusage)
   std::uint32_t spins_since_poll_ = 0;  ///< spins that found work since Asio was last polled
   static constexpr std::uint32_t spins_per_poll = 32;
   stack_pool stacks_;

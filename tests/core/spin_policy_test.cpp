@@ -96,3 +96,18 @@ TEST_CASE("a peer that answers fast again after slow answers is spun for at once
   CHECK(policy.should_spin(at_us(1), true));
   CHECK_FALSE(policy.should_spin(at_us(1), false));  // only for an expected answer
 }
+
+TEST_CASE("an empty spin that saw the thread preempted stops spinning for the longest pause") {
+  spin_policy policy;
+  REQUIRE(policy.should_spin(at_us(0), true));
+  policy.found_nothing(at_us(0), /*preempted=*/true);
+  // More runnable threads than CPUs: a spin only delays the peer, expected answer or not, and a
+  // quick wake-up does not bring spinning back.
+  CHECK_FALSE(policy.should_spin(at_us(1), true));
+  policy.woken_after(microseconds(5));
+  CHECK_FALSE(policy.should_spin(at_us(1), true));
+  CHECK_FALSE(policy.should_spin(at_us(0) + spin_policy::preempted_pause - microseconds(1), false));
+  CHECK(policy.should_spin(at_us(0) + spin_policy::preempted_pause, false));
+  policy.found();
+  CHECK(policy.should_spin(at_us(1), true));
+}
