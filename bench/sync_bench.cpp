@@ -3,6 +3,10 @@
 //
 //   sync_bench channel [round_trips]     unbuffered channel ping-pong between two fibers
 //                                        (default 5000000): ns_per_message=
+//   sync_bench channel_shared [round_trips]
+//                                        the same with grove::cross_thread channels, both fibers
+//                                        on one hub: the shared path's software cost alone
+//                                        (default 5000000): ns_per_message=
 //   sync_bench channel_cross [round_trips]
 //                                        the same ping-pong between fibers of two hubs on two
 //                                        threads, over grove::cross_thread channels (default
@@ -90,9 +94,19 @@ double timed_round_trips(grove::channel<long>& ping, grove::channel<long>& pong,
   return result;
 }
 
+/// `Shared`: the channels are made with grove::cross_thread, though both fibers run on this hub
+/// (the shared path's software cost without a cache line crossing CPUs).
+template <bool Shared = false>
 double channel_ping_pong(long round_trips) {
-  grove::channel<long> ping;
-  grove::channel<long> pong;
+  auto make = [] {
+    if constexpr (Shared) {
+      return grove::channel<long>(0, grove::cross_thread);
+    } else {
+      return grove::channel<long>();
+    }
+  };
+  grove::channel<long> ping = make();
+  grove::channel<long> pong = make();
   auto echo = grove::spawn([&] {
     while (auto v = ping.receive()) pong.send(*v);
   });
@@ -230,6 +244,12 @@ int main(int argc, char** argv) {
       channel_ping_pong(round_trips / 10 + 1);  // warm-up
       std::printf("ns_per_message=%.2f\n", channel_ping_pong(round_trips));
     });
+  } else if (std::strcmp(what, "channel_shared") == 0) {
+    long round_trips = arg(argc, argv, 2, 5'000'000);
+    grove::run([&] {
+      channel_ping_pong<true>(round_trips / 10 + 1);  // warm-up
+      std::printf("ns_per_message=%.2f\n", channel_ping_pong<true>(round_trips));
+    });
   } else if (std::strcmp(what, "channel_cross") == 0) {
     long round_trips = arg(argc, argv, 2, 200'000);
     channel_cross_ping_pong(round_trips / 10 + 1);  // warm-up
@@ -267,7 +287,8 @@ int main(int argc, char** argv) {
     });
   } else {
     std::fprintf(stderr,
-                 "usage: sync_bench channel [round_trips] | channel_cross [round_trips] | "
+                 "usage: sync_bench channel [round_trips] | channel_shared [round_trips] | "
+                 "channel_cross [round_trips] | "
                  "channel_cross_slow [round_trips] [every] [run] [us] | select [round_trips] | "
                  "select_cross [round_trips] | mutex "
                  "[fibers] [rounds]\n");
