@@ -161,10 +161,6 @@ call_site::call_site(const std::source_location& where) noexcept {
   }
 }
 
-call_site::~call_site() {
-  if (record_) record_->where = std::source_location();
-}
-
 void require_fiber() {
   if (!current_fiber()) throw error(outside_fiber_message);
 }

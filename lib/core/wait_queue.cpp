@@ -5,10 +5,6 @@ namespace grove::detail {
 
 wait_node::wait_node() noexcept : fiber(current_fiber()) {}
 
-void wait_node::unlink() noexcept {
-  if (queue) queue->remove(*this);
-}
-
 void wait_node::renew() noexcept {
   if (fiber) suspension = fiber->suspension;
 }

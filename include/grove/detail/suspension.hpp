@@ -104,7 +104,10 @@ struct wait_record {
 class call_site {
  public:
   explicit call_site(const std::source_location& where) noexcept;
-  ~call_site();
+  // Inline: out of line, the call (through the PLT) cost as much as the store, on every wait.
+  ~call_site() {
+    if (record_) record_->where = std::source_location();
+  }
   call_site(const call_site&) = delete;
   call_site& operator=(const call_site&) = delete;
 

@@ -35,8 +35,9 @@ struct wait_node {
   wait_node(const wait_node&) = delete;
   wait_node& operator=(const wait_node&) = delete;
 
-  /// Removes the node from its queue, if it is in one.
-  void unlink() noexcept;
+  /// Removes the node from its queue, if it is in one (inline: a woken node is out already, and
+  /// the call into the library cost more than the test).
+  inline void unlink() noexcept;
   /// True while the node is in a queue.
   bool linked() const noexcept { return queue != nullptr; }
   /// The suspension this node wakes.
@@ -154,5 +155,9 @@ struct wait_queue {
   std::size_t size_ = 0;
   wait_kind kind_;
 };
+
+inline void wait_node::unlink() noexcept {
+  if (queue) queue->remove(*this);
+}
 
 }  // namespace grove::detail
