@@ -16,6 +16,7 @@
 #include <grove/detail/sync_owner.hpp>
 #include <grove/error.hpp>
 #include <grove/hub_ref.hpp>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <utility>
@@ -29,10 +30,25 @@ constinit thread_local std::uint32_t t_shared_locks = 0;
 // Hubs to interrupt once this thread releases its last shared lock: a few slots; a waker that
 // has filled them interrupts at once.
 static thread_local std::shared_ptr<hub_control> t_deferred[4];
+// Plain threads' futex words to wake then (wake_remote): one slot a waiter an event's set() or
+// a semaphore's release(n) may wake in one lock hold; beyond that, a waker wakes at once.
+static constinit thread_local std::uint32_t* t_deferred_futexes[32] = {};
+static constinit thread_local std::uint32_t t_deferred_futex_count = 0;
 constinit thread_local bool t_interrupts_deferred = false;
+
+namespace {
+
+void futex_wake(std::uint32_t* word) noexcept {
+  syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+}
+
+}  // namespace
 
 void run_deferred_interrupts() noexcept {
   t_interrupts_deferred = false;
+  // The plain threads first: they spin on nothing and wait for this system call alone.
+  for (std::uint32_t i = 0; i < t_deferred_futex_count; ++i) futex_wake(t_deferred_futexes[i]);
+  t_deferred_futex_count = 0;
   for (auto& slot : t_deferred) {
     if (!slot) break;
     std::shared_ptr<hub_control> control = std::move(slot);
@@ -81,9 +97,30 @@ void interrupt_soon(const std::shared_ptr<hub_control>& control) noexcept {
   interrupt_hub(*control);
 }
 
-void futex_wake(std::atomic<std::uint32_t>& word) noexcept {
-  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAKE_PRIVATE, 1, nullptr,
-          nullptr, 0);
+/// Wakes a plain thread blocked on `word` (its remote_waiter's `signalled`, just set), or
+/// defers it while this thread holds a shared primitive's lock: the waiter, once awake, takes
+/// that lock at once, and every thread spinning on it would wait out the system call.
+///
+/// Deferred, the wake happens after the lock is released, when the waiter may already have
+/// seen `signalled` (it looks before and after each futex wait), taken the lock, left, and
+/// reused or freed the stack its remote_waiter lived on. So only the word's address is kept,
+/// and nothing is read or written through it: FUTEX_WAKE_PRIVATE names the futex by (process,
+/// address) and never touches the memory (the kernel builds a private futex's key from the
+/// address alone; even an unmapped address gives only an error, and a thread's stack stays
+/// mapped while its thread lives anyway). The worst it can do is wake one thread of this
+/// process that waits on a futex now at that address, once: a spurious wake, which every
+/// futex user tolerates (grove's futex_wait_until looks at its word again; glibc's mutexes,
+/// condition variables and semaphores loop the same way, for this very reason: POSIX lets a
+/// thread destroy a mutex as soon as it has locked it, while the unlocker's wake is still on
+/// its way).
+void futex_wake_soon(std::atomic<std::uint32_t>& word) noexcept {
+  auto* address = reinterpret_cast<std::uint32_t*>(&word);
+  if (t_shared_locks != 0 && t_deferred_futex_count < std::size(t_deferred_futexes)) {
+    t_deferred_futexes[t_deferred_futex_count++] = address;
+    t_interrupts_deferred = true;
+    return;
+  }
+  futex_wake(address);
 }
 
 /// Blocks while `word` is 0, until `deadline`; false once the deadline has passed.
@@ -118,7 +155,7 @@ void wake_remote(wait_node& node) noexcept {
   remote_waiter* r = node.remote;
   if (!r->fiber) {
     r->signalled.store(1, std::memory_order_release);
-    futex_wake(r->signalled);
+    futex_wake_soon(r->signalled);  // `r` may go once the lock is released
     return;
   }
   if (r->home == t_hub) {
@@ -256,7 +293,10 @@ void sync_owner::abandon_waiters(std::initializer_list<wait_queue*> queues) cons
     }
   }
   lock_.unlock();
-  if (--t_shared_locks == 0 && t_interrupts_deferred) run_deferred_interrupts();
+  // Its waiters must run to leave, and it waits for them below: wake them now even if this
+  // thread still holds another shared lock (a system call under it beats waiting under it).
+  --t_shared_locks;
+  if (t_interrupts_deferred) run_deferred_interrupts();
   // In a hub callback, a waiter of this hub that was served but has not run yet cannot leave
   // either (it was not in the queue): after 5 s without the count reaching 0, say so.
   const auto give_up = clock::now() + std::chrono::seconds(5);

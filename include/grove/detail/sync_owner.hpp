@@ -131,11 +131,12 @@ class sync_owner {
 };
 
 /// Shared primitives' locks this thread holds (sync_guard). While any is held, a waker defers
-/// the system call that interrupts a sleeping hub until the last one is released: a syscall
-/// under a spinlock stalls every thread spinning on it (lib/core/cross_thread.cpp).
+/// the system call that interrupts a sleeping hub or wakes a plain thread's futex until the
+/// last one is released: a syscall under a spinlock stalls every thread spinning on it
+/// (lib/core/cross_thread.cpp).
 extern thread_local std::uint32_t t_shared_locks __attribute__((tls_model("initial-exec")));
 extern thread_local bool t_interrupts_deferred __attribute__((tls_model("initial-exec")));
-/// Interrupts the hubs a waker deferred (see t_shared_locks).
+/// Interrupts the hubs and wakes the plain threads a waker deferred (see t_shared_locks).
 void run_deferred_interrupts() noexcept;
 
 /// Holds a primitive's lock when it is not local (see sync_owner); nothing when local.
