@@ -257,7 +257,12 @@ std::uint8_t wait_in(sync_guard& guard, wait_queue& queue, wait_node& node, remo
   // released below, this waiter no longer touches the primitive.
   owner.waiting_.store(owner.waiting_.load(std::memory_order_relaxed) - 1,
                        std::memory_order_release);
-  if (status == abandoned_status) {
+  // A waiter handed nothing for good (a hand-off whose copy threw says retry) would go round
+  // again under this lock and queue anew in a primitive being destroyed, which abandoned the
+  // waiters it had before and then frees its memory: it leaves by throwing instead, as if it
+  // had still been queued.
+  if (status == abandoned_status ||
+      (owner.abandoned_ && (status == 0 || status == static_cast<std::uint8_t>(handoff::retry)))) {
     std::string what = queue.owner();
     guard.unlock();
     throw error(what +
@@ -277,15 +282,15 @@ void sync_owner::abandon_waiters(std::initializer_list<wait_queue*> queues) cons
   // Counted as a held shared lock: the wakes below defer the system call that interrupts a
   // sleeping hub until the lock is released (see t_shared_locks).
   ++t_shared_locks;
+  // Every waiter learns it from the flag when it resumes, even one out of the queues: popped
+  // for a hand-off that failed (retry), or a multi-wait whose claim another case took
+  // (pop_waiting skips it): none may go round again to a primitive that is going.
+  abandoned_ = true;
+  abandoned_kind_ = (*queues.begin())->kind();
   // pop_waiting() returns a shared waiter's node even if a kill or timeout woke it already:
   // each one is told, and each leaves through wait_in(), which counts it out. A multi-wait's
   // node another case already claimed is skipped: that waiter leaves through multi_lock::wait().
   for (wait_queue* queue : queues) {
-    // Every waiter learns it, even one whose claim another case took (pop_waiting skips it):
-    // a multi-wait must not go round again to a primitive that is gone.
-    for (wait_node* node = queue->front(); node; node = node->next) {
-      if (node->remote) node->remote->abandoned_by = queue->owner();
-    }
     while (wait_node* node = queue->pop_waiting()) {
       node->status = abandoned_status;
       if (node->remote->fiber && node->remote->home == t_hub) same_hub_waiter = true;
@@ -402,15 +407,20 @@ wake_reason multi_lock::wait(wait_node* nodes, std::size_t count, time_point dea
                            std::memory_order_release);
   }
   // One of the primitives is being destroyed: say so, unless another case was served for
-  // good (then the caller takes it and touches nothing more).
+  // good (then the caller takes it and touches nothing more). Otherwise the caller would look
+  // again (wait_any) or go round (select), after these locks are released: at freed memory.
   bool served = false;
   for (std::size_t i = 0; served_is_final && i < count; ++i) {
     std::uint8_t status = nodes[i].status;
     served |= status != 0 && status != abandoned_status &&
               status != static_cast<std::uint8_t>(handoff::retry);
   }
-  if (r.abandoned_by && !served) {
-    std::string what = r.abandoned_by;
+  const sync_owner* gone = nullptr;
+  for (std::size_t i = 0; i < count_ && !gone; ++i) {
+    if (all[i]->abandoned_) gone = all[i];
+  }
+  if (gone && !served) {
+    std::string what = primitive_name(gone->abandoned_kind_);
     unlock();
     throw error(what +
                 " destroyed while a fiber waited on it (destroy a primitive only once nothing "

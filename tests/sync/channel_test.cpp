@@ -5,7 +5,9 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -257,4 +259,94 @@ TEST_CASE("stress: 10k senders and receivers on an unbuffered channel, each valu
 
 TEST_CASE("stress: 10k senders and receivers on a buffered channel, each value exactly once") {
   stress_channel(16, 4242);
+}
+
+namespace {
+
+/// An item whose copy and move throw while `armed` if it is poisoned (a negative value): its
+/// hand-off fails, and the waiter on the other side is told to go round again.
+struct fragile {
+  static inline bool armed = false;
+  int value = 0;
+  explicit fragile(int v) noexcept : value(v) {}
+  fragile(const fragile& o) : value(o.value) { check(o); }
+  fragile(fragile&& o) : value(o.value) { check(o); }
+  static void check(const fragile& o) {
+    if (o.value < 0 && armed) throw std::runtime_error("fragile: copy failed");
+  }
+};
+
+/// Runs `wait` in a fiber that waits in `ch`; then `fail` makes the hand-off to it throw (it is
+/// woken to go round again) and the channel is destroyed before that fiber runs. Returns what
+/// the wait came to: before the fix, it went round into the freed channel (ASan:
+/// heap-use-after-free).
+template <class Wait, class Fail>
+std::string destroyed_after_failed_hand_off(Wait wait, Fail fail) {
+  std::string outcome;
+  auto* ch = new grove::channel<fragile>(0);
+  auto waiter = grove::spawn([&] {
+    try {
+      grove::timeout guard(3s);
+      wait(*ch);
+      outcome = "returned";
+    } catch (const grove::timeout_error&) {
+      outcome = "timed out";
+    } catch (const grove::error& e) {
+      outcome = e.what();
+    }
+  });
+  grove::this_fiber::yield();  // the waiter waits in the channel
+  fragile::armed = true;
+  bool threw = false;
+  try {
+    fail(*ch);
+  } catch (const std::runtime_error&) {
+    threw = true;
+  }
+  fragile::armed = false;
+  delete ch;  // the waiter, woken to retry, has not run yet
+  waiter.join();
+  return threw ? outcome : "the hand-off did not throw";
+}
+
+}  // namespace
+
+TEST_CASE("a waiter whose hand-off threw does not go round again in a channel being destroyed") {
+  grove::run([] {
+    const std::string expected = "grove::channel destroyed while a fiber waited on it";
+    const fragile poisoned(-1);
+    auto send_it = [&](grove::channel<fragile>& ch) { ch.send(poisoned); };
+    auto receive_it = [](grove::channel<fragile>& ch) { (void)ch.receive(); };
+    auto select_send = [](grove::channel<fragile>& ch) {
+      (void)grove::select(grove::on_send(ch, fragile(-1)));
+    };
+    std::string sender = destroyed_after_failed_hand_off(send_it, receive_it);
+    std::string receiver = destroyed_after_failed_hand_off(receive_it, send_it);
+    std::string selecter = destroyed_after_failed_hand_off(select_send, receive_it);
+    CHECK(sender.find(expected) == 0);
+    CHECK(receiver.find(expected) == 0);
+    CHECK(selecter.find(expected) == 0);
+  });
+}
+
+TEST_CASE("a waiter whose hand-off threw goes round again and is served") {
+  grove::run([] {
+    grove::channel<fragile> ch;
+    int got = 0;
+    auto sender = grove::spawn([&] { ch.send(fragile(-1)); });
+    grove::this_fiber::yield();
+    fragile::armed = true;
+    bool threw = false;
+    try {
+      (void)ch.receive();
+    } catch (const std::runtime_error&) {
+      threw = true;
+    }
+    fragile::armed = false;
+    std::optional<fragile> v = ch.receive();  // the sender went round and waits again
+    if (v) got = v->value;
+    sender.join();
+    CHECK(threw);
+    CHECK(got == -1);
+  });
 }

@@ -15,6 +15,7 @@
 #include <optional>
 #include <random>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -1180,4 +1181,159 @@ TEST_CASE(
   }
   CHECK(round > 100);
   MESSAGE("rounds: " << round << ", waits that timed out before a hand-off: " << timeouts_lost);
+}
+
+// A hand-off whose copy throws, then the channel's end ----------------------------------------
+
+namespace {
+
+/// An item whose copy and move throw while `armed` if it is poisoned (a negative value): the
+/// hand-off of it fails, and its giver or taker is told to go round again (handoff::retry).
+struct fragile {
+  static inline std::atomic<bool> armed{false};
+  int value = 0;
+  explicit fragile(int v) noexcept : value(v) {}
+  fragile(const fragile& o) : value(o.value) { check(o); }
+  fragile(fragile&& o) : value(o.value) { check(o); }
+  fragile& operator=(const fragile&) = default;
+  static void check(const fragile& o) {
+    if (o.value < 0 && armed.load()) throw std::runtime_error("fragile: copy failed");
+  }
+};
+
+/// What a wait that a destroyed channel should end came to.
+std::string outcome_of(const std::function<void()>& wait) {
+  try {
+    grove::timeout guard(3s);  // before the fix: the wait went round and waited until this
+    wait();
+    return "returned";
+  } catch (const grove::timeout_error&) {
+    return "timed out";
+  } catch (const grove::error& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    return std::string("unexpected: ") + e.what();
+  }
+}
+
+/// With the hand-off armed to fail, takes from `ch` (the copy throws: its giver is told to
+/// retry), then destroys `ch`. True if the copy threw.
+bool fail_receive_then_destroy(grove::channel<fragile>* ch) {
+  bool threw = false;
+  fragile::armed = true;
+  try {
+    (void)ch->receive();
+  } catch (const std::runtime_error&) {
+    threw = true;
+  }
+  fragile::armed = false;
+  delete ch;
+  return threw;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "a sender whose hand-off threw does not queue again in a shared channel being destroyed") {
+  // Same hub, so the order is fixed: the sender is told to retry, the channel's destructor
+  // starts before the sender runs again (it lets this hub's fibers run while it waits for its
+  // waiters to leave), and only then does the sender resume. Before the fix it went round,
+  // queued in the dying channel, and waited until its timeout (and the destructor with it).
+  grove::run([] {
+    auto* ch = new grove::channel<fragile>(0, grove::cross_thread);
+    std::string outcome;
+    auto sender = grove::spawn([&] {
+      const fragile poisoned(-1);
+      outcome = outcome_of([&] { ch->send(poisoned); });
+    });
+    grove::this_fiber::yield();  // the sender waits in send()
+    bool threw = fail_receive_then_destroy(ch);
+    sender.join();
+    CHECK(threw);
+    CHECK(outcome.find("grove::channel destroyed while a fiber waited on it") != std::string::npos);
+  });
+}
+
+TEST_CASE(
+    "a receiver whose hand-off threw does not queue again in a shared channel being destroyed") {
+  grove::run([] {
+    auto* ch = new grove::channel<fragile>(0, grove::cross_thread);
+    std::string outcome;
+    auto receiver = grove::spawn([&] { outcome = outcome_of([&] { (void)ch->receive(); }); });
+    grove::this_fiber::yield();  // the receiver waits in receive()
+    bool threw = false;
+    fragile::armed = true;
+    try {
+      const fragile poisoned(-1);
+      ch->send(poisoned);  // the copy into the receiver throws: it is told to retry
+    } catch (const std::runtime_error&) {
+      threw = true;
+    }
+    fragile::armed = false;
+    delete ch;
+    receiver.join();
+    CHECK(threw);
+    CHECK(outcome.find("grove::channel destroyed while a fiber waited on it") != std::string::npos);
+  });
+}
+
+TEST_CASE(
+    "a select whose send case's hand-off threw does not poll a shared channel being destroyed") {
+  grove::run([] {
+    auto* ch = new grove::channel<fragile>(0, grove::cross_thread);
+    std::string outcome;
+    auto selecter = grove::spawn([&] {
+      outcome = outcome_of([&] { (void)grove::select(grove::on_send(*ch, fragile(-1))); });
+    });
+    grove::this_fiber::yield();  // the select waits
+    bool threw = fail_receive_then_destroy(ch);
+    selecter.join();
+    CHECK(threw);
+    CHECK(outcome.find("grove::channel destroyed while a fiber waited on it") != std::string::npos);
+  });
+}
+
+TEST_CASE(
+    "a sender on another hub whose hand-off threw leaves a shared channel destroyed at once") {
+  // Across threads the sender may go round before or after the destructor begins: either way
+  // it must leave with the channel's error, never wait in (or touch) a channel that is gone.
+  constexpr int rounds = 200;
+  grove::channel<grove::channel<fragile>*> next(0, grove::cross_thread);
+  grove::semaphore waiting(0, grove::cross_thread);
+  grove::promise<grove::hub_ref> ref(grove::cross_thread);
+  std::vector<std::string> outcomes;  // hub B's thread only
+  std::thread b([&] {
+    grove::run([&] {
+      ref.set_value(grove::hub::current().ref());
+      while (auto ch = next.receive()) {
+        const fragile poisoned(-1);
+        waiting.release();  // right before the wait: the receive below may find it queued
+        outcomes.push_back(outcome_of([&] { (*ch)->send(poisoned); }));
+      }
+    });
+  });
+  int copies_threw = 0;
+  grove::run([&] {
+    grove::hub_ref hub_b = ref.get_future().get();
+    for (int round = 0; round < rounds; ++round) {
+      auto* ch = new grove::channel<fragile>(0, grove::cross_thread);
+      next.send(ch);
+      waiting.acquire();
+      // Released right before the send's wait, with no suspension between: a callback posted
+      // to hub B runs only once the sender waits in the channel.
+      grove::event queued(grove::cross_thread);
+      REQUIRE(hub_b.post([&] { queued.set(); }));
+      queued.wait();
+      if (fail_receive_then_destroy(ch)) ++copies_threw;
+    }
+    next.close();
+  });
+  b.join();
+  CHECK(copies_threw == rounds);
+  REQUIRE(outcomes.size() == static_cast<std::size_t>(rounds));
+  int wrong = 0;
+  for (const auto& o : outcomes) {
+    wrong += o.find("grove::channel destroyed while a fiber waited on it") == std::string::npos;
+  }
+  CHECK(wrong == 0);
 }

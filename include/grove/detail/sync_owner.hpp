@@ -55,9 +55,6 @@ struct alignas(64) remote_waiter final : inbox_item {
   bool watched = false;   ///< the hub polls `signalled` (set before queueing)
   bool posted = false;    ///< pushed to the hub's inbox (set by the waker, under the lock)
   bool item_ran = false;  ///< the hub has run the posted item
-  /// Set by abandon_waiters(): the primitive's name (a multi-wait learns it even when another
-  /// case's waker took its claim). Last: only a primitive's teardown touches it.
-  const char* abandoned_by = nullptr;
 
  private:
   static void ran(inbox_item* item, bool run) noexcept;
@@ -126,6 +123,12 @@ class sync_owner {
   }
   hub_impl* owner_;
   mutable spin_lock lock_;
+  /// Set by abandon_waiters() under lock_, with the kind of its first queue (what the error
+  /// names): a waiter that wakes to go round again (a hand-off that failed, a multi-wait whose
+  /// claim another primitive's waker took) leaves by throwing instead. In the padding after
+  /// lock_: no byte added.
+  mutable bool abandoned_ = false;
+  mutable wait_kind abandoned_kind_ = wait_kind::unknown;
   /// Waiters inside wait_in() (shared only; changed under lock_): abandon_waiters() waits for 0.
   mutable std::atomic<std::uint32_t> waiting_{0};
 };
