@@ -30,6 +30,7 @@
 #include <cstddef>
 #include <exception>
 #include <functional>
+#include <grove/detail/sync_owner.hpp>
 #include <memory>
 #include <optional>
 #include <type_traits>
@@ -40,14 +41,15 @@ namespace grove {
 namespace detail {
 
 /// One call travelling to the pool and back. Owned by the waiting fiber, or by the pool once the
-/// fiber has stopped waiting while it runs.
-struct offload_job {
+/// fiber has stopped waiting while it runs. Its way back is itself: the inbox_item the pool
+/// thread pushes into the hub's inbox, so that a completion allocates nothing (`next` links
+/// the pool's queue first, then the inbox).
+struct offload_job : inbox_item {
   virtual ~offload_job() = default;
   /// Runs the function on a pool thread, capturing its value or exception.
   virtual void run() noexcept = 0;
 
-  offload_job* next = nullptr;  ///< the pool's queue
-  void* waiter = nullptr;       ///< the waiting fiber's completion (hub thread only)
+  void* waiter = nullptr;  ///< the waiting fiber's completion (hub thread only)
   enum class state : unsigned char { queued, running, finished } status = state::queued;
   bool orphaned = false;  ///< the caller stopped waiting: the pool deletes the job
   std::exception_ptr error;

@@ -255,7 +255,11 @@ std::size_t run_select_shared(Tuple& cases, multi_lock& locks, std::index_sequen
       break;
     }
     raise_for(why);  // killed, timed out: no case happened
-    // Woken with nothing handed over (a hand-off failed): poll and queue again.
+    // Woken with nothing handed over (a hand-off failed): poll and queue again, unless a local
+    // channel ended meanwhile (a shared one throws in locks.wait).
+    for (const wait_node& node : nodes) {
+      if (node.status == abandoned_status) exchange_base::throw_abandoned(wait_kind::channel);
+    }
   }
   ((I == chosen ? std::get<I>(cases).run() : void()), ...);
   return chosen;
@@ -307,7 +311,11 @@ std::size_t run_select(Tuple& cases, std::index_sequence<I...> all) {
     };
     (served(std::get<I>(cases), I), ...);
     if (chosen != none) break;
-    // A hand-off failed (a throwing copy in the other fiber): poll and queue again.
+    // A hand-off failed (a throwing copy in the other fiber): poll and queue again, unless
+    // that channel ended meanwhile (exchange_base::retried_).
+    for (const wait_node& node : nodes) {
+      if (node.status == abandoned_status) exchange_base::throw_abandoned(wait_kind::channel);
+    }
   }
   ((I == chosen ? std::get<I>(cases).run() : void()), ...);
   return chosen;

@@ -16,6 +16,7 @@
 #include <grove/detail/sync_owner.hpp>
 #include <grove/error.hpp>
 #include <grove/hub_ref.hpp>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <utility>
@@ -29,10 +30,25 @@ constinit thread_local std::uint32_t t_shared_locks = 0;
 // Hubs to interrupt once this thread releases its last shared lock: a few slots; a waker that
 // has filled them interrupts at once.
 static thread_local std::shared_ptr<hub_control> t_deferred[4];
+// Plain threads' futex words to wake then (wake_remote): one slot a waiter an event's set() or
+// a semaphore's release(n) may wake in one lock hold; beyond that, a waker wakes at once.
+static constinit thread_local std::uint32_t* t_deferred_futexes[32] = {};
+static constinit thread_local std::uint32_t t_deferred_futex_count = 0;
 constinit thread_local bool t_interrupts_deferred = false;
+
+namespace {
+
+void futex_wake(std::uint32_t* word) noexcept {
+  syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+}
+
+}  // namespace
 
 void run_deferred_interrupts() noexcept {
   t_interrupts_deferred = false;
+  // The plain threads first: they spin on nothing and wait for this system call alone.
+  for (std::uint32_t i = 0; i < t_deferred_futex_count; ++i) futex_wake(t_deferred_futexes[i]);
+  t_deferred_futex_count = 0;
   for (auto& slot : t_deferred) {
     if (!slot) break;
     std::shared_ptr<hub_control> control = std::move(slot);
@@ -81,9 +97,30 @@ void interrupt_soon(const std::shared_ptr<hub_control>& control) noexcept {
   interrupt_hub(*control);
 }
 
-void futex_wake(std::atomic<std::uint32_t>& word) noexcept {
-  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAKE_PRIVATE, 1, nullptr,
-          nullptr, 0);
+/// Wakes a plain thread blocked on `word` (its remote_waiter's `signalled`, just set), or
+/// defers it while this thread holds a shared primitive's lock: the waiter, once awake, takes
+/// that lock at once, and every thread spinning on it would wait out the system call.
+///
+/// Deferred, the wake happens after the lock is released, when the waiter may already have
+/// seen `signalled` (it looks before and after each futex wait), taken the lock, left, and
+/// reused or freed the stack its remote_waiter lived on. So only the word's address is kept,
+/// and nothing is read or written through it: FUTEX_WAKE_PRIVATE names the futex by (process,
+/// address) and never touches the memory (the kernel builds a private futex's key from the
+/// address alone; even an unmapped address gives only an error, and a thread's stack stays
+/// mapped while its thread lives anyway). The worst it can do is wake one thread of this
+/// process that waits on a futex now at that address, once: a spurious wake, which every
+/// futex user tolerates (grove's futex_wait_until looks at its word again; glibc's mutexes,
+/// condition variables and semaphores loop the same way, for this very reason: POSIX lets a
+/// thread destroy a mutex as soon as it has locked it, while the unlocker's wake is still on
+/// its way).
+void futex_wake_soon(std::atomic<std::uint32_t>& word) noexcept {
+  auto* address = reinterpret_cast<std::uint32_t*>(&word);
+  if (t_shared_locks != 0 && t_deferred_futex_count < std::size(t_deferred_futexes)) {
+    t_deferred_futexes[t_deferred_futex_count++] = address;
+    t_interrupts_deferred = true;
+    return;
+  }
+  futex_wake(address);
 }
 
 /// Blocks while `word` is 0, until `deadline`; false once the deadline has passed.
@@ -118,7 +155,7 @@ void wake_remote(wait_node& node) noexcept {
   remote_waiter* r = node.remote;
   if (!r->fiber) {
     r->signalled.store(1, std::memory_order_release);
-    futex_wake(r->signalled);
+    futex_wake_soon(r->signalled);  // `r` may go once the lock is released
     return;
   }
   if (r->home == t_hub) {
@@ -221,7 +258,12 @@ std::uint8_t wait_in(sync_guard& guard, wait_queue& queue, wait_node& node, remo
   // released below, this waiter no longer touches the primitive.
   owner.waiting_.store(owner.waiting_.load(std::memory_order_relaxed) - 1,
                        std::memory_order_release);
-  if (status == abandoned_status) {
+  // A waiter handed nothing for good (a hand-off whose copy threw says retry) would go round
+  // again under this lock and queue anew in a primitive being destroyed, which abandoned the
+  // waiters it had before and then frees its memory: it leaves by throwing instead, as if it
+  // had still been queued.
+  if (status == abandoned_status ||
+      (owner.abandoned_ && (status == 0 || status == static_cast<std::uint8_t>(handoff::retry)))) {
     std::string what = queue.owner();
     guard.unlock();
     throw error(what +
@@ -241,15 +283,15 @@ void sync_owner::abandon_waiters(std::initializer_list<wait_queue*> queues) cons
   // Counted as a held shared lock: the wakes below defer the system call that interrupts a
   // sleeping hub until the lock is released (see t_shared_locks).
   ++t_shared_locks;
+  // Every waiter learns it from the flag when it resumes, even one out of the queues: popped
+  // for a hand-off that failed (retry), or a multi-wait whose claim another case took
+  // (pop_waiting skips it): none may go round again to a primitive that is going.
+  abandoned_ = true;
+  abandoned_kind_ = (*queues.begin())->kind();
   // pop_waiting() returns a shared waiter's node even if a kill or timeout woke it already:
   // each one is told, and each leaves through wait_in(), which counts it out. A multi-wait's
   // node another case already claimed is skipped: that waiter leaves through multi_lock::wait().
   for (wait_queue* queue : queues) {
-    // Every waiter learns it, even one whose claim another case took (pop_waiting skips it):
-    // a multi-wait must not go round again to a primitive that is gone.
-    for (wait_node* node = queue->front(); node; node = node->next) {
-      if (node->remote) node->remote->abandoned_by = queue->owner();
-    }
     while (wait_node* node = queue->pop_waiting()) {
       node->status = abandoned_status;
       if (node->remote->fiber && node->remote->home == t_hub) same_hub_waiter = true;
@@ -257,7 +299,10 @@ void sync_owner::abandon_waiters(std::initializer_list<wait_queue*> queues) cons
     }
   }
   lock_.unlock();
-  if (--t_shared_locks == 0 && t_interrupts_deferred) run_deferred_interrupts();
+  // Its waiters must run to leave, and it waits for them below: wake them now even if this
+  // thread still holds another shared lock (a system call under it beats waiting under it).
+  --t_shared_locks;
+  if (t_interrupts_deferred) run_deferred_interrupts();
   // In a hub callback, a waiter of this hub that was served but has not run yet cannot leave
   // either (it was not in the queue): after 5 s without the count reaching 0, say so.
   const auto give_up = clock::now() + std::chrono::seconds(5);
@@ -363,15 +408,20 @@ wake_reason multi_lock::wait(wait_node* nodes, std::size_t count, time_point dea
                            std::memory_order_release);
   }
   // One of the primitives is being destroyed: say so, unless another case was served for
-  // good (then the caller takes it and touches nothing more).
+  // good (then the caller takes it and touches nothing more). Otherwise the caller would look
+  // again (wait_any) or go round (select), after these locks are released: at freed memory.
   bool served = false;
   for (std::size_t i = 0; served_is_final && i < count; ++i) {
     std::uint8_t status = nodes[i].status;
     served |= status != 0 && status != abandoned_status &&
               status != static_cast<std::uint8_t>(handoff::retry);
   }
-  if (r.abandoned_by && !served) {
-    std::string what = r.abandoned_by;
+  const sync_owner* gone = nullptr;
+  for (std::size_t i = 0; i < count_ && !gone; ++i) {
+    if (all[i]->abandoned_) gone = all[i];
+  }
+  if (gone && !served) {
+    std::string what = primitive_name(gone->abandoned_kind_);
     unlock();
     throw error(what +
                 " destroyed while a fiber waited on it (destroy a primitive only once nothing "

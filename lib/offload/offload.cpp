@@ -2,16 +2,17 @@
 // dies with the hub without the core knowing about it.
 //
 // Threads share `pool_state` with the hub (a shared_ptr, so a thread still finishing a call when
-// the hub ends can touch it safely); everything else here runs on the hub thread. Results come
-// back with boost::asio::post (thread-safe, and it wakes a hub blocked in epoll). While a fiber
-// waits, the service holds an executor work guard: the hub's loop then blocks for the result
-// instead of reporting a deadlock.
+// the hub ends can touch it safely); everything else here runs on the hub thread. A finished
+// job goes back as itself: the pool thread pushes it into the hub's inbox (hub_control), which
+// allocates nothing and cannot fail, and interrupts the hub if it sleeps. (An asio::post
+// allocated its handler there: out of memory, the pool thread could only end the process.)
+// While a fiber waits, the service holds an executor work guard: the hub's loop then blocks
+// for the result instead of reporting a deadlock.
 #include <pthread.h>
 #include <signal.h>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
 #include <cerrno>
 #include <condition_variable>
 #include <cstdlib>
@@ -24,6 +25,8 @@
 #include <string>
 #include <system_error>
 #include <thread>
+
+#include "core/hub_control.hpp"
 
 namespace grove::detail {
 namespace {
@@ -56,6 +59,7 @@ struct pool_state {
   std::size_t idle = 0;     // threads waiting for a job (they leave this count once awake)
   std::size_t max_threads = default_offload_threads;
   boost::asio::io_context* io = nullptr;  // null once the hub has shut the pool down
+  std::shared_ptr<hub_control> hub;       // where finished jobs go back (outlives the hub)
 
   void push(offload_job* job) {
     job->next = nullptr;
@@ -69,43 +73,43 @@ struct pool_state {
   }
   offload_job* pop() {
     offload_job* job = head;
-    head = job->next;
+    head = after(job);
     if (!head) tail = nullptr;
     --queued;
     return job;
   }
   bool unlink(offload_job* job) {
     offload_job* prev = nullptr;
-    for (offload_job* j = head; j; prev = j, j = j->next) {
+    for (offload_job* j = head; j; prev = j, j = after(j)) {
       if (j != job) continue;
-      (prev ? prev->next : head) = j->next;
+      if (prev) {
+        prev->next = j->next;
+      } else {
+        head = after(j);
+      }
       if (tail == j) tail = prev;
       --queued;
       return true;
     }
     return false;
   }
+  /// The job queued after `job` (its inbox_item link serves the queue until it runs).
+  static offload_job* after(const offload_job* job) noexcept {
+    return static_cast<offload_job*>(job->next);
+  }
 };
 
-/// Hands a finished job back on the hub thread: wakes its fiber, or deletes an orphan. If the
-/// io_context is destroyed before running it, the orphan is still deleted.
-struct deliver_handler {
-  offload_job* job;
-  explicit deliver_handler(offload_job* j) noexcept : job(j) {}
-  deliver_handler(deliver_handler&& other) noexcept : job(std::exchange(other.job, nullptr)) {}
-  deliver_handler& operator=(deliver_handler&&) = delete;
-  ~deliver_handler() {
-    if (job && job->orphaned) delete job;
+/// A finished job back on the hub thread (its inbox_item's invoke): wakes its fiber, or deletes
+/// an orphan. One the hub never ran (it ended first) is destroyed unrun on its thread: an
+/// orphan then (no fiber can still wait once the hub has ended), deleted as well.
+void deliver(inbox_item* item, bool run) noexcept {
+  auto* job = static_cast<offload_job*>(item);
+  if (job->orphaned) {
+    delete job;
+  } else if (run) {
+    static_cast<completion*>(job->waiter)->complete();
   }
-  void operator()() {
-    offload_job* j = std::exchange(job, nullptr);
-    if (j->orphaned) {
-      delete j;
-    } else {
-      static_cast<completion*>(j->waiter)->complete();
-    }
-  }
-};
+}
 
 void worker_main(std::shared_ptr<pool_state> state) {
   pthread_setname_np(pthread_self(), "grove-offload");
@@ -123,11 +127,8 @@ void worker_main(std::shared_ptr<pool_state> state) {
     job->run();
     lock.lock();
     job->status = offload_job::state::finished;
-    if (state->io) {
-      boost::asio::post(*state->io, deliver_handler(job));
-    } else {
-      delete job;  // the hub is gone; so is every fiber that could have waited
-    }
+    // Refused once the hub's loop has returned: every fiber that could have waited is gone.
+    if (!state->io || !post_item(*state->hub, job)) delete job;
   }
   --state->threads;
 }
@@ -142,12 +143,14 @@ class offload_service final : public boost::asio::execution_context::service {
         state_(std::make_shared<pool_state>()) {
     state_->max_threads = threads_from_environment();
     state_->io = &io_;
+    state_->hub = t_hub->control();  // made by current_service(): on a hub's thread
   }
 
   /// Queues `job` and waits for it (see run_offloaded).
   void run(std::unique_ptr<offload_job>& job) {
     completion done;
     job->waiter = &done;
+    job->invoke = &deliver;
     submit(job.get());
     waiter_started();
     struct waiter_guard {

@@ -35,12 +35,15 @@ TEST_CASE("wait returns at once while the event is set, and clear makes waits bl
     grove::event e;
     e.set();
     e.wait();
-    CHECK(e.wait_for(0ms));
+    bool set = e.wait_for(0ms);
+    CHECK(set);
     e.clear();
     CHECK_FALSE(e.is_set());
-    CHECK_FALSE(e.wait_for(0ms));
+    set = e.wait_for(0ms);
+    CHECK_FALSE(set);
     auto start = std::chrono::steady_clock::now();
-    CHECK_FALSE(e.wait_for(20ms));
+    set = e.wait_for(20ms);
+    CHECK_FALSE(set);
     CHECK(std::chrono::steady_clock::now() - start >= 20ms);
   });
 }
@@ -61,10 +64,13 @@ TEST_CASE("a fiber woken by set returns true even if the event is cleared before
 TEST_CASE("wait_until accepts steady and system clock time points") {
   grove::run([] {
     grove::event e;
-    CHECK_FALSE(e.wait_until(std::chrono::steady_clock::now() + 5ms));
-    CHECK_FALSE(e.wait_until(std::chrono::system_clock::now() + 5ms));
+    bool set = e.wait_until(std::chrono::steady_clock::now() + 5ms);
+    CHECK_FALSE(set);
+    set = e.wait_until(std::chrono::system_clock::now() + 5ms);
+    CHECK_FALSE(set);
     grove::call_later(5ms, [&] { e.set(); });
-    CHECK(e.wait_until(std::chrono::system_clock::now() + 10s));
+    set = e.wait_until(std::chrono::system_clock::now() + 10s);
+    CHECK(set);
   });
 }
 
@@ -118,11 +124,13 @@ TEST_CASE("a huge timeout or a far time point means forever, not an overflow int
   grove::run([] {
     grove::event e;
     grove::call_later(2ms, [&] { e.set(); });
-    CHECK(e.wait_for(std::chrono::hours::max()));
+    bool set = e.wait_for(std::chrono::hours::max());
+    CHECK(set);
     e.clear();
     grove::call_later(2ms, [&] { e.set(); });
-    CHECK(e.wait_until(
-        std::chrono::time_point<std::chrono::steady_clock, std::chrono::hours>::max()));
+    set =
+        e.wait_until(std::chrono::time_point<std::chrono::steady_clock, std::chrono::hours>::max());
+    CHECK(set);
   });
 }
 

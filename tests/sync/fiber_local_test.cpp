@@ -25,7 +25,10 @@ TEST_CASE("each fiber sees its own value, created on first use") {
         return counter.get();
       }));
     }
-    for (int i = 1; i <= 3; ++i) CHECK(fibers[i - 1].get() == i);
+    for (int i = 1; i <= 3; ++i) {
+      int seen = fibers[i - 1].get();
+      CHECK(seen == i);
+    }
     CHECK(counter.get() == 0);  // the main fiber's own
     label->append("!");
     CHECK(*label == "unset!");

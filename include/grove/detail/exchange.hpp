@@ -85,12 +85,7 @@ class exchange_base {
   exchange_base(std::size_t capacity, cross_thread_t tag,
                 wait_kind kind = wait_kind::queue) noexcept
       : owner_(tag), takers_(kind), givers_(kind), capacity_(capacity), joiners_(kind) {}
-  /// A shared exchange wakes its waiters (any hub, plain threads; a select included) with
-  /// grove::error naming it and returns once they have left, as one hub's queues do.
-  ~exchange_base() {
-    if (owner_.shared()) [[unlikely]]
-      owner_.abandon_waiters({&takers_, &givers_, &joiners_});
-  }
+  // No destructor of its own: ~exchange wakes a shared one's waiters (abandon_waiters).
   exchange_base(const exchange_base&) = delete;
   exchange_base& operator=(const exchange_base&) = delete;
 
@@ -115,6 +110,9 @@ class exchange_base {
 
   /// Turns a served or woken node into an outcome (pending / retry: blocked).
   static outcome outcome_from(const wait_node& node) noexcept;
+  /// For a local waiter whose node says abandoned_status (see retried_): throws grove::error
+  /// naming the primitive of `kind`, touching nothing of it.
+  [[noreturn]] static void throw_abandoned(wait_kind kind);
 
  protected:
   /// Suspends with `node` (already queued) until served or `deadline`; throws on kill / timeout.
@@ -122,6 +120,29 @@ class exchange_base {
   handoff await(wait_node& node, time_point deadline);
   /// Called when an item has been accepted (for task_done / join).
   void accepted() noexcept { ++unfinished_; }
+  /// For the derived exchange's destructor, while its buffer still exists: a shared exchange
+  /// wakes its waiters (any hub, plain threads; a select included) with grove::error naming
+  /// it and returns once they have left, as one hub's queues do. (A waiter woken to go round
+  /// before this looks at the buffer under the lock: it must not be mid-destruction.)
+  void abandon_waiters() noexcept {
+    if (owner_.shared()) [[unlikely]] {
+      owner_.abandon_waiters({&takers_, &givers_, &joiners_});
+      return;
+    }
+    while (wait_node* node = retried_.front()) {
+      retried_.remove(*node);
+      node->status = abandoned_status;
+    }
+  }
+  /// Records `outcome` in a popped waiter's node and wakes it. A local waiter told to retry
+  /// (a throwing copy) is woken but will go round again, here: until it runs its node waits in
+  /// retried_, so that the exchange's end can tell it (the queues' destructors no longer
+  /// reach it). A shared one learns it from the owner's flag (sync_owner::abandon_waiters).
+  void hand_off_to(wait_node& node, handoff outcome) noexcept {
+    hand_off(node, outcome);
+    // After the wake: push_back renews the node's token, which nothing reads any more.
+    if (outcome == handoff::retry && !owner_.shared()) retried_.push_back(node);
+  }
 
   sync_owner owner_;
   wait_queue takers_;
@@ -132,6 +153,9 @@ class exchange_base {
  private:
   std::size_t unfinished_ = 0;
   wait_queue joiners_;
+  /// Local waiters told to retry that have not run yet; each node leaves it when its waiter
+  /// resumes (the node's destructor), or is marked abandoned_status by the exchange's end.
+  wait_queue retried_;
 };
 
 /// Buffer + hand-off queues for items of type T, ordered by `Order`.
@@ -139,6 +163,7 @@ template <class T, class Order>
 class exchange : public exchange_base {
  public:
   using exchange_base::exchange_base;
+  ~exchange() { abandon_waiters(); }  // first: a waiter going round may still read buffer_
 
   /// Gives `item`: to the oldest waiting taker, else into the buffer if it has room, else waits
   /// as a giver until taken, closed or `deadline` (no_wait: never waits).
@@ -258,7 +283,7 @@ class exchange : public exchange_base {
       try {
         static_cast<std::optional<T>*>(taker->payload)->emplace(item.take());
       } catch (...) {
-        hand_off(*taker, handoff::retry);  // the taker queues again; the giver sees the error
+        hand_off_to(*taker, handoff::retry);  // the taker queues again; the giver sees the error
         throw;
       }
       accepted();
@@ -283,7 +308,7 @@ class exchange : public exchange_base {
       try {
         out.emplace(static_cast<offer<T>*>(giver->payload)->take());
       } catch (...) {
-        hand_off(*giver, handoff::retry);
+        hand_off_to(*giver, handoff::retry);
         throw;
       }
       accepted();
@@ -300,7 +325,7 @@ class exchange : public exchange_base {
         buffer_.push(static_cast<offer<T>*>(giver->payload)->take());
       } catch (...) {
         // The taker got its item; the giver copies its own item again and sees the error.
-        hand_off(*giver, handoff::retry);
+        hand_off_to(*giver, handoff::retry);
         return;
       }
       accepted();

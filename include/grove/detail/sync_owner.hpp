@@ -55,9 +55,6 @@ struct alignas(64) remote_waiter final : inbox_item {
   bool watched = false;   ///< the hub polls `signalled` (set before queueing)
   bool posted = false;    ///< pushed to the hub's inbox (set by the waker, under the lock)
   bool item_ran = false;  ///< the hub has run the posted item
-  /// Set by abandon_waiters(): the primitive's name (a multi-wait learns it even when another
-  /// case's waker took its claim). Last: only a primitive's teardown touches it.
-  const char* abandoned_by = nullptr;
 
  private:
   static void ran(inbox_item* item, bool run) noexcept;
@@ -126,16 +123,23 @@ class sync_owner {
   }
   hub_impl* owner_;
   mutable spin_lock lock_;
+  /// Set by abandon_waiters() under lock_, with the kind of its first queue (what the error
+  /// names): a waiter that wakes to go round again (a hand-off that failed, a multi-wait whose
+  /// claim another primitive's waker took) leaves by throwing instead. In the padding after
+  /// lock_: no byte added.
+  mutable bool abandoned_ = false;
+  mutable wait_kind abandoned_kind_ = wait_kind::unknown;
   /// Waiters inside wait_in() (shared only; changed under lock_): abandon_waiters() waits for 0.
   mutable std::atomic<std::uint32_t> waiting_{0};
 };
 
 /// Shared primitives' locks this thread holds (sync_guard). While any is held, a waker defers
-/// the system call that interrupts a sleeping hub until the last one is released: a syscall
-/// under a spinlock stalls every thread spinning on it (lib/core/cross_thread.cpp).
+/// the system call that interrupts a sleeping hub or wakes a plain thread's futex until the
+/// last one is released: a syscall under a spinlock stalls every thread spinning on it
+/// (lib/core/cross_thread.cpp).
 extern thread_local std::uint32_t t_shared_locks __attribute__((tls_model("initial-exec")));
 extern thread_local bool t_interrupts_deferred __attribute__((tls_model("initial-exec")));
-/// Interrupts the hubs a waker deferred (see t_shared_locks).
+/// Interrupts the hubs and wakes the plain threads a waker deferred (see t_shared_locks).
 void run_deferred_interrupts() noexcept;
 
 /// Holds a primitive's lock when it is not local (see sync_owner); nothing when local.
