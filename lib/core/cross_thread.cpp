@@ -163,7 +163,6 @@ void wake_remote(wait_node& node) noexcept {
     return;
   }
   if (r->posted) return;  // woken already (a primitive's teardown after a hand-off)
-  if (t_hub) t_hub->woke_remote();  // its hub may spin for an answer (hub_impl::spin_for_inbox)
   hub_control& control = *r->control;
   if (r->watched) {
     // The waiter's hub polls the flag (spinning, or between fibers); if it sleeps, interrupt it:

@@ -4,7 +4,6 @@
 #include "core/hub_impl.hpp"
 
 #include <pthread.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -117,34 +116,35 @@ void hub_impl::run_inbox() noexcept {
 }
 
 bool hub_impl::spin_for_inbox() noexcept {
-  // When to spin, and why an expected answer overrides a pause: core/spin_policy.hpp.
-  const bool answer_expected = woke_remote_ && woken_remotely_;
-  woke_remote_ = false;
-  auto now = clock::now();
-  if (!spin_.should_spin(now, answer_expected)) return false;
-  const auto until = now + spin_policy::limit;
+  // A thread wake-up costs ~20-25 us on these VMs (a futex or eventfd ping-pong between two
+  // pinned threads, bench/RESULTS.md), so a peer that answers within that time is better waited
+  // for awake: spin up to about one wake-up's cost. Only while fibers wait on other threads, and
+  // only while it pays: after `spin_failures_allowed` empty spins in a row, skip spinning for
+  // 2, 4, ... 256 sleeps; a spin that finds work resets that.
+  constexpr std::uint32_t spin_failures_allowed = 4, max_backoff = 8;
+  if (spin_skip_ != 0) {
+    --spin_skip_;
+    return false;
+  }
+  const auto until = clock::now() + spin_limit;
   do {
     // A clock read costs about as much as a cache line's trip between CPUs: a few per spin.
     for (int i = 0; i < 128; ++i) {
       if (control_->inbox.has_items() ||
           (watched_count_ != 0 && watched_signalled(std::memory_order_relaxed))) {
-        spin_.found();
-        woken_remotely_ = true;
+        spin_failures_ = 0;
+        spin_backoff_ = 0;
         return true;
       }
       __builtin_ia32_pause();
     }
-  } while ((now = clock::now()) < until);
-  spin_.found_nothing(now, preempted_since_last_look());
+  } while (clock::now() < until);
+  if (++spin_failures_ >= spin_failures_allowed) {
+    spin_failures_ = 0;
+    if (spin_backoff_ < max_backoff) ++spin_backoff_;
+    spin_skip_ = std::uint32_t{1} << spin_backoff_;
+  }
   return false;
-}
-
-bool hub_impl::preempted_since_last_look() noexcept {
-  rusage usage{};
-  if (::getrusage(RUSAGE_THREAD, &usage) != 0) return false;
-  bool preempted = usage.ru_nivcsw != involuntary_switches_;
-  involuntary_switches_ = usage.ru_nivcsw;
-  return preempted;
 }
 
 bool hub_impl::watch(remote_waiter* r) noexcept {
@@ -299,7 +299,6 @@ void hub_impl::loop() {
       continue;
     }
     spins_since_poll_ = 0;
-    woke_remote_ = false;
     // About to sleep: announce it, then look at the inbox once more (Dekker, hub_control.hpp):
     // a poster that pushed before the announcement is seen here, one that pushes after it sees
     // the announcement and interrupts the reactor.
@@ -312,14 +311,9 @@ void hub_impl::loop() {
     // Waiting here with nothing to run is not a stall: the blocking monitor skips idle hubs.
     watch_.idle.store(true, std::memory_order_relaxed);
     arm_asio_timer_for_sleep();
-    const bool time_sleep = remote_waits_ != 0 && spin_.wants_sleep_time();
-    const time_point slept_at = time_sleep ? clock::now() : time_point{};
     std::size_t handled = io_.run_one();
     watch_.idle.store(false, std::memory_order_relaxed);
     control_->sleeping.store(false, std::memory_order_relaxed);
-    woken_remotely_ = control_->inbox.has_items() ||
-                      (watched_count_ != 0 && watched_signalled(std::memory_order_acquire));
-    if (woken_remotely_ && time_sleep) spin_.woken_after(clock::now() - slept_at);
     if (handled == 0 && !ready_head_ && !soon_head_ && !control_->inbox.has_items() &&
         !(watched_count_ != 0 && watched_signalled(std::memory_order_acquire))) {
       on_deadlock();

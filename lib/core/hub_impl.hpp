@@ -23,7 +23,6 @@
 #include "core/hub_watch.hpp"
 #include "core/asio_thread.hpp"
 #include "core/sanitizers.hpp"
-#include "core/spin_policy.hpp"
 #include "core/stack_pool.hpp"
 #include "core/timer_heap.hpp"
 
@@ -135,9 +134,6 @@ class hub_impl : public hub_core {
   bool watch(remote_waiter* r) noexcept;
   /// Stops polling `r` (no-op if not watched).
   void unwatch(remote_waiter* r) noexcept;
-  /// A fiber of this hub woke a fiber of another hub: an answer may come back soon (see
-  /// spin_for_inbox).
-  void woke_remote() noexcept { woke_remote_ = true; }
   /// True once the main fiber has finished and the hub is killing the others.
   bool ending() const noexcept { return shutting_down_; }
   std::uint64_t next_timeout_serial() noexcept { return ++timeout_serial_; }
@@ -155,8 +151,6 @@ class hub_impl : public hub_core {
   void close_control() noexcept;
   void run_inbox() noexcept;
   bool spin_for_inbox() noexcept;
-  /// True if the kernel preempted this thread since the last call (spin_policy).
-  bool preempted_since_last_look() noexcept;
   /// True if a watched waiter was signalled (seq_cst: the sleep handshake's second look).
   bool watched_signalled(std::memory_order order) const noexcept;
   /// Wakes every watched waiter that was signalled, and stops watching it.
@@ -218,10 +212,11 @@ class hub_impl : public hub_core {
   remote_waiter* watched_[watch_slots] = {};
   std::uint32_t watched_count_ = 0;
   // The spin before sleeping while fibers wait on other threads (spin_for_inbox).
-  spin_policy spin_;
-  bool woke_remote_ = false;     ///< a fiber here woke one on another hub since the last idle
-  bool woken_remotely_ = false;  ///< the hub's last idle ended with another thread's wake
-  long involuntary_switches_ = 0;  ///< the thread's count at the last empty spin (getrusage)
+  std::uint32_t spin_failures_ = 0;  ///< spins in a row that found nothing
+  std::uint32_t spin_backoff_ = 0;   ///< log2 of the sleeps to skip spinning after a failure run
+  std::uint32_t spin_skip_ = 0;      ///< sleeps left before the hub spins again
+  /// The longest spin: about what a thread wake-up costs on these VMs (hub.cpp).
+  static constexpr auto spin_limit = std::chrono::microseconds(30);
   std::uint32_t spins_since_poll_ = 0;  ///< spins that found work since Asio was last polled
   static constexpr std::uint32_t spins_per_poll = 32;
   stack_pool stacks_;
