@@ -17,45 +17,14 @@
 #include <thread>
 #include <utility>
 
-#include "core/hub_control.hpp"
+#include "../failing_alloc.hpp"
 
 using namespace std::chrono_literals;
 
 namespace {
-thread_local bool t_fail_allocations = false;
-}  // namespace
-
-extern "C" void* aligned_alloc(std::size_t align, std::size_t size) noexcept {
-  if (t_fail_allocations) {
-    errno = ENOMEM;
-    return nullptr;
-  }
-  return memalign(align, size);
-}
-
-void* operator new(std::size_t size) {
-  void* p = t_fail_allocations ? nullptr : std::malloc(size ? size : 1);
-  if (!p) throw std::bad_alloc();
-  return p;
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-
-namespace {
-
-/// The hub of the calling fiber: what a pool thread looks at to see it asleep.
-grove::detail::hub_control& this_hub_control() { return *grove::detail::t_hub->control(); }
-
-/// Blocks this (pool) thread until the hub has announced that it sleeps in its reactor; false
-/// after 10 s.
-bool wait_until_asleep(const grove::detail::hub_control& control) {
-  const auto give_up = std::chrono::steady_clock::now() + 10s;
-  while (!control.sleeping.load(std::memory_order_seq_cst)) {
-    if (std::chrono::steady_clock::now() > give_up) return false;
-    std::this_thread::yield();
-  }
-  return true;
-}
+using grove_test::t_fail_allocations;
+using grove_test::this_hub_control;
+using grove_test::wait_until_asleep;
 
 /// A result whose end the test sees (the hub deletes an abandoned call, result included).
 struct result {

@@ -14,22 +14,9 @@
 #include <grove/grove.hpp>
 
 #include "stress.hpp"
+#include "throws.hpp"
 
 using namespace std::chrono_literals;
-
-namespace {
-/// True if `fn()` throws an E. Called outside doctest's CHECK, like every grove wait: a check
-/// catches whatever its expression throws, a kill (grove::fiber_killed) included.
-template <class E, class Fn>
-bool throws(Fn fn) {
-  try {
-    fn();
-  } catch (const E&) {
-    return true;
-  }
-  return false;
-}
-}  // namespace
 
 TEST_CASE("an unbuffered send waits until a receiver has taken the value") {
   grove::run([] {
@@ -129,7 +116,7 @@ TEST_CASE("close ends range-for after the buffered values; send on a closed chan
     CHECK_FALSE(ch.close());  // closing twice is harmless
     bool more = ch.receive().has_value();
     CHECK_FALSE(more);
-    bool refused = throws<grove::channel_closed>([&] { ch.send(5); });
+    bool refused = grove_test::throws<grove::channel_closed>([&] { ch.send(5); });
     CHECK(refused);
     CHECK_THROWS_AS(ch.try_send(5), grove::channel_closed);
   });
@@ -177,7 +164,7 @@ TEST_CASE("kill and scoped timeouts interrupt send and receive without losing a 
     {
       grove::timeout t(2ms);
       // The killed sender sent nothing.
-      bool timed_out = throws<grove::timeout_error>([&] { (void)ch.receive(); });
+      bool timed_out = grove_test::throws<grove::timeout_error>([&] { (void)ch.receive(); });
       CHECK(timed_out);
     }
     grove::this_fiber::yield();
@@ -191,7 +178,7 @@ TEST_CASE("kill and scoped timeouts interrupt send and receive without losing a 
     CHECK(got == 2);
     {
       grove::timeout t(2ms);
-      bool timed_out = throws<grove::timeout_error>([&] { ch.send(3); });
+      bool timed_out = grove_test::throws<grove::timeout_error>([&] { ch.send(3); });
       CHECK(timed_out);
     }
     CHECK_FALSE(ch.try_receive().has_value());

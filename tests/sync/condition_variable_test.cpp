@@ -10,21 +10,9 @@
 
 #include <grove/grove.hpp>
 
-using namespace std::chrono_literals;
+#include "throws.hpp"
 
-namespace {
-/// True if `fn()` throws an E. Called outside doctest's CHECK, like every grove wait: a check
-/// catches whatever its expression throws, a kill (grove::fiber_killed) included.
-template <class E, class Fn>
-bool throws(Fn fn) {
-  try {
-    fn();
-  } catch (const E&) {
-    return true;
-  }
-  return false;
-}
-}  // namespace
+using namespace std::chrono_literals;
 
 TEST_CASE("wait releases the mutex while waiting and holds it again when it returns") {
   grove::run([] {
@@ -184,7 +172,7 @@ TEST_CASE("waiting without holding the lock is an error") {
     grove::mutex m;
     grove::condition_variable cv;
     std::unique_lock lock(m, std::defer_lock);
-    bool refused = throws<grove::error>([&] { cv.wait(lock); });
+    bool refused = grove_test::throws<grove::error>([&] { cv.wait(lock); });
     CHECK(refused);
   });
 }

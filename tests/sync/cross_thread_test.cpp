@@ -20,20 +20,11 @@
 #include <thread>
 #include <vector>
 
+#include "throws.hpp"
+
 using namespace std::chrono_literals;
 
 namespace {
-/// True if `fn()` throws an E. Called outside doctest's CHECK, like every grove wait: a check
-/// catches whatever its expression throws, a kill (grove::fiber_killed) included.
-template <class E, class Fn>
-bool throws(Fn fn) {
-  try {
-    fn();
-  } catch (const E&) {
-    return true;
-  }
-  return false;
-}
 /// What the grove::error `fn()` throws says ("" if none); outside CHECK, as throws().
 template <class Fn>
 std::string error_of(Fn fn) {
@@ -147,13 +138,13 @@ TEST_CASE("kills and timeouts end cross-thread waits on both sides and lose noth
     grove::run([&] {
       // Hub B: a timeout ends a wait nobody will serve; a killed sender has not sent.
       bool timed_out =
-          throws<grove::timeout_error>([&] { grove::with_timeout(20ms, [&] { never.wait(); }); });
+          grove_test::throws<grove::timeout_error>([&] { grove::with_timeout(20ms, [&] { never.wait(); }); });
       CHECK(timed_out);
       auto blocked_sender = grove::spawn([&] { unread.send(-1); });
       grove::this_fiber::sleep_for(20ms);
       blocked_sender.kill();
       blocked_sender.join();
-      bool killed = throws<grove::killed_error>([&] { blocked_sender.get(); });
+      bool killed = grove_test::throws<grove::killed_error>([&] { blocked_sender.get(); });
       CHECK(killed);
       ch.send(7);
     });
@@ -163,7 +154,7 @@ TEST_CASE("kills and timeouts end cross-thread waits on both sides and lose noth
     auto doomed = grove::spawn([&] { return ch.receive(); });
     grove::this_fiber::yield();
     doomed.kill();
-    bool killed = throws<grove::killed_error>([&] { doomed.get(); });
+    bool killed = grove_test::throws<grove::killed_error>([&] { doomed.get(); });
     CHECK(killed);
     grove::timeout t(10s);
     auto v = ch.receive();
@@ -172,7 +163,7 @@ TEST_CASE("kills and timeouts end cross-thread waits on both sides and lose noth
     CHECK_FALSE(unread.try_receive().has_value());  // the killed sender left nothing behind
     // A timeout on this side too, on a wait another thread could serve.
     bool timed_out =
-        throws<grove::timeout_error>([&] { grove::with_timeout(20ms, [&] { unread.receive(); }); });
+        grove_test::throws<grove::timeout_error>([&] { grove::with_timeout(20ms, [&] { unread.receive(); }); });
     CHECK(timed_out);
   });
   other.join();
@@ -318,7 +309,7 @@ TEST_CASE("wait_any and wait_all take shared events and futures set on another h
     victim.kill();
     bool ended = victim.join_for(10s);
     CHECK(ended);
-    bool killed = throws<grove::killed_error>([&] { victim.get(); });
+    bool killed = grove_test::throws<grove::killed_error>([&] { victim.get(); });
     CHECK(killed);
   });
   other.join();
@@ -540,7 +531,7 @@ TEST_CASE(
     bool acquired = empty.try_acquire_for(10ms);
     CHECK_FALSE(acquired);
     bool timed_out =
-        throws<grove::timeout_error>([&] { grove::with_timeout(10ms, [&] { empty.acquire(); }); });
+        grove_test::throws<grove::timeout_error>([&] { grove::with_timeout(10ms, [&] { empty.acquire(); }); });
     CHECK(timed_out);
     waiting.set();
     empty.acquire();  // killed here
@@ -551,7 +542,7 @@ TEST_CASE(
     bool ended = waiter.join_for(10s);
     CHECK(ended);
   });
-  bool killed = throws<grove::killed_error>([&] { waiter.get(); });
+  bool killed = grove_test::throws<grove::killed_error>([&] { waiter.get(); });
   CHECK(killed);
   empty.release();
   CHECK(empty.available() == 1);  // nobody took it: the killed waiter left the queue
@@ -619,7 +610,7 @@ TEST_CASE("a shared mutex: timed locks time out, a killed waiter never holds it,
     bool locked = m.try_lock_for(10ms);
     CHECK_FALSE(locked);
     bool timed_out =
-        throws<grove::timeout_error>([&] { grove::with_timeout(10ms, [&] { m.lock(); }); });
+        grove_test::throws<grove::timeout_error>([&] { grove::with_timeout(10ms, [&] { m.lock(); }); });
     CHECK(timed_out);
     std::atomic<bool> got{false};
     auto doomed = grove::spawn([&] {
@@ -628,7 +619,7 @@ TEST_CASE("a shared mutex: timed locks time out, a killed waiter never holds it,
     });
     grove::this_fiber::yield();  // doomed waits in the queue
     doomed.kill();
-    bool killed = throws<grove::killed_error>([&] { doomed.get(); });
+    bool killed = grove_test::throws<grove::killed_error>([&] { doomed.get(); });
     CHECK(killed);
     CHECK_FALSE(got);
     release.set();

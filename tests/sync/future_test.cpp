@@ -11,21 +11,9 @@
 
 #include <grove/grove.hpp>
 
-using namespace std::chrono_literals;
+#include "throws.hpp"
 
-namespace {
-/// True if `fn()` throws an E. Called outside doctest's CHECK, like every grove wait: a check
-/// catches whatever its expression throws, a kill (grove::fiber_killed) included.
-template <class E, class Fn>
-bool throws(Fn fn) {
-  try {
-    fn();
-  } catch (const E&) {
-    return true;
-  }
-  return false;
-}
-}  // namespace
+using namespace std::chrono_literals;
 
 TEST_CASE("every fiber waiting in get receives the value") {
   grove::run([] {
@@ -78,7 +66,7 @@ TEST_CASE("a promise destroyed unset breaks its futures instead of leaving them 
       f = p.get_future();
       grove::spawn([p = std::move(p)]() mutable { grove::this_fiber::yield(); });
     }
-    bool broken = throws<grove::broken_promise>([&] { f.get(); });
+    bool broken = grove_test::throws<grove::broken_promise>([&] { f.get(); });
     CHECK(broken);
   });
 }
@@ -125,11 +113,11 @@ TEST_CASE("kill and scoped timeouts interrupt get, and the result still reaches 
     grove::this_fiber::yield();
     victim.kill();
     victim.join();
-    bool killed = throws<grove::killed_error>([&] { victim.get(); });
+    bool killed = grove_test::throws<grove::killed_error>([&] { victim.get(); });
     CHECK(killed);
     {
       grove::timeout t(5ms);
-      bool timed_out = throws<grove::timeout_error>([&] { f.get(); });
+      bool timed_out = grove_test::throws<grove::timeout_error>([&] { f.get(); });
       CHECK(timed_out);
     }
     p.set_value(9);

@@ -10,21 +10,9 @@
 
 #include <grove/grove.hpp>
 
-using namespace std::chrono_literals;
+#include "throws.hpp"
 
-namespace {
-/// True if `fn()` throws an E. Called outside doctest's CHECK, like every grove wait: a check
-/// catches whatever its expression throws, a kill (grove::fiber_killed) included.
-template <class E, class Fn>
-bool throws(Fn fn) {
-  try {
-    fn();
-  } catch (const E&) {
-    return true;
-  }
-  return false;
-}
-}  // namespace
+using namespace std::chrono_literals;
 
 TEST_CASE("spawn into a group returns handles, size counts running members, join waits for all") {
   grove::run([] {
@@ -164,7 +152,7 @@ TEST_CASE("join_for times out while members run; kill and timeouts interrupt joi
     CHECK_FALSE(joined);
     {
       grove::timeout t(2ms);
-      bool timed_out = throws<grove::timeout_error>([&] { g.join(); });
+      bool timed_out = grove_test::throws<grove::timeout_error>([&] { g.join(); });
       CHECK(timed_out);
     }
     auto joiner = grove::spawn([&] { g.join(); });

@@ -9,21 +9,9 @@
 
 #include <grove/grove.hpp>
 
-using namespace std::chrono_literals;
+#include "throws.hpp"
 
-namespace {
-/// True if `fn()` throws an E. Called outside doctest's CHECK, like every grove wait: a check
-/// catches whatever its expression throws, a kill (grove::fiber_killed) included.
-template <class E, class Fn>
-bool throws(Fn fn) {
-  try {
-    fn();
-  } catch (const E&) {
-    return true;
-  }
-  return false;
-}
-}  // namespace
+using namespace std::chrono_literals;
 
 TEST_CASE("a mutex keeps fibers that yield inside the critical section apart") {
   grove::run([] {
@@ -124,7 +112,7 @@ TEST_CASE("misuse is a clear error: relocking, unlocking unlocked, unlocking ano
     grove::mutex m;
     CHECK_THROWS_AS(m.unlock(), grove::error);
     m.lock();
-    bool refused = throws<grove::error>([&] { m.lock(); });
+    bool refused = grove_test::throws<grove::error>([&] { m.lock(); });
     CHECK(refused);
     CHECK_THROWS_AS(m.try_lock(), grove::error);
     auto other = grove::spawn([&] { CHECK_THROWS_AS(m.unlock(), grove::error); });
@@ -148,7 +136,7 @@ TEST_CASE("a scoped timeout interrupts lock") {
     grove::this_fiber::yield();
     {
       grove::timeout t(2ms);
-      bool timed_out = throws<grove::timeout_error>([&] { m.lock(); });
+      bool timed_out = grove_test::throws<grove::timeout_error>([&] { m.lock(); });
       CHECK(timed_out);
     }
     holder.join();

@@ -13,22 +13,9 @@
 #include <grove/grove.hpp>
 
 #include "stress.hpp"
+#include "throws.hpp"
 
 using namespace std::chrono_literals;
-
-namespace {
-/// True if `fn()` throws an E. Called outside doctest's CHECK, like every grove wait: a check
-/// catches whatever its expression throws, a kill (grove::fiber_killed) included.
-template <class E, class Fn>
-bool throws(Fn fn) {
-  try {
-    fn();
-  } catch (const E&) {
-    return true;
-  }
-  return false;
-}
-}  // namespace
 
 TEST_CASE("items leave a queue in FIFO order, a lifo_queue in LIFO, a priority_queue by rank") {
   grove::run([] {
@@ -151,15 +138,15 @@ TEST_CASE("close wakes waiting getters and putters; getters drain what is left f
     CHECK(getter_saw_close);
     CHECK(putter_saw_close);
     CHECK(full.closed());
-    bool put_refused = throws<grove::queue_closed>([&] { full.put(3); });
+    bool put_refused = grove_test::throws<grove::queue_closed>([&] { full.put(3); });
     CHECK(put_refused);
     CHECK_THROWS_AS(full.try_put(3), grove::queue_closed);
     int drained = full.get();
     CHECK(drained == 1);  // drained first
-    bool get_refused = throws<grove::queue_closed>([&] { full.get(); });
+    bool get_refused = grove_test::throws<grove::queue_closed>([&] { full.get(); });
     CHECK(get_refused);
     CHECK_THROWS_AS(full.try_get(), grove::queue_closed);
-    bool get_for_refused = throws<grove::queue_closed>([&] { (void)full.get_for(1s); });
+    bool get_for_refused = grove_test::throws<grove::queue_closed>([&] { (void)full.get_for(1s); });
     CHECK(get_for_refused);
   });
 }
@@ -240,7 +227,7 @@ TEST_CASE("a putter killed or timed out while waiting leaves nothing in the queu
     victim.join();
     {
       grove::timeout t(2ms);
-      bool timed_out = throws<grove::timeout_error>([&] { q.put(3); });
+      bool timed_out = grove_test::throws<grove::timeout_error>([&] { q.put(3); });
       CHECK(timed_out);
     }
     int first = q.get();

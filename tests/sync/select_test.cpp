@@ -13,22 +13,9 @@
 #include <vector>
 
 #include "stress.hpp"
+#include "throws.hpp"
 
 using namespace std::chrono_literals;
-
-namespace {
-/// True if `fn()` throws an E. Called outside doctest's CHECK, like every grove wait: a check
-/// catches whatever its expression throws, a kill (grove::fiber_killed) included.
-template <class E, class Fn>
-bool throws(Fn fn) {
-  try {
-    fn();
-  } catch (const E&) {
-    return true;
-  }
-  return false;
-}
-}  // namespace
 
 TEST_CASE("select takes one ready case and leaves the other untouched") {
   grove::run([] {
@@ -224,10 +211,10 @@ TEST_CASE("a closed channel: optional handlers get nullopt, no-argument ones run
     chosen = grove::select(grove::on_receive(done, [&] { ran = true; }));
     CHECK(chosen == 0);
     CHECK(ran);
-    bool threw = throws<grove::channel_closed>(
+    bool threw = grove_test::throws<grove::channel_closed>(
         [&] { (void)grove::select(grove::on_receive(done, [](int) {})); });
     CHECK(threw);
-    threw = throws<grove::channel_closed>([&] { (void)grove::select(grove::on_send(done, 1)); });
+    threw = grove_test::throws<grove::channel_closed>([&] { (void)grove::select(grove::on_send(done, 1)); });
     CHECK(threw);
 
     // Closing while the select waits wakes it the same way.
@@ -252,7 +239,7 @@ TEST_CASE("a kill or scoped timeout during select makes no case happen") {
     CHECK_FALSE(b.try_receive().has_value());  // nobody sends any more
     {
       grove::timeout t(2ms);
-      bool timed_out = throws<grove::timeout_error>(
+      bool timed_out = grove_test::throws<grove::timeout_error>(
           [&] { (void)grove::select(grove::on_receive(a), grove::on_send(b, 2)); });
       CHECK(timed_out);
     }
@@ -444,7 +431,7 @@ TEST_CASE("a kill or timeout ends a select on shared channels and no case happen
     CHECK_FALSE(a.try_send(1));
     CHECK_FALSE(b.try_receive().has_value());
   });
-  bool killed = throws<grove::killed_error>([&] { victim.get(); });
+  bool killed = grove_test::throws<grove::killed_error>([&] { victim.get(); });
   CHECK(killed);
   stop.set();
   other.join();

@@ -8,21 +8,9 @@
 
 #include <grove/grove.hpp>
 
-using namespace std::chrono_literals;
+#include "throws.hpp"
 
-namespace {
-/// True if `fn()` throws an E. Called outside doctest's CHECK, like every grove wait: a check
-/// catches whatever its expression throws, a kill (grove::fiber_killed) included.
-template <class E, class Fn>
-bool throws(Fn fn) {
-  try {
-    fn();
-  } catch (const E&) {
-    return true;
-  }
-  return false;
-}
-}  // namespace
+using namespace std::chrono_literals;
 
 TEST_CASE("acquire takes free permits and waits when none is left") {
   grove::run([] {
@@ -128,7 +116,7 @@ TEST_CASE("try_acquire_for gives up after its timeout and a scoped timeout takes
     CHECK_FALSE(acquired);
     {
       grove::timeout t(5ms);
-      bool timed_out = throws<grove::timeout_error>([&] { s.acquire(); });
+      bool timed_out = grove_test::throws<grove::timeout_error>([&] { s.acquire(); });
       CHECK(timed_out);
     }
     s.release();

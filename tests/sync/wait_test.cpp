@@ -9,21 +9,9 @@
 
 #include <grove/grove.hpp>
 
-using namespace std::chrono_literals;
+#include "throws.hpp"
 
-namespace {
-/// True if `fn()` throws an E. Called outside doctest's CHECK, like every grove wait: a check
-/// catches whatever its expression throws, a kill (grove::fiber_killed) included.
-template <class E, class Fn>
-bool throws(Fn fn) {
-  try {
-    fn();
-  } catch (const E&) {
-    return true;
-  }
-  return false;
-}
-}  // namespace
+using namespace std::chrono_literals;
 
 TEST_CASE("wait_all waits for fibers, events and futures together") {
   grove::run([] {
@@ -118,7 +106,7 @@ TEST_CASE("kill and scoped timeouts interrupt wait_all and wait_any and leave th
     victim.join();
     {
       grove::timeout t(2ms);
-      bool timed_out = throws<grove::timeout_error>([&] { grove::wait_all(e); });
+      bool timed_out = grove_test::throws<grove::timeout_error>([&] { grove::wait_all(e); });
       CHECK(timed_out);
     }
     auto waiter = grove::spawn([&] { return grove::wait_any(e); });
