@@ -195,6 +195,18 @@ std::size_t poll_cases(Tuple& cases, std::index_sequence<I...>) {
   return chosen;
 }
 
+/// After a wait that was handed nothing (a hand-off failed): throws if a channel of the select
+/// ended meanwhile (a local one marks the node abandoned_status: exchange_base::retried_),
+/// instead of letting the select poll it again.
+template <std::size_t N>
+void throw_if_channel_ended(const std::array<wait_node, N>& nodes) {
+  for (const wait_node& node : nodes) {
+    if (node.status == abandoned_status) {
+      throw_destroyed_while_waiting(primitive_name(wait_kind::channel));
+    }
+  }
+}
+
 /// The timer case with the earliest deadline: its index (sizeof...(I) if there is none) and
 /// its deadline (no_deadline then).
 template <class Tuple, std::size_t... I>
@@ -257,9 +269,7 @@ std::size_t run_select_shared(Tuple& cases, multi_lock& locks, std::index_sequen
     raise_for(why);  // killed, timed out: no case happened
     // Woken with nothing handed over (a hand-off failed): poll and queue again, unless a local
     // channel ended meanwhile (a shared one throws in locks.wait).
-    for (const wait_node& node : nodes) {
-      if (node.status == abandoned_status) exchange_base::throw_abandoned(wait_kind::channel);
-    }
+    throw_if_channel_ended(nodes);
   }
   ((I == chosen ? std::get<I>(cases).run() : void()), ...);
   return chosen;
@@ -313,9 +323,7 @@ std::size_t run_select(Tuple& cases, std::index_sequence<I...> all) {
     if (chosen != none) break;
     // A hand-off failed (a throwing copy in the other fiber): poll and queue again, unless
     // that channel ended meanwhile (exchange_base::retried_).
-    for (const wait_node& node : nodes) {
-      if (node.status == abandoned_status) exchange_base::throw_abandoned(wait_kind::channel);
-    }
+    throw_if_channel_ended(nodes);
   }
   ((I == chosen ? std::get<I>(cases).run() : void()), ...);
   return chosen;

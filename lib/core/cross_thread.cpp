@@ -18,7 +18,6 @@
 #include <grove/hub_ref.hpp>
 #include <iterator>
 #include <memory>
-#include <string>
 #include <utility>
 
 #include "core/hub_control.hpp"
@@ -263,11 +262,9 @@ std::uint8_t wait_in(sync_guard& guard, wait_queue& queue, wait_node& node, remo
   // had still been queued.
   if (status == abandoned_status ||
       (owner.abandoned_ && (status == 0 || status == static_cast<std::uint8_t>(handoff::retry)))) {
-    std::string what = queue.owner();
+    const char* what = queue.owner();  // a static string: read before the unlock all the same
     guard.unlock();
-    throw error(what +
-                " destroyed while a fiber waited on it (destroy a primitive only once nothing "
-                "waits on it)");
+    throw_destroyed_while_waiting(what);
   }
   if (status == 0 && why >= wake_reason::killed) {
     guard.unlock();
@@ -420,11 +417,9 @@ wake_reason multi_lock::wait(wait_node* nodes, std::size_t count, time_point dea
     if (all[i]->abandoned_) gone = all[i];
   }
   if (gone && !served) {
-    std::string what = primitive_name(gone->abandoned_kind_);
+    const char* what = primitive_name(gone->abandoned_kind_);
     unlock();
-    throw error(what +
-                " destroyed while a fiber waited on it (destroy a primitive only once nothing "
-                "waits on it)");
+    throw_destroyed_while_waiting(what);
   }
   return why;
 }

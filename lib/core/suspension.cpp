@@ -80,10 +80,7 @@ void raise_for(wake_reason reason) {
     case wake_reason::abandoned: {
       const fiber_base* self = current_fiber();
       const fiber_extras* x = self ? self->extras_if_any() : nullptr;
-      const char* what = x && x->abandoned_by ? x->abandoned_by : "a grove primitive";
-      throw error(std::string(what) +
-                  " destroyed while a fiber waited on it (destroy a primitive only once nothing "
-                  "waits on it)");
+      throw_destroyed_while_waiting(x && x->abandoned_by ? x->abandoned_by : "a grove primitive");
     }
     default:
       return;
@@ -159,6 +156,12 @@ call_site::call_site(const std::source_location& where) noexcept {
     record.where = where;
     record_ = &record;
   }
+}
+
+void throw_destroyed_while_waiting(const char* primitive) {
+  throw error(std::string(primitive) +
+              " destroyed while a fiber waited on it (destroy a primitive only once nothing "
+              "waits on it)");
 }
 
 void require_fiber() {

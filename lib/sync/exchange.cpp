@@ -1,7 +1,6 @@
 #include <grove/detail/exchange.hpp>
 
 #include <grove/error.hpp>
-#include <string>
 
 namespace grove::detail {
 
@@ -54,19 +53,13 @@ exchange_base::outcome exchange_base::outcome_from(const wait_node& node) noexce
   }
 }
 
-void exchange_base::throw_abandoned(wait_kind kind) {
-  throw error(std::string(primitive_name(kind)) +
-              " destroyed while a fiber waited on it (destroy a primitive only once nothing "
-              "waits on it)");
-}
-
 handoff exchange_base::await(wait_node& node, time_point deadline) {
   const wait_kind kind = takers_.kind();
   if (suspend(deadline, {kind, reinterpret_cast<std::uintptr_t>(this)}) != wake_reason::notified) {
     return handoff::retry;
   }
   // Told to retry, then the exchange ended before this fiber ran: `this` is gone.
-  if (node.status == abandoned_status) throw_abandoned(kind);
+  if (node.status == abandoned_status) throw_destroyed_while_waiting(primitive_name(kind));
   handoff why = outcome_of(node);
   return why == handoff::pending ? handoff::retry : why;
 }

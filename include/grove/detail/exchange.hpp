@@ -110,9 +110,6 @@ class exchange_base {
 
   /// Turns a served or woken node into an outcome (pending / retry: blocked).
   static outcome outcome_from(const wait_node& node) noexcept;
-  /// For a local waiter whose node says abandoned_status (see retried_): throws grove::error
-  /// naming the primitive of `kind`, touching nothing of it.
-  [[noreturn]] static void throw_abandoned(wait_kind kind);
 
  protected:
   /// Suspends with `node` (already queued) until served or `deadline`; throws on kill / timeout.

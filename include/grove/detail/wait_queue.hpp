@@ -104,6 +104,10 @@ constexpr const char* primitive_name(wait_kind kind) noexcept {
   }
 }
 
+/// Throws grove::error saying that `primitive` (a primitive_name) was destroyed while a fiber
+/// waited on it: what every wait whose primitive went under it reports.
+[[noreturn]] void throw_destroyed_while_waiting(const char* primitive);
+
 /// Intrusive FIFO of wait_nodes. Not thread-safe: on a primitive shared across threads, the
 /// primitive's lock guards it (sync_owner.hpp).
 struct wait_queue {
