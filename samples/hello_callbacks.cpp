@@ -16,15 +16,17 @@ int main(int argc, char** argv) {
   grove::run([&] {
     auto& hub = grove::hub::current();
     int pending = 2;
+    grove::event done;  // set by the last callback
     for (int n = 1; n <= 2; ++n) {
-      std::printf("[callback %d] Hello, wait three seconds,\n", n);
-      hub.call_later(std::chrono::duration_cast<std::chrono::nanoseconds>(wait), [n, &pending] {
-        std::printf("[callback %d] World!\n", n);
-        --pending;
-      });
+      std::printf("[callback %d] Hello, wait %g seconds,\n", n, wait.count());
+      hub.call_later(std::chrono::duration_cast<std::chrono::nanoseconds>(wait),
+                     [n, &pending, &done] {
+                       std::printf("[callback %d] World!\n", n);
+                       if (--pending == 0) done.set();
+                     });
     }
     // The main fiber only keeps the hub alive until both callbacks ran.
-    while (pending > 0) grove::this_fiber::sleep_for(std::chrono::milliseconds(1));
+    done.wait();
   });
   double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf("two callback hellos took %.2f s (they overlap)\n", elapsed);

@@ -22,7 +22,7 @@ using seconds = std::chrono::duration<double>;
 namespace {
 
 asio::awaitable<void> hello(int n, seconds wait) {
-  std::printf("[coroutine %d] Hello, wait three seconds,\n", n);
+  std::printf("[coroutine %d] Hello, wait %g seconds,\n", n, wait.count());
   asio::steady_timer timer(co_await asio::this_coro::executor,
                            std::chrono::duration_cast<asio::steady_timer::duration>(wait));
   co_await timer.async_wait(asio::use_awaitable);  // suspends this coroutine only

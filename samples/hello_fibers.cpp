@@ -14,7 +14,7 @@ int main(int argc, char** argv) {
   auto start = std::chrono::steady_clock::now();
   grove::run([&] {
     auto hello = [wait](int n) {
-      std::printf("[fiber %d] Hello, wait three seconds,\n", n);
+      std::printf("[fiber %d] Hello, wait %g seconds,\n", n, wait.count());
       grove::this_fiber::sleep_for(wait);
       std::printf("[fiber %d] World!\n", n);
     };

@@ -20,7 +20,7 @@ extern char** environ;
 static useconds_t wait_micros = 3'000'000;  // --scale shortens it
 
 static void hello(int n) {
-  std::printf("[hello %d] Hello, wait three seconds,\n", n);
+  std::printf("[hello %d] Hello, wait %g seconds,\n", n, wait_micros / 1e6);
   std::fflush(stdout);
   if (wait_micros % 1'000'000 == 0) {
     sleep(wait_micros / 1'000'000);  // the talk's sleep(3)

@@ -12,7 +12,7 @@ int main(int argc, char** argv) {
   auto wait = std::chrono::duration<double>(3.0 * scale);
   auto start = std::chrono::steady_clock::now();
   auto hello = [&](int n) {
-    std::printf("[sync %d] Hello, wait three seconds,\n", n);
+    std::printf("[sync %d] Hello, wait %g seconds,\n", n, wait.count());
     std::this_thread::sleep_for(wait);
     std::printf("[sync %d] World!\n", n);
   };
