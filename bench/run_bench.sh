@@ -15,6 +15,7 @@
 #   ROUND_TRIPS=5000000      channel ping-pong round trips (two messages each)
 #   CROSS_ROUND_TRIPS=200000 the same between two threads (two hubs, GOMAXPROCS=2, two
 #                            Boost.Fiber threads); these runs are pinned to CROSS_PIN_CPUS=0,1
+#   CROSS_THREADS_ROUND_TRIPS=10000  the same for Go with each goroutine on its own thread
 #   MUTEX_FIBERS=1000 MUTEX_ROUNDS=1000   contending fibers and rounds of the mutex benchmark
 #   CURL_FIBERS=50           fibers (and multi handles) of the libcurl benchmark
 #
@@ -237,6 +238,10 @@ run_median grove_channel_cross     "$GROVE_BENCH/sync_bench" channel_cross "$CRO
 # (ns_per_message without that work): what a hub that paused spinning pays afterwards.
 run_median grove_channel_cross_slow "$GROVE_BENCH/sync_bench" channel_cross_slow "$CROSS_ROUND_TRIPS"
 run_median go_channel_procs2       "$PEERS_BIN/go_channel" "$CROSS_ROUND_TRIPS" 2
+# Go with each goroutine locked to its own OS thread: its messages cross threads as grove's do
+# (go_channel_procs2's do not: runnext keeps both goroutines on one thread). ~50 us a message,
+# so fewer round trips.
+run_median go_channel_threads      "$PEERS_BIN/go_channel" "${CROSS_THREADS_ROUND_TRIPS:-10000}" 2 threads
 run_median boost_fiber_channel_threads "$PEERS_BIN/boost_fiber_channel_threads" "$CROSS_ROUND_TRIPS"
 # The same ping-pong with every send and receive a select over its channel and an idle one:
 # grove::select over shared channels vs Go's select, GOMAXPROCS=2.

@@ -2,10 +2,15 @@
 // `ping` and receives on `pong`; one goroutine echoes every value back. Each round trip is two
 // messages. With procs=2 it is the peer of `sync_bench channel_cross` (two hubs, two threads).
 //
-//	go_channel [round_trips] [procs] [select]    default 5000000 1
+//	go_channel [round_trips] [procs] [select|threads]    default 5000000 1
 //
 // With `select`, every send and receive is a select over its channel and a second channel that
 // is never ready: the peer of `sync_bench select_cross` (with procs=2).
+//
+// With `threads`, each of the two goroutines locks itself to its own OS thread
+// (runtime.LockOSThread), so every message crosses threads as grove's cross-hub one does. Plain
+// GOMAXPROCS=2 does not: the woken goroutine goes to the waker's own P (runnext) and both run on
+// one thread, ~1.07 CPUs busy (bench/RESULTS.md).
 //
 // Prints one line: ns_per_message=<float> (total time / (2 * round trips)).
 package main
@@ -19,9 +24,24 @@ import (
 )
 
 func pingPong(roundTrips int) float64 {
+	return ping(roundTrips, false)
+}
+
+func threadsPingPong(roundTrips int) float64 {
+	return ping(roundTrips, true)
+}
+
+func ping(roundTrips int, locked bool) float64 {
 	ping := make(chan int)
 	pong := make(chan int)
+	if locked {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+	}
 	go func() {
+		if locked {
+			runtime.LockOSThread()
+		}
 		for v := range ping {
 			pong <- v
 		}
@@ -77,7 +97,7 @@ func main() {
 	if len(os.Args) > 2 {
 		v, err := strconv.Atoi(os.Args[2])
 		if err != nil || v < 1 {
-			fmt.Fprintln(os.Stderr, "usage: go_channel [round_trips] [procs]")
+			fmt.Fprintln(os.Stderr, "usage: go_channel [round_trips] [procs] [select|threads]")
 			os.Exit(2)
 		}
 		procs = v
@@ -87,18 +107,22 @@ func main() {
 	if len(os.Args) > 1 {
 		v, err := strconv.Atoi(os.Args[1])
 		if err != nil || v < 1 {
-			fmt.Fprintln(os.Stderr, "usage: go_channel [round_trips] [procs]")
+			fmt.Fprintln(os.Stderr, "usage: go_channel [round_trips] [procs] [select|threads]")
 			os.Exit(2)
 		}
 		roundTrips = v
 	}
 	run := pingPong
 	if len(os.Args) > 3 {
-		if os.Args[3] != "select" {
-			fmt.Fprintln(os.Stderr, "usage: go_channel [round_trips] [procs] [select]")
+		switch os.Args[3] {
+		case "select":
+			run = selectPingPong
+		case "threads":
+			run = threadsPingPong
+		default:
+			fmt.Fprintln(os.Stderr, "usage: go_channel [round_trips] [procs] [select|threads]")
 			os.Exit(2)
 		}
-		run = selectPingPong
 	}
 	run(roundTrips/10 + 1) // warm-up
 	fmt.Printf("ns_per_message=%.2f\n", run(roundTrips))
