@@ -8,6 +8,11 @@
 # sanitizer stack traces, a fraction of full -g's cost on the Beast/Asio templates): see
 # "CI time" in bench/RESULTS.md.
 set -euo pipefail
+if [[ ${1:-} == -h || ${1:-} == --help ]]; then
+  echo "usage: ./test.sh [meson test args...]   builds grove and runs every test: a normal build,"
+  echo "       then ASan + UBSan, then the suite 'threads' under TSan (e.g. ./test.sh core_fiber)"
+  exit 0
+fi
 cd "$(dirname "$0")"
 source scripts/ensure_deps.sh
 ensure_packages "${grove_base_packages[@]}" "${grove_client_packages[@]}" python3-websockets

@@ -2,6 +2,17 @@
 # Builds grove and runs the samples tour: the talk's story, one program at a time, each printing
 # what it demonstrates. Installs missing Debian packages first; idempotent.
 set -euo pipefail
+case ${1:-} in
+  "") ;;
+  -h | --help)
+    echo "usage: ./tour.sh   builds grove (release) and runs the samples tour; no arguments"
+    exit 0
+    ;;
+  *)
+    echo "tour.sh: unknown argument '$1' (it takes none; try --help)" >&2
+    exit 2
+    ;;
+esac
 cd "$(dirname "$0")"
 source scripts/ensure_deps.sh
 ensure_packages "${grove_base_packages[@]}" libcurl4-openssl-dev
