@@ -16,6 +16,8 @@
 #   CROSS_ROUND_TRIPS=200000 the same between two threads (two hubs, GOMAXPROCS=2, two
 #                            Boost.Fiber threads); these runs are pinned to CROSS_PIN_CPUS=0,1
 #   CROSS_THREADS_ROUND_TRIPS=10000  the same for Go with each goroutine on its own thread
+#   STREAM_ITEMS=1000000     items of the cross-thread streaming rows (a quarter for Go's locked
+#                            threads)
 #   MUTEX_FIBERS=1000 MUTEX_ROUNDS=1000   contending fibers and rounds of the mutex benchmark
 #   CURL_FIBERS=50           fibers (and multi handles) of the libcurl benchmark
 #
@@ -243,6 +245,16 @@ run_median go_channel_procs2       "$PEERS_BIN/go_channel" "$CROSS_ROUND_TRIPS" 
 # so fewer round trips.
 run_median go_channel_threads      "$PEERS_BIN/go_channel" "${CROSS_THREADS_ROUND_TRIPS:-10000}" 2 threads
 run_median boost_fiber_channel_threads "$PEERS_BIN/boost_fiber_channel_threads" "$CROSS_ROUND_TRIPS"
+# Streaming across threads: one fiber / goroutine sends STREAM_ITEMS into a buffered channel,
+# one on the other thread receives them (ns per item), at capacities 128 and 1024. Go three
+# ways: GOMAXPROCS=2 (in practice one thread), and each goroutine locked to its own thread.
+STREAM_ITEMS=${STREAM_ITEMS:-1000000}
+for cap in 128 1024; do
+  run_median "grove_stream_cross_$cap" "$GROVE_BENCH/sync_bench" stream_cross "$STREAM_ITEMS" "$cap"
+  run_median "go_stream_procs2_$cap" "$PEERS_BIN/go_channel" "$STREAM_ITEMS" 2 stream "$cap"
+  run_median "go_stream_threads_$cap" "$PEERS_BIN/go_channel" "$((STREAM_ITEMS / 4))" 2 \
+    stream_threads "$cap"
+done
 # The same ping-pong with every send and receive a select over its channel and an idle one:
 # grove::select over shared channels vs Go's select, GOMAXPROCS=2.
 run_median grove_select_cross      "$GROVE_BENCH/sync_bench" select_cross "$CROSS_ROUND_TRIPS"

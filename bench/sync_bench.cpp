@@ -27,6 +27,10 @@
 //                                        grove::select over its channel and a second shared
 //                                        channel that is never ready (default 200000):
 //                                        ns_per_message=
+//   sync_bench stream_cross [items] [capacity]
+//                                        a fiber sends items into a buffered shared channel
+//                                        (default 1000000, capacity 128), a fiber of a second
+//                                        hub on its own thread receives them: ns_per_item=
 //   sync_bench mutex [fibers] [rounds]   mutex hand-off among contending fibers, each doing
 //                                        `lock; yield; unlock; yield` (default 1000, 1000):
 //                                        ns_per_lock=
@@ -205,6 +209,31 @@ double select_cross_ping_pong(long round_trips) {
   return result;
 }
 
+// Streaming across hubs: a producer fiber on this hub sends `items` into a buffered shared
+// channel of `capacity`, a consumer fiber on a second hub (its own thread) receives them all.
+// ns per item, from the first send to the consumer's last receive. Peer: go_channel ... stream.
+double stream_cross(long items, long capacity) {
+  grove::channel<long> ch(static_cast<std::size_t>(capacity), grove::cross_thread);
+  long sum = 0;
+  auto start = steady::now();
+  std::thread consumer([&] {
+    grove::run([&] {
+      while (auto v = ch.receive()) sum += *v;
+    });
+  });
+  grove::run([&] {
+    for (long i = 0; i < items; ++i) ch.send(i);
+    ch.close();
+  });
+  consumer.join();
+  double ns = std::chrono::duration<double, std::nano>(steady::now() - start).count();
+  if (sum != items * (items - 1) / 2) {
+    std::fprintf(stderr, "sync_bench stream_cross: items lost or repeated\n");
+    std::exit(1);
+  }
+  return ns / static_cast<double>(items);
+}
+
 // The one-hub channel ping-pong through grove::select, each select also watching an idle
 // channel: two channel cases, so each pays for picking where to start polling (fairness).
 double select_ping_pong(long round_trips) {
@@ -278,6 +307,11 @@ int main(int argc, char** argv) {
     select_cross_ping_pong(round_trips / 10 + 1);  // warm-up
     double ns = select_cross_ping_pong(round_trips);
     std::printf("ns_per_message=%.2f best_window_ns=%.2f\n", ns, best_window_ns);
+  } else if (std::strcmp(what, "stream_cross") == 0) {
+    long items = arg(argc, argv, 2, 1'000'000);
+    long capacity = arg(argc, argv, 3, 128);
+    stream_cross(items / 10 + 1, capacity);  // warm-up
+    std::printf("ns_per_item=%.2f\n", stream_cross(items, capacity));
   } else if (std::strcmp(what, "mutex") == 0) {
     long fibers = arg(argc, argv, 2, 1000);
     long rounds = arg(argc, argv, 3, 1000);
@@ -290,7 +324,7 @@ int main(int argc, char** argv) {
                  "usage: sync_bench channel [round_trips] | channel_shared [round_trips] | "
                  "channel_cross [round_trips] | "
                  "channel_cross_slow [round_trips] [every] [run] [us] | select [round_trips] | "
-                 "select_cross [round_trips] | mutex "
+                 "select_cross [round_trips] | stream_cross [items] [capacity] | mutex "
                  "[fibers] [rounds]\n");
     return 2;
   }

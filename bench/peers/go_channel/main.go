@@ -7,6 +7,10 @@
 // With `select`, every send and receive is a select over its channel and a second channel that
 // is never ready: the peer of `sync_bench select_cross` (with procs=2).
 //
+// With `stream CAP` (or `stream_threads CAP`), main sends round_trips items into a channel of
+// capacity CAP and one goroutine receives them all (with `stream_threads` each locked to its own
+// thread): prints ns_per_item=, the peer of `sync_bench stream_cross`.
+//
 // With `threads`, each of the two goroutines locks itself to its own OS thread
 // (runtime.LockOSThread), so every message crosses threads as grove's cross-hub one does. Plain
 // GOMAXPROCS=2 does not: the woken goroutine goes to the waker's own P (runnext) and both run on
@@ -56,6 +60,35 @@ func ping(roundTrips int, locked bool) float64 {
 	return float64(elapsed.Nanoseconds()) / float64(2*roundTrips)
 }
 
+func stream(items, capacity int, locked bool) float64 {
+	ch := make(chan int, capacity)
+	done := make(chan int)
+	if locked {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+	}
+	go func() {
+		if locked {
+			runtime.LockOSThread()
+		}
+		sum := 0
+		for v := range ch {
+			sum += v
+		}
+		done <- sum
+	}()
+	start := time.Now()
+	for i := 0; i < items; i++ {
+		ch <- i
+	}
+	close(ch)
+	if <-done != items*(items-1)/2 {
+		fmt.Fprintln(os.Stderr, "go_channel stream: items lost or repeated")
+		os.Exit(1)
+	}
+	return float64(time.Since(start).Nanoseconds()) / float64(items)
+}
+
 func selectPingPong(roundTrips int) float64 {
 	ping := make(chan int)
 	pong := make(chan int)
@@ -97,7 +130,7 @@ func main() {
 	if len(os.Args) > 2 {
 		v, err := strconv.Atoi(os.Args[2])
 		if err != nil || v < 1 {
-			fmt.Fprintln(os.Stderr, "usage: go_channel [round_trips] [procs] [select|threads]")
+			fmt.Fprintln(os.Stderr, "usage: go_channel [round_trips] [procs] [select|threads|stream CAP|stream_threads CAP]")
 			os.Exit(2)
 		}
 		procs = v
@@ -107,10 +140,29 @@ func main() {
 	if len(os.Args) > 1 {
 		v, err := strconv.Atoi(os.Args[1])
 		if err != nil || v < 1 {
-			fmt.Fprintln(os.Stderr, "usage: go_channel [round_trips] [procs] [select|threads]")
+			fmt.Fprintln(os.Stderr, "usage: go_channel [round_trips] [procs] [select|threads|stream CAP|stream_threads CAP]")
 			os.Exit(2)
 		}
 		roundTrips = v
+	}
+	if len(os.Args) > 3 && (os.Args[3] == "stream" || os.Args[3] == "stream_threads") {
+		capacity := 0
+		if len(os.Args) > 4 {
+			v, err := strconv.Atoi(os.Args[4])
+			if err == nil && v >= 0 {
+				capacity = v
+			} else {
+				capacity = -1
+			}
+		}
+		if len(os.Args) != 5 || capacity < 0 {
+			fmt.Fprintln(os.Stderr, "usage: go_channel items procs stream|stream_threads capacity")
+			os.Exit(2)
+		}
+		locked := os.Args[3] == "stream_threads"
+		stream(roundTrips/10+1, capacity, locked) // warm-up
+		fmt.Printf("ns_per_item=%.2f\n", stream(roundTrips, capacity, locked))
+		return
 	}
 	run := pingPong
 	if len(os.Args) > 3 {
@@ -120,7 +172,7 @@ func main() {
 		case "threads":
 			run = threadsPingPong
 		default:
-			fmt.Fprintln(os.Stderr, "usage: go_channel [round_trips] [procs] [select|threads]")
+			fmt.Fprintln(os.Stderr, "usage: go_channel [round_trips] [procs] [select|threads|stream CAP|stream_threads CAP]")
 			os.Exit(2)
 		}
 	}
