@@ -79,7 +79,13 @@ void echo_use_fiber(tcp::socket s) {
 template <class Echo>
 void serve_asio(unsigned short port, Echo echo) {
   auto& io = grove::hub::current().io_context();
-  tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+  tcp::acceptor acceptor(io);
+  try {
+    acceptor = tcp::acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+  } catch (const boost::system::system_error& e) {  // its what() adds Boost's source location
+    throw grove::error("cannot listen on 127.0.0.1:" + std::to_string(port) + ": " +
+                       e.code().message());
+  }
   for (;;) {
     tcp::socket socket(io);
     auto [ec] = grove::detail::await_asio<error_code>(
