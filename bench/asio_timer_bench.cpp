@@ -77,16 +77,14 @@ std::pair<double, double> measure(const std::string& mode, long fibers, long wai
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc > 1 && std::string(argv[1]) == "--help") {
-    std::printf("usage: asio_timer_bench [ROUNDS] [FIBERS] [WAITS]\n");
-    return 0;
-  }
-  long rounds = bench::arg_or(argc, argv, 1, 5);
-  long fibers = bench::arg_or(argc, argv, 2, 100);
-  long waits = bench::arg_or(argc, argv, 3, 2000);
-  if (rounds < 1 || fibers < 1 || waits < 1) {
-    std::fprintf(stderr, "asio_timer_bench: ROUNDS, FIBERS and WAITS must be positive\n");
-    return 2;
+  long rounds = 5, fibers = 100, waits = 2000;
+  if (int rc = bench::parse_positional(
+          argc, argv, "usage: asio_timer_bench [ROUNDS] [FIBERS] [WAITS]   (defaults 5, 100, 2000)",
+          {{"ROUNDS", rounds, 1, 1000},
+           {"FIBERS", fibers, 1, 1'000'000},
+           {"WAITS", waits, 1, 100'000'000}});
+      rc >= 0) {
+    return rc;
   }
   const std::vector<std::string> modes = {"sleep_for", "use_fiber", "coroutine"};
   std::vector<std::vector<double>> wall(modes.size()), cpu(modes.size()), ratio(modes.size());

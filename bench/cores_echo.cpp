@@ -20,6 +20,8 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.hpp"
+
 namespace {
 
 std::uint64_t fnv1a(const unsigned char* data, std::size_t size, int rounds) {
@@ -53,25 +55,37 @@ double time_handler(int rounds, std::size_t size) {
   return batches[batches.size() / 2];
 }
 
-int usage() {
-  std::fprintf(stderr,
-               "usage: cores_echo CORES ROUNDS SIZE PORT | cores_echo --time ROUNDS SIZE\n");
-  return 2;
-}
+const char* usage = "usage: cores_echo CORES ROUNDS SIZE PORT | cores_echo --time ROUNDS SIZE";
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc == 4 && std::strcmp(argv[1], "--time") == 0) {
-    std::printf("us_per_request=%.2f\n", time_handler(std::atoi(argv[2]), std::atol(argv[3])));
+  long rounds_count = 0, size_count = 0;
+  if (argc > 1 && std::strcmp(argv[1], "--time") == 0) {
+    if (int rc = bench::parse_positional(
+            argc, argv, usage,
+            {{"ROUNDS", rounds_count, 0, 1'000'000}, {"SIZE", size_count, 1, 1 << 26}}, 2, 2);
+        rc >= 0) {
+      return rc;
+    }
+    std::printf("us_per_request=%.2f\n",
+                time_handler(static_cast<int>(rounds_count), static_cast<std::size_t>(size_count)));
     return 0;
   }
-  if (argc != 5) return usage();
-  std::size_t cores = std::strtoul(argv[1], nullptr, 10);
-  int rounds = std::atoi(argv[2]);
-  std::size_t size = std::strtoul(argv[3], nullptr, 10);
-  auto port = static_cast<std::uint16_t>(std::atoi(argv[4]));
-  if (cores == 0 || rounds < 0 || size == 0) return usage();
+  long cores_count = 0, port_number = 0;
+  if (int rc = bench::parse_positional(argc, argv, usage,
+                                       {{"CORES", cores_count, 1, 1024},
+                                        {"ROUNDS", rounds_count, 0, 1'000'000},
+                                        {"SIZE", size_count, 1, 1 << 26},
+                                        {"PORT", port_number, 0, 65535}},
+                                       4);
+      rc >= 0) {
+    return rc;
+  }
+  auto cores = static_cast<std::size_t>(cores_count);
+  auto rounds = static_cast<int>(rounds_count);
+  auto size = static_cast<std::size_t>(size_count);
+  auto port = static_cast<std::uint16_t>(port_number);
   try {
     grove::net::sharded_server server("127.0.0.1", port, [=](grove::net::tcp_stream conn) {
       conn.set_no_delay();  // as Go does by default

@@ -108,25 +108,22 @@ double median(std::vector<double> v) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc > 1 && (std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h")) {
-    std::puts(
-        "usage: curl_bench [FIBERS=50] [REQUESTS_PER_FIBER=200] [ROUNDS=5]\n"
-        "libcurl requests/s: N fibers of curl_easy_perform through the shims vs one\n"
-        "curl_multi handle on one thread; medians of alternating rounds.");
-    return 0;
+  long fibers = 50, per_fiber = 200, rounds = 5;
+  std::string mode = "both";
+  if (int rc = bench::parse_positional(
+          argc, argv,
+          "usage: curl_bench [FIBERS=50] [REQUESTS_PER_FIBER=200] [ROUNDS=5] [both|easy|multi]\n"
+          "libcurl requests/s: N fibers of curl_easy_perform through the shims vs one\n"
+          "curl_multi handle on one thread; medians of alternating rounds.",
+          {{"FIBERS", fibers, 1, 10000},
+           {"REQUESTS_PER_FIBER", per_fiber, 1, 1'000'000},
+           {"ROUNDS", rounds, 1, 1000},
+           {"MODE", mode, "both|easy|multi"}});
+      rc >= 0) {
+    return rc;
   }
-  long fibers = bench::arg_or(argc, argv, 1, 50);
-  long per_fiber = bench::arg_or(argc, argv, 2, 200);
-  long rounds = bench::arg_or(argc, argv, 3, 5);
-  std::string mode = argc > 4 ? argv[4] : "both";
   bool run_easy = mode == "both" || mode == "easy";
   bool run_multi = mode == "both" || mode == "multi";
-  if (fibers < 1 || per_fiber < 1 || rounds < 1 || fibers > 10000 || !(run_easy || run_multi)) {
-    std::fprintf(stderr,
-                 "curl_bench: FIBERS (1..10000), REQUESTS_PER_FIBER and ROUNDS must be "
-                 "positive numbers (try --help)\n");
-    return 2;
-  }
   try {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     grove_test::delayed_http_server server;

@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.hpp"
+
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
 
@@ -51,19 +53,21 @@ void drop_cache(const char* path) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 5 || std::strcmp(argv[1], "--help") == 0) {
-    std::fprintf(argc == 2 ? stdout : stderr,
-                 "usage: fs_bench PATH MIB TICKERS io_uring|pool|blocking\n");
-    return argc == 2 ? 0 : 2;
+  std::string path_text, mode;
+  long mib_count = 0, ticker_count = 0;
+  if (int rc = bench::parse_positional(argc, argv,
+                                       "usage: fs_bench PATH MIB TICKERS io_uring|pool|blocking",
+                                       {{"PATH", path_text},
+                                        {"MIB", mib_count, 1, 1 << 20},
+                                        {"TICKERS", ticker_count, 0, 1'000'000},
+                                        {"MODE", mode, "io_uring|pool|blocking"}},
+                                       4);
+      rc >= 0) {
+    return rc;
   }
-  const char* path = argv[1];
-  std::size_t mib = std::strtoul(argv[2], nullptr, 10);
-  int tickers = std::atoi(argv[3]);
-  std::string mode = argv[4];
-  if (mib == 0 || tickers < 0 || (mode != "io_uring" && mode != "pool" && mode != "blocking")) {
-    std::fprintf(stderr, "fs_bench: bad arguments (see --help)\n");
-    return 2;
-  }
+  const char* path = path_text.c_str();
+  auto mib = static_cast<std::size_t>(mib_count);
+  int tickers = static_cast<int>(ticker_count);
   make_file(path, mib);
   bool warm = std::getenv("FS_BENCH_WARM") != nullptr;  // keep the file cached: a memory copy
   if (!warm) drop_cache(path);

@@ -3,16 +3,22 @@
 // (Linux >= 6.13); with mprotect guards (GROVE_STACK_GUARD=mprotect) N is capped near 32k.
 //   idle_memory_bench [N]
 #include <cstdio>
-#include <vector>
-
 #include <grove/grove.hpp>
+#include <vector>
 
 #include "bench_util.hpp"
 
 using namespace std::chrono_literals;
 
 int main(int argc, char** argv) {
-  long n = bench::arg_or(argc, argv, 1, 100'000);
+  long n = 100'000;
+  if (int rc = bench::parse_positional(
+          argc, argv,
+          "usage: idle_memory_bench [N]   RSS per idle fiber, N asleep (default 100000)",
+          {{"N", n, 1, 100'000'000}});
+      rc >= 0) {
+    return rc;
+  }
   grove::run([n] {
     grove::this_fiber::sleep_for(1ms);  // warm the hub up
     long before = bench::status_kib("VmRSS");

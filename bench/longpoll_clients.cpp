@@ -41,13 +41,20 @@ std::size_t server_waiting(std::uint16_t port) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 3) {
-    std::fprintf(stderr, "usage: longpoll_clients PORT SERVER_PID [N]\n");
-    return 2;
+  long port_number = 0, pid = 0, count = 10000;
+  if (int rc = bench::parse_positional(
+          argc, argv,
+          "usage: longpoll_clients PORT SERVER_PID [N]   N idle long polls (default 10000) on "
+          "127.0.0.1:PORT; the server's RSS",
+          {{"PORT", port_number, 1, 65535},
+           {"SERVER_PID", pid, 1, 1 << 30},
+           {"N", count, 1, 1'000'000}},
+          2);
+      rc >= 0) {
+    return rc;
   }
-  auto port = static_cast<std::uint16_t>(bench::arg_or(argc, argv, 1, 8080));
-  long pid = bench::arg_or(argc, argv, 2, 0);
-  auto n = static_cast<std::size_t>(bench::arg_or(argc, argv, 3, 10000));
+  auto port = static_cast<std::uint16_t>(port_number);
+  auto n = static_cast<std::size_t>(count);
   return grove::run([&] {
     long before_kib = rss_kib(pid);
     std::size_t answered = 0;

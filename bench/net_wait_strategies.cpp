@@ -20,6 +20,8 @@
 #include <grove/use_fiber.hpp>
 #include <string>
 
+#include "bench_util.hpp"
+
 namespace asio = boost::asio;
 using asio::ip::tcp;
 using boost::system::error_code;
@@ -77,7 +79,13 @@ void echo_use_fiber(tcp::socket s) {
 template <class Echo>
 void serve_asio(unsigned short port, Echo echo) {
   auto& io = grove::hub::current().io_context();
-  tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+  tcp::acceptor acceptor(io);
+  try {
+    acceptor = tcp::acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+  } catch (const boost::system::system_error& e) {  // its what() adds Boost's source location
+    throw grove::error("cannot listen on 127.0.0.1:" + std::to_string(port) + ": " +
+                       e.code().message());
+  }
   for (;;) {
     tcp::socket socket(io);
     auto [ec] = grove::detail::await_asio<error_code>(
@@ -95,16 +103,8 @@ void echo_grove(grove::net::tcp_stream conn) {
   }
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  if (argc < 3) {
-    std::fprintf(stderr,
-                 "usage: net_wait_strategies asio_wait|asio_read_some|use_fiber|grove PORT\n");
-    return 2;
-  }
-  std::string strategy = argv[1];
-  auto port = static_cast<unsigned short>(std::atoi(argv[2]));
+/// Serves the echo on 127.0.0.1:`port` with `strategy` until killed.
+void serve(const std::string& strategy, unsigned short port) {
   grove::run([&] {
     if (strategy == "asio_wait") {
       serve_asio(port, echo_asio_wait);
@@ -116,4 +116,26 @@ int main(int argc, char** argv) {
       grove::net::serve(grove::net::tcp_listener::bind("127.0.0.1", port), echo_grove);
     }
   });
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string strategy;
+  long port_number = 0;
+  if (int rc = bench::parse_positional(
+          argc, argv, "usage: net_wait_strategies asio_wait|asio_read_some|use_fiber|grove PORT",
+          {{"STRATEGY", strategy, "asio_wait|asio_read_some|use_fiber|grove"},
+           {"PORT", port_number, 1, 65535}},
+          2);
+      rc >= 0) {
+    return rc;
+  }
+  auto port = static_cast<unsigned short>(port_number);
+  try {
+    serve(strategy, port);
+  } catch (const std::exception& e) {  // a busy port...
+    std::fprintf(stderr, "net_wait_strategies: %s\n", e.what());
+    return 1;
+  }
 }

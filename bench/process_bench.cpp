@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -17,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.hpp"
+
 using steady = std::chrono::steady_clock;
 
 namespace {
@@ -25,20 +28,7 @@ double us_since(steady::time_point start) {
   return std::chrono::duration<double, std::micro>(steady::now() - start).count();
 }
 
-int usage() {
-  std::fprintf(stderr, "usage: process_bench spawn N C | rss MIB K | offload N\n");
-  return 2;
-}
-
-long number(const char* text) {
-  char* end = nullptr;
-  long v = std::strtol(text, &end, 10);
-  if (end == text || *end || v <= 0) {
-    std::fprintf(stderr, "process_bench: '%s' is not a positive number\n", text);
-    std::exit(2);
-  }
-  return v;
-}
+const char* usage = "usage: process_bench spawn N C | rss MIB K | offload N";
 
 void spawn_many(long n, long concurrency) {
   grove::run([&] {
@@ -108,18 +98,34 @@ void offload_round_trips(long n) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc >= 2 && (std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0)) {
-    std::printf("usage: process_bench spawn N C | rss MIB K | offload N\n");
-    return 0;
+  std::string what;
+  // The mode first (argv[1] alone), then that mode's numbers (argv[2..], all required).
+  if (int rc = bench::parse_positional(std::min(argc, 2), argv, usage,
+                                       {{"MODE", what, "spawn|rss|offload"}}, 1);
+      rc >= 0) {
+    return rc;
   }
-  if (argc == 4 && std::strcmp(argv[1], "spawn") == 0) {
-    spawn_many(number(argv[2]), number(argv[3]));
-  } else if (argc == 4 && std::strcmp(argv[1], "rss") == 0) {
-    with_large_rss(number(argv[2]), number(argv[3]));
-  } else if (argc == 3 && std::strcmp(argv[1], "offload") == 0) {
-    offload_round_trips(number(argv[2]));
+  long a = 0, b = 0;
+  if (what == "spawn") {
+    if (int rc = bench::parse_positional(argc, argv, usage,
+                                         {{"N", a, 1, 10'000'000}, {"C", b, 1, 100'000}}, 2, 2);
+        rc >= 0) {
+      return rc;
+    }
+    spawn_many(a, b);
+  } else if (what == "rss") {
+    if (int rc = bench::parse_positional(argc, argv, usage,
+                                         {{"MIB", a, 1, 1 << 20}, {"K", b, 1, 100'000}}, 2, 2);
+        rc >= 0) {
+      return rc;
+    }
+    with_large_rss(a, b);
   } else {
-    return usage();
+    if (int rc = bench::parse_positional(argc, argv, usage, {{"N", a, 1, 1'000'000'000}}, 1, 2);
+        rc >= 0) {
+      return rc;
+    }
+    offload_round_trips(a);
   }
   return 0;
 }

@@ -18,7 +18,8 @@ if [[ ! -d $MAIN_DIR ]]; then
   mkdir -p "$MAIN_DIR"
   git archive "$MAIN_REF" | tar -x -C "$MAIN_DIR"
 fi
-cp bench/switch_bench.cpp "$MAIN_DIR/bench/switch_bench.cpp"
+# bench_util.hpp too: switch_bench.cpp may use helpers an older main lacks (a header only).
+cp bench/switch_bench.cpp bench/bench_util.hpp "$MAIN_DIR/bench/"
 for dir in "$MAIN_DIR" "$ROOT"; do
   [[ -f $dir/build-release/build.ninja ]] ||
     meson setup "$dir/build-release" "$dir" --buildtype=release -Dtests=false -Dsamples=false \

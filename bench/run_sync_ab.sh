@@ -25,7 +25,7 @@ if [[ ! -x $MAIN_DIR/build/bench/sync_bench ||
 fi
 # Both sides run this tree's workloads (a mode added here runs on main too): only the library
 # and its headers differ.
-cp bench/sync_bench.cpp "$MAIN_DIR/bench/sync_bench.cpp"
+cp bench/sync_bench.cpp bench/bench_util.hpp "$MAIN_DIR/bench/"  # its helpers may be newer
 ninja -C "$MAIN_DIR/build" bench/sync_bench >/dev/null
 [[ -d build-release ]] ||
   meson setup build-release --buildtype=release -Dtests=false -Dsamples=false >/dev/null

@@ -16,6 +16,8 @@
 #include <grove/net/tcp.hpp>
 #include <string>
 
+#include "bench_util.hpp"
+
 namespace {
 
 void native(std::uint16_t port) {
@@ -66,16 +68,13 @@ void plain(std::uint16_t port) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string mode = argc > 1 ? argv[1] : "";
-  if (argc != 3 || (mode != "native" && mode != "plain")) {
-    std::fprintf(stderr, "usage: shims_echo native|plain PORT\n");
-    return mode == "--help" ? 0 : 2;
-  }
-  char* end = nullptr;
-  long port = std::strtol(argv[2], &end, 10);
-  if (*end || port <= 0 || port > 65535) {
-    std::fprintf(stderr, "shims_echo: bad port '%s'\n", argv[2]);
-    return 2;
+  std::string mode;
+  long port = 0;
+  if (int rc =
+          bench::parse_positional(argc, argv, "usage: shims_echo native|plain PORT",
+                                  {{"MODE", mode, "native|plain"}, {"PORT", port, 1, 65535}}, 2);
+      rc >= 0) {
+    return rc;
   }
   try {
     grove::run(

@@ -13,9 +13,9 @@
 #include <time.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <cstdio>
 #include <grove/grove.hpp>
 #include <vector>
 
@@ -41,7 +41,14 @@ double ns_per_call(long calls, Fn fn) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  long calls = bench::arg_or(argc, argv, 1, 20'000'000);
+  long calls = 20'000'000;
+  if (int rc = bench::parse_positional(
+          argc, argv,
+          "usage: shims_sleep_bench [CALLS]   passthrough calls per round (default 20000000)",
+          {{"CALLS", calls, 10, 10'000'000'000}});
+      rc >= 0) {
+    return rc;
+  }
   void* libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
   auto libc_call = reinterpret_cast<clock_nanosleep_fn>(dlsym(libc, "clock_nanosleep"));
   if (!libc_call || !dlopen("libgrove_shims.so.0", RTLD_NOW | RTLD_NOLOAD)) {

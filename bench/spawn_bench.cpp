@@ -3,14 +3,20 @@
 // of the same size runs first, as in the peers.
 //   spawn_bench [N]
 #include <cstdio>
-#include <vector>
-
 #include <grove/grove.hpp>
+#include <vector>
 
 #include "bench_util.hpp"
 
 int main(int argc, char** argv) {
-  long n = bench::arg_or(argc, argv, 1, 1'000'000);
+  long n = 1'000'000;
+  if (int rc = bench::parse_positional(
+          argc, argv,
+          "usage: spawn_bench [N]   spawn N trivial fibers (default 1000000), join them; twice",
+          {{"N", n, 1, 100'000'000}});
+      rc >= 0) {
+    return rc;
+  }
   long sink = 0;
   auto round = [n, &sink] {
     std::vector<grove::fiber<void>> fibers;

@@ -112,10 +112,18 @@ struct samples {
 }  // namespace
 
 int main(int argc, char** argv) {
-  long switches = bench::arg_or(argc, argv, 1, 20'000'000);
-  long rounds = bench::arg_or(argc, argv, 2, 9);
-  if (switches < 2 || rounds < 1) {
-    std::fprintf(stderr, "usage: switch_bench [switches >= 2 [rounds >= 1]]\n");
+  long switches = 20'000'000, rounds = 9;
+  const char* usage =
+      "usage: switch_bench [SWITCHES [ROUNDS]]   SWITCHES (default 20000000) split over ROUNDS "
+      "(default 9)";
+  if (int rc = bench::parse_positional(
+          argc, argv, usage,
+          {{"SWITCHES", switches, 2, 100'000'000'000}, {"ROUNDS", rounds, 1, 1000}});
+      rc >= 0) {
+    return rc;
+  }
+  if (switches / rounds < 2) {
+    std::fprintf(stderr, "switch_bench: want at least 2 switches a round (try --help)\n");
     return 2;
   }
   long per_round = switches / rounds;

@@ -48,6 +48,8 @@
 #include <thread>
 #include <vector>
 
+#include "bench_util.hpp"
+
 namespace {
 
 using steady = std::chrono::steady_clock;
@@ -258,37 +260,63 @@ double select_ping_pong(long round_trips) {
   return ns;
 }
 
-long arg(int argc, char** argv, int i, long fallback) {
-  long v = argc > i ? std::atol(argv[i]) : fallback;
-  return v < 1 ? 1 : v;
-}
+const char* usage =
+    "usage: sync_bench channel [ROUND_TRIPS] | channel_shared [ROUND_TRIPS] | "
+    "channel_cross [ROUND_TRIPS] |\n"
+    "                  channel_cross_slow [ROUND_TRIPS] [EVERY] [RUN] [US] | "
+    "select [ROUND_TRIPS] |\n"
+    "                  select_cross [ROUND_TRIPS] | stream_cross [ITEMS] [CAPACITY] | "
+    "mutex [FIBERS] [ROUNDS]";
+
+constexpr long most = 1'000'000'000;
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  const char* what = argc > 1 ? argv[1] : "";
-  if (std::strcmp(what, "channel") == 0) {
-    long round_trips = arg(argc, argv, 2, 5'000'000);
+  std::string what;
+  // The mode first (argv[1] alone), then that mode's numbers (argv[2..]).
+  if (int rc = bench::parse_positional(
+          std::min(argc, 2), argv, usage,
+          {{"MODE", what,
+            "channel|channel_shared|channel_cross|channel_cross_slow|select|select_cross|"
+            "stream_cross|mutex"}},
+          1);
+      rc >= 0) {
+    return rc;
+  }
+  auto numbers = [&](std::initializer_list<bench::positional> args) {
+    return bench::parse_positional(argc, argv, usage, args, 0, 2);
+  };
+  if (what == "channel") {
+    long round_trips = 5'000'000;
+    if (int rc = numbers({{"ROUND_TRIPS", round_trips, 1, most}}); rc >= 0) return rc;
     grove::run([&] {
       channel_ping_pong(round_trips / 10 + 1);  // warm-up
       std::printf("ns_per_message=%.2f\n", channel_ping_pong(round_trips));
     });
-  } else if (std::strcmp(what, "channel_shared") == 0) {
-    long round_trips = arg(argc, argv, 2, 5'000'000);
+  } else if (what == "channel_shared") {
+    long round_trips = 5'000'000;
+    if (int rc = numbers({{"ROUND_TRIPS", round_trips, 1, most}}); rc >= 0) return rc;
     grove::run([&] {
       channel_ping_pong<true>(round_trips / 10 + 1);  // warm-up
       std::printf("ns_per_message=%.2f\n", channel_ping_pong<true>(round_trips));
     });
-  } else if (std::strcmp(what, "channel_cross") == 0) {
-    long round_trips = arg(argc, argv, 2, 200'000);
+  } else if (what == "channel_cross") {
+    long round_trips = 200'000;
+    if (int rc = numbers({{"ROUND_TRIPS", round_trips, 1, most}}); rc >= 0) return rc;
     channel_cross_ping_pong(round_trips / 10 + 1);  // warm-up
     double ns = channel_cross_ping_pong(round_trips);
     std::printf("ns_per_message=%.2f best_window_ns=%.2f\n", ns, best_window_ns);
-  } else if (std::strcmp(what, "channel_cross_slow") == 0) {
-    long round_trips = arg(argc, argv, 2, 200'000);
-    slow_answers slow{.every = arg(argc, argv, 3, 1000),
-                      .run = arg(argc, argv, 4, 8),
-                      .work = std::chrono::microseconds(arg(argc, argv, 5, 100))};
+  } else if (what == "channel_cross_slow") {
+    long round_trips = 200'000, every = 1000, run = 8, us = 100;
+    if (int rc = numbers({{"ROUND_TRIPS", round_trips, 1, most},
+                          {"EVERY", every, 1, most},
+                          {"RUN", run, 1, most},
+                          {"US", us, 1, 10'000'000}});
+        rc >= 0) {
+      return rc;
+    }
+    slow_answers slow{.every = every, .run = run, .work = std::chrono::microseconds(us)};
     channel_cross_ping_pong(round_trips / 10 + 1, slow);  // warm-up
     double ns = channel_cross_ping_pong(round_trips, slow);
     // Less the echo's work, spread over every message.
@@ -296,36 +324,36 @@ int main(int argc, char** argv) {
                      std::chrono::duration<double, std::nano>(slow.work).count() /
                      (2.0 * static_cast<double>(round_trips));
     std::printf("ns_per_message=%.2f work_ns_per_message=%.2f\n", ns - work_ns, work_ns);
-  } else if (std::strcmp(what, "select") == 0) {
-    long round_trips = arg(argc, argv, 2, 2'000'000);
+  } else if (what == "select") {
+    long round_trips = 2'000'000;
+    if (int rc = numbers({{"ROUND_TRIPS", round_trips, 1, most}}); rc >= 0) return rc;
     grove::run([&] {
       select_ping_pong(round_trips / 10 + 1);  // warm-up
       std::printf("ns_per_message=%.2f\n", select_ping_pong(round_trips));
     });
-  } else if (std::strcmp(what, "select_cross") == 0) {
-    long round_trips = arg(argc, argv, 2, 200'000);
+  } else if (what == "select_cross") {
+    long round_trips = 200'000;
+    if (int rc = numbers({{"ROUND_TRIPS", round_trips, 1, most}}); rc >= 0) return rc;
     select_cross_ping_pong(round_trips / 10 + 1);  // warm-up
     double ns = select_cross_ping_pong(round_trips);
     std::printf("ns_per_message=%.2f best_window_ns=%.2f\n", ns, best_window_ns);
-  } else if (std::strcmp(what, "stream_cross") == 0) {
-    long items = arg(argc, argv, 2, 1'000'000);
-    long capacity = arg(argc, argv, 3, 128);
+  } else if (what == "stream_cross") {
+    long items = 1'000'000, capacity = 128;
+    if (int rc = numbers({{"ITEMS", items, 1, most}, {"CAPACITY", capacity, 1, 1'000'000}});
+        rc >= 0) {
+      return rc;
+    }
     stream_cross(items / 10 + 1, capacity);  // warm-up
     std::printf("ns_per_item=%.2f\n", stream_cross(items, capacity));
-  } else if (std::strcmp(what, "mutex") == 0) {
-    long fibers = arg(argc, argv, 2, 1000);
-    long rounds = arg(argc, argv, 3, 1000);
+  } else {  // mutex
+    long fibers = 1000, rounds = 1000;
+    if (int rc = numbers({{"FIBERS", fibers, 1, 10'000'000}, {"ROUNDS", rounds, 1, most}});
+        rc >= 0) {
+      return rc;
+    }
     grove::run([&] {
       mutex_handoff(fibers, rounds / 10 + 1);  // warm-up
       std::printf("ns_per_lock=%.2f\n", mutex_handoff(fibers, rounds));
     });
-  } else {
-    std::fprintf(stderr,
-                 "usage: sync_bench channel [round_trips] | channel_shared [round_trips] | "
-                 "channel_cross [round_trips] | "
-                 "channel_cross_slow [round_trips] [every] [run] [us] | select [round_trips] | "
-                 "select_cross [round_trips] | stream_cross [items] [capacity] | mutex "
-                 "[fibers] [rounds]\n");
-    return 2;
   }
 }

@@ -16,27 +16,29 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <grove/grove.hpp>
 #include <random>
 #include <string>
 #include <vector>
 
-#include <grove/grove.hpp>
-
 #include "bench_util.hpp"
 
 int main(int argc, char** argv) {
-  if (argc > 1 && std::string(argv[1]) == "--help") {
-    std::puts("usage: timer_bench [N] [stack_kib] [join|detached] [rate]");
-    return 0;
+  long n = 1'000'000, stack_kib = 0, rate = 0;
+  std::string mode = "join";
+  if (int rc = bench::parse_positional(
+          argc, argv,
+          "usage: timer_bench [N] [STACK_KIB] [join|detached] [RATE]\n"
+          "  N fibers (default 1000000) sleep 0-1 s; STACK_KIB 0: the default stack; RATE: fibers\n"
+          "  a second (default 0: all at once)",
+          {{"N", n, 1, 100'000'000},
+           {"STACK_KIB", stack_kib, 0, 1 << 20},
+           {"MODE", mode, "join|detached"},
+           {"RATE", rate, 0, 1'000'000'000}});
+      rc >= 0) {
+    return rc;
   }
-  long n = bench::arg_or(argc, argv, 1, 1'000'000);
-  std::size_t stack = static_cast<std::size_t>(bench::arg_or(argc, argv, 2, 0)) * 1024;
-  std::string mode = argc > 3 ? argv[3] : "join";
-  long rate = bench::arg_or(argc, argv, 4, 0);
-  if (n < 1 || rate < 0 || (mode != "join" && mode != "detached")) {
-    std::fprintf(stderr, "usage: timer_bench [N] [stack_kib] [join|detached] [rate]\n");
-    return 2;
-  }
+  std::size_t stack = static_cast<std::size_t>(stack_kib) * 1024;
   bool detached = mode == "detached";
   grove::spawn_options options;
   if (stack) options.stack_size = stack;
@@ -53,7 +55,8 @@ int main(int argc, char** argv) {
     long chunk = rate ? std::max(1L, rate / 1000) : n;
     for (long i = 0; i < n; ++i) {
       if (rate && i % chunk == 0) {
-        grove::this_fiber::sleep_until(start + std::chrono::nanoseconds(i * 1'000'000'000LL / rate));
+        grove::this_fiber::sleep_until(start +
+                                       std::chrono::nanoseconds(i * 1'000'000'000LL / rate));
       }
       auto d = std::chrono::microseconds(delay_us(rng));
       auto f = grove::spawn(options, [d, n, &woke, &started, &peak_alive, &all_woke] {

@@ -7,16 +7,23 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <cstdio>
+#include <grove/grove.hpp>
 #include <memory>
 #include <random>
 #include <vector>
 
-#include <grove/grove.hpp>
-
 #include "bench_util.hpp"
 
 int main(int argc, char** argv) {
-  long n = bench::arg_or(argc, argv, 1, 1'000'000);
+  long n = 1'000'000;
+  if (int rc = bench::parse_positional(
+          argc, argv,
+          "usage: timer_strategy_bench [N]   N timers (default 1000000) on grove's heap, then on "
+          "one Asio timer each",
+          {{"N", n, 1, 100'000'000}});
+      rc >= 0) {
+    return rc;
+  }
   std::mt19937 rng(7);
   std::uniform_int_distribution<int> delay_us(0, 1'000'000);
   std::vector<std::chrono::microseconds> delays(static_cast<std::size_t>(n));
@@ -44,6 +51,7 @@ int main(int argc, char** argv) {
     while (fired < n) grove::this_fiber::sleep_for(std::chrono::milliseconds(1));
     asio_extra_ms = bench::ns_since(start) / 1e6 - 1000.0;
   });
-  std::printf("heap_arm_ns=%.1f heap_extra_ms=%.0f asio_timer_arm_ns=%.1f asio_timer_extra_ms=%.0f\n",
-              heap_arm_ns, heap_extra_ms, asio_arm_ns, asio_extra_ms);
+  std::printf(
+      "heap_arm_ns=%.1f heap_extra_ms=%.0f asio_timer_arm_ns=%.1f asio_timer_extra_ms=%.0f\n",
+      heap_arm_ns, heap_extra_ms, asio_arm_ns, asio_extra_ms);
 }

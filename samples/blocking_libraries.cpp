@@ -37,6 +37,8 @@
 #include <thread>
 #include <vector>
 
+#include "sample_args.hpp"
+
 extern char** environ;
 
 using namespace std::chrono_literals;
@@ -197,43 +199,29 @@ double run_without_shims(const char* self, int tasks) {
   return std::strtod(output.c_str(), nullptr);
 }
 
-void usage(std::FILE* out) {
-  std::fputs(
-      "usage: blocking_libraries [--tasks N | --tour | --help]\n"
-      "Runs N fibers (default 5) of unmodified blocking code — ::sleep(1), a libcurl GET and a\n"
-      "GET over a plain socket (::send/::recv) against a local server answering after 200 ms —\n"
-      "once with the shims switched off (GROVE_SHIMS=0: the pitfall) and once with them (the\n"
-      "fix), and prints both times. --tour: 3 tasks.\n",
-      out);
-}
+const char* usage =
+    "usage: blocking_libraries [--tasks N] [--tour]\n"
+    "Runs N fibers of unmodified blocking code — ::sleep(1), a libcurl GET and a GET over a\n"
+    "plain socket (::send/::recv) against a local server answering after 200 ms — once with\n"
+    "the shims switched off (GROVE_SHIMS=0: the pitfall) and once with them (the fix), and\n"
+    "prints both times.\n"
+    "  --tasks N    fibers, 1 to 1000 (default 5)\n"
+    "  --tour       3 tasks (unless --tasks is given)\n"
+    "  --measure N  internal: run N tasks, print the seconds only (the GROVE_SHIMS=0 copy)\n";
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  int tasks = 5;
-  bool measure_only = false;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
-      usage(stdout);
-      return 0;
-    } else if (arg == "--tour") {
-      tasks = 3;
-    } else if ((arg == "--tasks" || arg == "--measure") && i + 1 < argc) {
-      char* end = nullptr;
-      long n = std::strtol(argv[++i], &end, 10);
-      if (*end != '\0' || n < 1 || n > 1000) {
-        std::fprintf(stderr, "blocking_libraries: %s wants a number from 1 to 1000, not '%s'\n",
-                     arg.c_str(), argv[i]);
-        return 2;
-      }
-      tasks = static_cast<int>(n);
-      measure_only = arg == "--measure";
-    } else {
-      std::fprintf(stderr, "blocking_libraries: unknown argument '%s' (try --help)\n", argv[i]);
-      return 2;
-    }
+  unsigned long task_count = 0, measure = 0;  // 0: not given
+  bool tour = false;
+  if (int rc = sample::parse_options(
+          argc, argv, usage, {{"--tasks", &task_count, 1, 1000}, {"--measure", &measure, 1, 1000}},
+          {{"--tour", &tour}});
+      rc >= 0) {
+    return rc;
   }
+  bool measure_only = measure != 0;
+  int tasks = static_cast<int>(measure_only ? measure : task_count ? task_count : tour ? 3 : 5);
 
   try {
     curl_global_init(CURL_GLOBAL_DEFAULT);

@@ -20,8 +20,11 @@ namespace net = grove::net;
 namespace {
 
 const char* usage =
-    "usage: chat_server [--port N] [--queue-limit N]   serve on 127.0.0.1 until SIGINT/SIGTERM\n"
-    "       chat_server --tour                         a self-contained demo, then exit\n";
+    "usage: chat_server [--port N] [--queue-limit N] [--tour]\n"
+    "  serves the chat on 127.0.0.1 until SIGINT/SIGTERM (try: nc 127.0.0.1 <port>)\n"
+    "  --port N         listen on 127.0.0.1:N (default 7000; 0: any free port)\n"
+    "  --queue-limit N  messages a client may fall behind before it is dropped (default 256)\n"
+    "  --tour           three clients chat, a fourth never reads while one floods; then exit\n";
 
 /// A tour client: a connection and a fiber that counts what it receives until `last` arrives.
 struct tour_client {
@@ -77,16 +80,25 @@ void tour() {
   server.stop();
 }
 
-void serve(int argc, char** argv) {
+void serve(std::uint16_t port, std::size_t queue_limit) {
   chat::chat_options options;
-  options.queue_limit = static_cast<std::size_t>(sample::option(argc, argv, "--queue-limit", 256));
-  chat::chat_server server(static_cast<std::uint16_t>(sample::option(argc, argv, "--port", 7000)),
-                           options);
+  options.queue_limit = queue_limit;
+  chat::chat_server server(port, options);
   sample::serve_until_signal("chat_server", server.port(), [&] { server.stop(); });
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  return sample::run_sample(argc, argv, usage, tour, [&] { serve(argc, argv); });
+  unsigned long port = 7000, queue_limit = 256;
+  bool tour_only = false;
+  if (int rc = sample::parse_options(
+          argc, argv, usage, {{"--port", &port, 0, 65535}, {"--queue-limit", &queue_limit, 1, 1e6}},
+          {{"--tour", &tour_only}});
+      rc >= 0) {
+    return rc;
+  }
+  return sample::run_sample(argv, tour_only, tour, [&] {
+    serve(static_cast<std::uint16_t>(port), static_cast<std::size_t>(queue_limit));
+  });
 }

@@ -6,10 +6,9 @@
 //   chess_exhibition [--ms-per-s N]   (default 1: the whole exhibition runs in ~3.6 s)
 #include <chrono>
 #include <cstdio>
+#include <grove/grove.hpp>
 #include <mutex>
 #include <vector>
-
-#include <grove/grove.hpp>
 
 #include "sample_args.hpp"
 
@@ -18,10 +17,19 @@ constexpr int opponents = 24;
 constexpr int move_pairs = 30;
 constexpr double master_move_s = 5;
 constexpr double opponent_move_s = 55;
+
+const char* usage =
+    "usage: chess_exhibition [--ms-per-s N]\n"
+    "  a master plays 24 boards at once, each board a fiber; prints the time it took\n"
+    "  --ms-per-s N  milliseconds of wall time per second of the story (default 1: ~3.6 s)\n";
 }  // namespace
 
 int main(int argc, char** argv) {
-  double ms_per_s = sample::option(argc, argv, "--ms-per-s", 1.0);
+  double ms_per_s = 1.0;
+  if (int rc = sample::parse_options(argc, argv, usage, {{"--ms-per-s", &ms_per_s, 0.01, 1000}});
+      rc >= 0) {
+    return rc;
+  }
   auto scaled = [ms_per_s](double seconds) {
     return std::chrono::duration<double, std::milli>(seconds * ms_per_s);
   };

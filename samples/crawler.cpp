@@ -63,6 +63,14 @@ std::vector<std::string> links_in(std::string_view html) {
   return links;
 }
 
+const char* usage =
+    "usage: crawler [--pages N] [--concurrency N] [--timeout-ms N] [--tour]\n"
+    "  crawls a local site of N pages (some slow, failing or hanging); prints pages/s\n"
+    "  --pages N        pages on the site (default 2000)\n"
+    "  --concurrency N  fetches at once, a grove::pool (default 50)\n"
+    "  --timeout-ms N   limit of each fetch, a grove::timeout (default 500)\n"
+    "  --tour           the defaults become 300 pages, 20 at once, 300 ms\n";
+
 struct crawl_report {
   std::size_t fetched = 0, timeouts = 0, http_errors = 0, network_errors = 0, peak_in_flight = 0;
 };
@@ -121,12 +129,19 @@ crawl_report crawl(std::uint16_t port, std::size_t concurrency, std::chrono::mil
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool tour = sample::flag(argc, argv, "--tour");
-  int pages = static_cast<int>(sample::option(argc, argv, "--pages", tour ? 300 : 2000));
-  auto concurrency =
-      static_cast<std::size_t>(sample::option(argc, argv, "--concurrency", tour ? 20 : 50));
-  std::chrono::milliseconds limit(
-      static_cast<long>(sample::option(argc, argv, "--timeout-ms", tour ? 300 : 500)));
+  unsigned long page_count = 0, concurrency = 0, timeout_ms = 0;  // 0: not given
+  bool tour = false;
+  if (int rc = sample::parse_options(argc, argv, usage,
+                                     {{"--pages", &page_count, 1, 1e6},
+                                      {"--concurrency", &concurrency, 1, 10000},
+                                      {"--timeout-ms", &timeout_ms, 1, 600000}},
+                                     {{"--tour", &tour}});
+      rc >= 0) {
+    return rc;
+  }
+  int pages = static_cast<int>(page_count ? page_count : tour ? 300 : 2000);
+  if (!concurrency) concurrency = tour ? 20 : 50;
+  std::chrono::milliseconds limit(timeout_ms ? timeout_ms : tour ? 300 : 500);
 
   grove::run([&] {
     http_app::http_options options;

@@ -69,11 +69,14 @@ struct app {
 };
 
 int serve(std::uint16_t port, bool self_test) {
+  // Bound before the fibers start: a busy port then fails here, while no fiber refers to `a`
+  // (a fiber spawned first would outlive the throw and run on the destroyed app).
+  auto listener = net::tcp_listener::bind("127.0.0.1", port);
   app a;
   auto worker = grove::spawn({.name = "worker"}, [&] { a.worker(); });
   auto flusher = grove::spawn({.name = "flusher"}, [&] { a.flusher(); });
   auto janitor = grove::spawn({.name = "janitor"}, [&] { a.janitor(); });
-  net::server server(net::tcp_listener::bind("127.0.0.1", port),
+  net::server server(std::move(listener),
                      [&](net::tcp_stream conn) { a.connection(std::move(conn)); });
   server.start();
   auto bound = server.listener().local_endpoint().port();

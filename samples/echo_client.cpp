@@ -5,6 +5,7 @@
 // an echo server in the same hub and 50 connections for half a second.
 #include <chrono>
 #include <cstdio>
+#include <exception>
 #include <grove/grove.hpp>
 #include <grove/net/server.hpp>
 #include <string>
@@ -40,6 +41,15 @@ std::size_t load(std::uint16_t port, int connections, double seconds, std::size_
   return round_trips;
 }
 
+const char* usage =
+    "usage: echo_client --port N [--connections C] [--seconds S] [--size B] | --tour\n"
+    "  loads the echo server on 127.0.0.1:N, one fiber a connection; prints round trips/s\n"
+    "  --port N         the echo server's port (required, e.g. an echo_server's)\n"
+    "  --connections C  connections, each a ping-pong loop (default 100)\n"
+    "  --seconds S      how long to run (default 5)\n"
+    "  --size B         bytes of each message (default 64)\n"
+    "  --tour           an in-process echo server and 50 connections for 0.5 s, no --port\n";
+
 void report(std::size_t round_trips, int connections, double seconds) {
   std::printf("echo_client: %d connections, %.1f s: %zu round trips, round_trips_per_s=%.0f\n",
               connections, seconds, round_trips, static_cast<double>(round_trips) / seconds);
@@ -48,7 +58,19 @@ void report(std::size_t round_trips, int connections, double seconds) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (sample::flag(argc, argv, "--tour")) {
+  unsigned long port = 0, connections = 100, size = 64;
+  double seconds = 5;
+  bool tour = false;
+  if (int rc = sample::parse_options(argc, argv, usage,
+                                     {{"--port", &port, 1, 65535},
+                                      {"--connections", &connections, 1, 100000},
+                                      {"--seconds", &seconds, 0.001, 86400},
+                                      {"--size", &size, 1, 1 << 24}},
+                                     {{"--tour", &tour}});
+      rc >= 0) {
+    return rc;
+  }
+  if (tour) {
     grove::run([] {
       net::server echo(net::tcp_listener::bind("127.0.0.1", 0), [](net::tcp_stream conn) {
         char buf[4096];
@@ -64,14 +86,17 @@ int main(int argc, char** argv) {
     });
     return 0;
   }
-  auto port = static_cast<std::uint16_t>(sample::option(argc, argv, "--port", 0));
   if (port == 0) {
-    std::fprintf(stderr,
-                 "usage: echo_client --port N [--connections C] [--seconds S] [--size B]\n");
+    std::fprintf(stderr, "echo_client: --port N is required (try --help)\n");
     return 2;
   }
-  int connections = static_cast<int>(sample::option(argc, argv, "--connections", 100));
-  double seconds = sample::option(argc, argv, "--seconds", 5);
-  auto size = static_cast<std::size_t>(sample::option(argc, argv, "--size", 64));
-  grove::run([&] { report(load(port, connections, seconds, size), connections, seconds); });
+  try {
+    grove::run([&] {
+      auto count = static_cast<int>(connections);
+      report(load(static_cast<std::uint16_t>(port), count, seconds, size), count, seconds);
+    });
+  } catch (const std::exception& e) {  // e.g. nothing listens on the port
+    std::fprintf(stderr, "echo_client: %s\n", e.what());
+    return 1;
+  }
 }

@@ -10,11 +10,11 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <exception>
 #include <grove/grove.hpp>
 #include <grove/use_fiber.hpp>
+
+#include "sample_args.hpp"
 
 namespace asio = boost::asio;
 using seconds = std::chrono::duration<double>;
@@ -34,33 +34,17 @@ asio::awaitable<void> both(seconds wait) {
   co_await (hello(1, wait) && hello(2, wait));
 }
 
-int usage(std::FILE* out, int status) {
-  std::fprintf(out, "usage: hello_coroutines [--scale S]   (S > 0 scales the 3 s wait)\n");
-  return status;
-}
+const char* usage =
+    "usage: hello_coroutines [--scale S]\n"
+    "  two hellos as C++20 coroutines (co_await a timer) on grove's hub: they overlap\n"
+    "  --scale S  multiply the 3 s wait by S (default 1; the tour uses 0.3)\n";
 
 }  // namespace
 
 int main(int argc, char** argv) {
   double scale = 1.0;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--help") == 0) return usage(stdout, 0);
-    if (std::strcmp(argv[i], "--scale") == 0) {
-      if (i + 1 == argc) {
-        std::fprintf(stderr, "hello_coroutines: --scale needs a value (try --help)\n");
-        return 2;
-      }
-      char* end = nullptr;
-      scale = std::strtod(argv[++i], &end);
-      if (*end != '\0' || !(scale > 0 && scale < 1000)) {
-        std::fprintf(stderr, "hello_coroutines: --scale needs a number in (0, 1000), got '%s'\n",
-                     argv[i]);
-        return 2;
-      }
-    } else {
-      std::fprintf(stderr, "hello_coroutines: unknown argument '%s' (try --help)\n", argv[i]);
-      return 2;
-    }
+  if (int rc = sample::parse_options(argc, argv, usage, {{"--scale", &scale, 0, 1000}}); rc >= 0) {
+    return rc;
   }
   seconds wait(3.0 * scale);
   auto start = std::chrono::steady_clock::now();

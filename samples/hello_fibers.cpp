@@ -3,13 +3,22 @@
 //   hello_fibers [--scale S]
 #include <chrono>
 #include <cstdio>
-
 #include <grove/grove.hpp>
 
 #include "sample_args.hpp"
 
+namespace {
+const char* usage =
+    "usage: hello_fibers [--scale S]\n"
+    "  two hellos in two fibers, each sleeping 3 s: they overlap\n"
+    "  --scale S  multiply the 3 s wait by S (default 1; the tour uses 0.3)\n";
+}  // namespace
+
 int main(int argc, char** argv) {
-  double scale = sample::option(argc, argv, "--scale", 1.0);
+  double scale = 1.0;
+  if (int rc = sample::parse_options(argc, argv, usage, {{"--scale", &scale, 0, 1000}}); rc >= 0) {
+    return rc;
+  }
   auto wait = std::chrono::duration<double>(3.0 * scale);
   auto start = std::chrono::steady_clock::now();
   grove::run([&] {

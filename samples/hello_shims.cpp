@@ -14,6 +14,8 @@
 #include <grove/grove.hpp>
 #include <string>
 
+#include "sample_args.hpp"
+
 extern char** environ;
 
 // ---- The synchronous code, as it was written before grove existed: plain libc, no grove ----
@@ -34,30 +36,13 @@ static void hello(int n) {
 
 namespace {
 
-void usage(FILE* out) {
-  std::fprintf(
-      out,
-      "usage: hello_shims [--scale S] [--tour] [--help]\n"
-      "  Runs the synchronous sleep(3) hello twice, each in its own grove fiber. Linked\n"
-      "  with libgrove_shims, the two sleeps overlap (3 s); GROVE_SHIMS=0 turns the shims\n"
-      "  off (6 s).\n"
-      "  --scale S  multiply the 3 s wait by S (0 < S <= 10)\n"
-      "  --tour     --scale 0.3, then the same binary again with GROVE_SHIMS=0\n");
-}
-
-[[noreturn]] void bad_argument(const std::string& what) {
-  std::fprintf(stderr, "hello_shims: %s (try --help)\n", what.c_str());
-  std::exit(2);
-}
-
-double parse_scale(const char* text) {
-  char* end = nullptr;
-  double value = std::strtod(text, &end);
-  if (end == text || *end != '\0' || !(value > 0 && value <= 10)) {
-    bad_argument(std::string("--scale wants a number in (0, 10], not '") + text + "'");
-  }
-  return value;
-}
+const char* usage =
+    "usage: hello_shims [--scale S] [--tour] [--help]\n"
+    "  Runs the synchronous sleep(3) hello twice, each in its own grove fiber. Linked\n"
+    "  with libgrove_shims, the two sleeps overlap (3 s); GROVE_SHIMS=0 turns the shims\n"
+    "  off (6 s).\n"
+    "  --scale S  multiply the 3 s wait by S (0.001 to 10)\n"
+    "  --tour     --scale 0.3 (unless given), then the same binary again with GROVE_SHIMS=0\n";
 
 double run_two_hellos() {
   auto start = std::chrono::steady_clock::now();
@@ -86,23 +71,14 @@ int run_without_shims(const char* self, const std::string& scale) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  double scale = 1.0;
+  double scale = 0;  // 0: not given
   bool tour = false;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
-      usage(stdout);
-      return 0;
-    } else if (arg == "--tour") {
-      tour = true;
-      scale = 0.3;
-    } else if (arg == "--scale") {
-      if (i + 1 >= argc) bad_argument("--scale needs a value");
-      scale = parse_scale(argv[++i]);
-    } else {
-      bad_argument("unknown argument '" + arg + "'");
-    }
+  if (int rc = sample::parse_options(argc, argv, usage, {{"--scale", &scale, 0.001, 10}},
+                                     {{"--tour", &tour}});
+      rc >= 0) {
+    return rc;
   }
+  if (scale == 0) scale = tour ? 0.3 : 1.0;
   wait_micros = static_cast<useconds_t>(3'000'000 * scale + 0.5);
   const char* shims = std::getenv("GROVE_SHIMS");
   bool on = !(shims && std::strcmp(shims, "0") == 0);

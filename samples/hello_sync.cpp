@@ -1,14 +1,24 @@
 // The talk's first program, synchronous: say hello, wait three seconds, say world. Two of them
 // in a row take twice as long: nothing else can happen while a thread sleeps.
-//   hello_sync [--scale S]   (S multiplies the 3 s wait; the tour uses 0.1)
+//   hello_sync [--scale S]   (S multiplies the 3 s wait; the tour uses 0.3)
 #include <chrono>
 #include <cstdio>
 #include <thread>
 
 #include "sample_args.hpp"
 
+namespace {
+const char* usage =
+    "usage: hello_sync [--scale S]\n"
+    "  two hellos, each waiting 3 s, one after the other (a plain thread sleep)\n"
+    "  --scale S  multiply the 3 s wait by S (default 1; the tour uses 0.3)\n";
+}  // namespace
+
 int main(int argc, char** argv) {
-  double scale = sample::option(argc, argv, "--scale", 1.0);
+  double scale = 1.0;
+  if (int rc = sample::parse_options(argc, argv, usage, {{"--scale", &scale, 0, 1000}}); rc >= 0) {
+    return rc;
+  }
   auto wait = std::chrono::duration<double>(3.0 * scale);
   auto start = std::chrono::steady_clock::now();
   auto hello = [&](int n) {

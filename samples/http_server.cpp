@@ -23,9 +23,12 @@ namespace net = grove::net;
 namespace {
 
 const char* usage =
-    "usage: http_server [--port N] [--publish-every S] [--max-connections N]\n"
-    "                   serve on 127.0.0.1 until SIGINT/SIGTERM\n"
-    "       http_server --tour   starts itself, sends itself a few requests, exits\n";
+    "usage: http_server [--port N] [--publish-every S] [--max-connections N] [--tour]\n"
+    "  serves HTTP on 127.0.0.1 until SIGINT/SIGTERM: /, /poll, /publish?msg=x, /stats\n"
+    "  --port N             listen on 127.0.0.1:N (default 8080; 0: any free port)\n"
+    "  --publish-every S    publish 'tick <n>' to /poll every S seconds (default 0: never)\n"
+    "  --max-connections N  connections served at once (default 20000; 0: no limit)\n"
+    "  --tour               start, send itself a few requests from fibers, exit\n";
 
 std::string first_line(const std::string& text) { return text.substr(0, text.find("\r\n")); }
 
@@ -90,11 +93,7 @@ void tour() {
   s.stop();
 }
 
-void serve(int argc, char** argv) {
-  auto port = static_cast<std::uint16_t>(sample::option(argc, argv, "--port", 8080));
-  double publish_every = sample::option(argc, argv, "--publish-every", 0);
-  auto max_connections =
-      static_cast<std::size_t>(sample::option(argc, argv, "--max-connections", 20000));
+void serve(std::uint16_t port, double publish_every, std::size_t max_connections) {
   http_app::hello_server s(port, {}, max_connections);
 
   grove::fiber<void> ticker;
@@ -116,5 +115,19 @@ void serve(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  return sample::run_sample(argc, argv, usage, tour, [&] { serve(argc, argv); });
+  unsigned long port = 8080, max_connections = 20000;
+  double publish_every = 0;
+  bool tour_only = false;
+  if (int rc = sample::parse_options(argc, argv, usage,
+                                     {{"--port", &port, 0, 65535},
+                                      {"--publish-every", &publish_every, 0, 86400},
+                                      {"--max-connections", &max_connections, 0, 1ul << 30}},
+                                     {{"--tour", &tour_only}});
+      rc >= 0) {
+    return rc;
+  }
+  return sample::run_sample(argv, tour_only, tour, [&] {
+    serve(static_cast<std::uint16_t>(port), publish_every,
+          static_cast<std::size_t>(max_connections));
+  });
 }

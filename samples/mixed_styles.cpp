@@ -15,13 +15,13 @@
 #include <boost/beast/http.hpp>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <exception>
 #include <grove/grove.hpp>
 #include <grove/use_fiber.hpp>
 #include <string>
 #include <vector>
+
+#include "sample_args.hpp"
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -105,43 +105,23 @@ void client(int n, unsigned short port) {
   stream.socket().shutdown(tcp::socket::shutdown_both, ec);
 }
 
-int usage(std::FILE* out, int status) {
-  std::fprintf(out, "usage: mixed_styles [--port P] [--clients N] [--tour]\n");
-  return status;
-}
-
-bool parse_number(const char* text, long low, long high, long& out) {
-  char* end = nullptr;
-  out = std::strtol(text, &end, 10);
-  return *text != '\0' && *end == '\0' && out >= low && out <= high;
-}
+const char* usage =
+    "usage: mixed_styles [--port P] [--clients N] [--tour]\n"
+    "  a coroutine HTTP server and fiber HTTP clients on one hub; serves its clients, exits\n"
+    "  --port P     the server's port on 127.0.0.1 (default 0: any free port)\n"
+    "  --clients N  fiber clients, each a few GETs and one that times out (default 3)\n"
+    "  --tour       the same run (the default run is the tour)\n";
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  long port = 0;
-  long clients = 3;
-  for (int i = 1; i < argc; ++i) {
-    const char* arg = argv[i];
-    if (std::strcmp(arg, "--help") == 0) return usage(stdout, 0);
-    if (std::strcmp(arg, "--tour") == 0) continue;  // the default run is the tour
-    bool is_port = std::strcmp(arg, "--port") == 0;
-    bool is_clients = std::strcmp(arg, "--clients") == 0;
-    if ((is_port || is_clients) && i + 1 == argc) {
-      std::fprintf(stderr, "mixed_styles: %s needs a value (try --help)\n", arg);
-      return 2;
-    }
-    if (is_port || is_clients) {
-      bool ok = is_port ? parse_number(argv[++i], 0, 65535, port)
-                        : parse_number(argv[++i], 1, 1000, clients);
-      if (!ok) {
-        std::fprintf(stderr, "mixed_styles: bad value '%s' for %s (try --help)\n", argv[i], arg);
-        return 2;
-      }
-    } else {
-      std::fprintf(stderr, "mixed_styles: unknown argument '%s' (try --help)\n", arg);
-      return 2;
-    }
+  unsigned long port = 0, clients = 3;
+  bool tour = false;  // the default run is the tour
+  if (int rc = sample::parse_options(
+          argc, argv, usage, {{"--port", &port, 0, 65535}, {"--clients", &clients, 1, 1000}},
+          {{"--tour", &tour}});
+      rc >= 0) {
+    return rc;
   }
   try {
     grove::run([&] {
@@ -162,10 +142,11 @@ int main(int argc, char** argv) {
       asio::co_spawn(io, serve(acceptor), asio::detached);
 
       std::vector<grove::fiber<void>> fibers;
-      for (int n = 1; n <= clients; ++n) fibers.push_back(grove::spawn(client, n, bound));
+      for (int n = 1; n <= static_cast<int>(clients); ++n)
+        fibers.push_back(grove::spawn(client, n, bound));
       for (auto& f : fibers) f.get();  // rethrows a client's failure
       acceptor.close();                // the server coroutine's accept ends
-      std::printf("%ld fiber clients and the coroutine server shared one hub\n", clients);
+      std::printf("%lu fiber clients and the coroutine server shared one hub\n", clients);
     });
   } catch (const std::exception& e) {
     std::fprintf(stderr, "mixed_styles: %s\n", e.what());

@@ -1,4 +1,4 @@
-// What the network samples share (not part of grove's API): main() with --help and --tour, a
+// What the network samples share (not part of grove's API): main() after parse_options, a
 // failure as one line on stderr, and serving until SIGINT / SIGTERM (grove::wait_signal).
 #pragma once
 
@@ -6,7 +6,6 @@
 
 #include <cstdint>
 #include <cstdio>
-#include <cstring>
 #include <exception>
 #include <grove/hub.hpp>
 #include <grove/signal.hpp>
@@ -36,24 +35,21 @@ void serve_until_signal(const char* name, std::uint16_t port, Stop stop) {
               summary.c_str());
 }
 
-/// The main() of a network sample: `usage` for --help; in grove::run, `tour()` with --tour,
-/// else `serve()`. A failure (a busy port...) is one line on stderr and exit status 1.
+/// The rest of a network sample's main() once parse_options accepted its arguments: in
+/// grove::run, `run_tour()` if `tour`, else `serve()`. A failure (a busy port...) is one line on
+/// stderr and exit status 1.
 template <class Tour, class Serve>
-int run_sample(int argc, char** argv, const char* usage, Tour tour, Serve serve) {
-  if (flag(argc, argv, "--help") || flag(argc, argv, "-h")) {
-    std::printf("%s", usage);
-    return 0;
-  }
+int run_sample(char** argv, bool tour, Tour run_tour, Serve serve) {
   try {
     grove::run([&] {
-      if (flag(argc, argv, "--tour")) {
-        tour();
+      if (tour) {
+        run_tour();
       } else {
         serve();
       }
     });
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s: %s\n", argv[0], e.what());
+    std::fprintf(stderr, "%s: %s\n", program_name(argv), e.what());
     return 1;
   }
   return 0;

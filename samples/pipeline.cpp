@@ -147,15 +147,30 @@ class pipeline {
   std::uint64_t checksum_ = 0;
 };
 
+const char* usage =
+    "usage: pipeline [--items N] [--workers W] [--cancel-after-ms M] [--tour]\n"
+    "  producer -> queue -> pool of workers -> channel -> collector; run 1 counts items/s,\n"
+    "  run 2 is cancelled midway and unwinds every fiber\n"
+    "  --items N            jobs in run 1 (default 1000000)\n"
+    "  --workers W          workers at once, a grove::pool (default 200)\n"
+    "  --cancel-after-ms M  run 2 is cancelled after M ms (default 500)\n"
+    "  --tour               the defaults become 200000 items and 200 ms\n";
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool tour = sample::flag(argc, argv, "--tour");
-  auto items =
-      static_cast<std::int64_t>(sample::option(argc, argv, "--items", tour ? 200000 : 1000000));
-  auto workers = static_cast<std::size_t>(sample::option(argc, argv, "--workers", 200));
-  auto cancel_after = std::chrono::milliseconds(
-      static_cast<long>(sample::option(argc, argv, "--cancel-after-ms", tour ? 200 : 500)));
+  unsigned long item_count = 0, workers = 200, cancel_ms = 0;  // 0: not given
+  bool tour = false;
+  if (int rc = sample::parse_options(argc, argv, usage,
+                                     {{"--items", &item_count, 1, 1e12},
+                                      {"--workers", &workers, 1, 100000},
+                                      {"--cancel-after-ms", &cancel_ms, 1, 600000}},
+                                     {{"--tour", &tour}});
+      rc >= 0) {
+    return rc;
+  }
+  auto items = static_cast<std::int64_t>(item_count ? item_count : tour ? 200000 : 1000000);
+  auto cancel_after = std::chrono::milliseconds(cancel_ms ? cancel_ms : tour ? 200 : 500);
 
   grove::run([&] {
     std::printf("run 1: %lld jobs through a pool of %zu workers\n", static_cast<long long>(items),

@@ -1,8 +1,9 @@
 // Command-line helpers shared by the samples (not part of grove's API).
 //
-// parse_options is the strict parser every sample with options should use: every option is
-// known, every value is a number in range, --help (or -h) prints the usage and exits 0; anything
-// else is one clear line on stderr and exit status 2. Example:
+// parse_options is the strict parser every sample uses: every option is known, every value is a
+// number in range, --help (or -h) prints the usage and exits 0; anything else is one clear line
+// on stderr and exit status 2 (samples/check_arguments.sh holds every sample and benchmark to it).
+// Example:
 //   unsigned long port = 0;
 //   bool tour = false;
 //   if (int rc = sample::parse_options(argc, argv, usage, {{"--port", &port, 0, 65535}},
@@ -92,23 +93,6 @@ inline int parse_options(int argc, char** argv, const std::string& usage,
     }
   }
   return -1;
-}
-
-/// The value after `--name` in argv as a double, or `fallback`. Lenient (a bad value reads as
-/// 0): for the older samples; new ones use parse_options.
-inline double option(int argc, char** argv, const char* name, double fallback) {
-  for (int i = 1; i + 1 < argc; ++i) {
-    if (std::strcmp(argv[i], name) == 0) return std::strtod(argv[i + 1], nullptr);
-  }
-  return fallback;
-}
-
-/// True if `--name` is present.
-inline bool flag(int argc, char** argv, const char* name) {
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], name) == 0) return true;
-  }
-  return false;
 }
 
 }  // namespace sample

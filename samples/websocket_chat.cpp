@@ -21,8 +21,11 @@ namespace websocket = beast::websocket;
 namespace {
 
 const char* usage =
-    "usage: websocket_chat [--port N] [--queue-limit N]  serve on 127.0.0.1 until SIGINT/SIGTERM\n"
-    "       websocket_chat --tour                        a self-contained demo, then exit\n";
+    "usage: websocket_chat [--port N] [--queue-limit N] [--tour]\n"
+    "  serves the chat over WebSocket on 127.0.0.1 until SIGINT/SIGTERM (a page at /)\n"
+    "  --port N         listen on 127.0.0.1:N (default 8090; 0: any free port)\n"
+    "  --queue-limit N  messages a client may fall behind before it is dropped (default 256)\n"
+    "  --tour           three clients chat, a silent fourth is dropped; then exit\n";
 
 using ws_client = chat::websocket_client;
 using chat::connect_client;
@@ -71,16 +74,25 @@ void tour() {
   server.stop();
 }
 
-void serve(int argc, char** argv) {
+void serve(std::uint16_t port, std::size_t queue_limit) {
   chat::chat_options options;
-  options.queue_limit = static_cast<std::size_t>(sample::option(argc, argv, "--queue-limit", 256));
-  chat::chat_server server(static_cast<std::uint16_t>(sample::option(argc, argv, "--port", 8090)),
-                           options, chat::serve_websocket_client);
+  options.queue_limit = queue_limit;
+  chat::chat_server server(port, options, chat::serve_websocket_client);
   sample::serve_until_signal("websocket_chat", server.port(), [&] { server.stop(); });
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  return sample::run_sample(argc, argv, usage, tour, [&] { serve(argc, argv); });
+  unsigned long port = 8090, queue_limit = 256;
+  bool tour_only = false;
+  if (int rc = sample::parse_options(
+          argc, argv, usage, {{"--port", &port, 0, 65535}, {"--queue-limit", &queue_limit, 1, 1e6}},
+          {{"--tour", &tour_only}});
+      rc >= 0) {
+    return rc;
+  }
+  return sample::run_sample(argv, tour_only, tour, [&] {
+    serve(static_cast<std::uint16_t>(port), static_cast<std::size_t>(queue_limit));
+  });
 }
