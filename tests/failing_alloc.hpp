@@ -1,6 +1,7 @@
 // For a test executable that checks a path which must not allocate (a cross-thread wake, an
-// offload call's way back): replaces aligned_alloc (what Asio's handler allocator calls) and
-// operator new, failing them on a thread that sets t_fail_allocations; and reads a hub's
+// offload call's way back, a dump request): replaces aligned_alloc (what Asio's handler
+// allocator calls) and operator new, failing them on a thread that sets t_fail_allocations, or
+// on every thread but the spared ones while g_fail_other_threads is set; and reads a hub's
 // internals (lib/core: build with include_directories('../../lib')) to act only once the hub
 // sleeps in its reactor. Include it in one translation unit of the executable: it defines the
 // replacements.
@@ -8,6 +9,7 @@
 
 #include <malloc.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -20,10 +22,19 @@
 namespace grove_test {
 /// Set on a thread: every allocation of that thread fails.
 inline thread_local bool t_fail_allocations = false;
+/// Set: every allocation fails on every thread that has not set t_spared (for a thread the
+/// test cannot reach, such as grove's diagnostics thread).
+inline std::atomic<bool> g_fail_other_threads{false};
+inline thread_local bool t_spared = false;
+
+/// True when an allocation on this thread must fail.
+inline bool allocation_fails() noexcept {
+  return t_fail_allocations || (g_fail_other_threads.load(std::memory_order_relaxed) && !t_spared);
+}
 }  // namespace grove_test
 
 extern "C" void* aligned_alloc(std::size_t align, std::size_t size) noexcept {
-  if (grove_test::t_fail_allocations) {
+  if (grove_test::allocation_fails()) {
     errno = ENOMEM;
     return nullptr;
   }
@@ -31,7 +42,7 @@ extern "C" void* aligned_alloc(std::size_t align, std::size_t size) noexcept {
 }
 
 void* operator new(std::size_t size) {
-  void* p = grove_test::t_fail_allocations ? nullptr : std::malloc(size ? size : 1);
+  void* p = grove_test::allocation_fails() ? nullptr : std::malloc(size ? size : 1);
   if (!p) throw std::bad_alloc();
   return p;
 }

@@ -30,7 +30,7 @@
 #include <cstddef>
 #include <exception>
 #include <functional>
-#include <grove/detail/sync_owner.hpp>
+#include <grove/detail/inbox_item.hpp>
 #include <memory>
 #include <optional>
 #include <type_traits>

@@ -38,7 +38,10 @@
 //
 // Rules: call it from a fiber (elsewhere it throws grove::error); the I/O object must use the
 // hub's io_context (grove::hub::current().io_context()); an object bound to another executor is
-// refused with grove::error before the operation starts.
+// refused with grove::error before the operation starts. An operation without an executor to
+// check may complete (or drop its handler) on another thread: the fiber is then woken through
+// its hub's inbox, with nothing allocated on that thread; the hub does not count such an
+// operation as pending work, so keep its io_context busy meanwhile (an executor_work_guard).
 #pragma once
 
 #include <boost/asio/async_result.hpp>
@@ -55,6 +58,7 @@
 #include <cstdint>
 #include <exception>
 #include <grove/detail/completion.hpp>
+#include <grove/detail/inbox_item.hpp>
 #include <grove/error.hpp>
 #include <grove/hub.hpp>
 #include <memory>
@@ -94,10 +98,22 @@ inline constexpr use_fiber_t use_fiber{};
 
 namespace detail {
 
+struct hub_control;
+
 /// Throws grove::error unless the caller is a fiber of a running hub.
 void require_fiber_for_use_fiber();
-/// The calling fiber's hub's io_context; throws grove::error when not called from a fiber.
-boost::asio::io_context& use_fiber_context();
+/// What an operation started by use_fiber needs of the calling fiber's hub.
+struct fiber_hub {
+  hub_impl* hub;
+  boost::asio::io_context* io;
+  hub_control* control;  ///< where a completion on another thread goes (lib/core/hub_control.hpp)
+};
+/// The calling fiber's hub; throws grove::error when not called from a fiber.
+fiber_hub use_fiber_hub();
+/// Pushes `item`, an operation completed on a thread other than its hub's, into the hub's
+/// inbox; allocates nothing. Refused once the hub has ended (its fiber was abandoned, its frame
+/// leaked): the item is then left as it is.
+void post_completion(hub_control* control, inbox_item* item) noexcept;
 /// Memory for the operations use_fiber starts, recycled by the hub (lib/core/asio_thread.hpp).
 void* allocate_operation(std::size_t size);
 /// Gives back what allocate_operation(size) returned, on any thread.
@@ -214,18 +230,22 @@ struct returned<std::tuple<T>> {
 template <class... Args>
 using use_fiber_result_t = typename returned<typename value_types<Args...>::tuple>::type;
 
-/// Lives on the waiting fiber's stack for the duration of one operation.
+/// Lives on the waiting fiber's stack for the duration of one operation. Completed on another
+/// thread, it is itself the item that thread pushes into its hub's inbox (post_completion), so
+/// that nothing is allocated where a failure could not be reported.
 template <class... Args>
-struct fiber_operation {
+struct fiber_operation final : inbox_item {
   completion done;
   std::optional<std::tuple<std::decay_t<Args>...>> result;
   boost::asio::cancellation_signal cancel_signal;
   bool cancel_requested = false;
   bool abandoned = false;
   hub_impl* hub;
-  boost::asio::io_context* io;
+  hub_control* control;
 
-  fiber_operation(hub_impl* h, boost::asio::io_context& context) noexcept : hub(h), io(&context) {}
+  explicit fiber_operation(const fiber_hub& here) noexcept : hub(here.hub), control(here.control) {
+    invoke = &run_posted;
+  }
   fiber_operation(const fiber_operation&) = delete;
   fiber_operation& operator=(const fiber_operation&) = delete;
   ~fiber_operation() {
@@ -241,6 +261,20 @@ struct fiber_operation {
     // Ended by our own cancellation: the interruption wins. Completed anyway: the result wins.
     done.complete(cancel_requested && failed);
   }
+
+ private:
+  /// The inbox item's invoke, on the hub's thread. Unrun, the hub ended first, which it does
+  /// only having abandoned the waiting fiber: the operation stays in that fiber's leaked frame,
+  /// result and all (a result holding an I/O object of the dead hub must not be destroyed).
+  static void run_posted(inbox_item* item, bool run) noexcept {
+    auto* op = static_cast<fiber_operation*>(item);
+    if (!run) return;
+    if (op->abandoned) {
+      op->done.complete(true);
+    } else {
+      op->finish();
+    }
+  }
 };
 
 /// The completion handler use_fiber hands to an operation.
@@ -255,10 +289,14 @@ class fiber_handler {
   fiber_handler& operator=(fiber_handler&&) = delete;
   ~fiber_handler() {
     // Destroyed without being called (an io_context torn down, a composed operation dropping
-    // its handler): wake the fiber with an error rather than leave it waiting forever.
-    if (op_ && current_hub() == op_->hub) {
-      op_->abandoned = true;
+    // its handler): wake the fiber with an error rather than leave it waiting forever; from
+    // another thread, through the hub's inbox as a completion would.
+    if (!op_) return;
+    op_->abandoned = true;
+    if (current_hub() == op_->hub) {
       op_->done.complete(true);
+    } else {
+      post_completion(op_->control, op_);
     }
   }
 
@@ -276,9 +314,9 @@ class fiber_handler {
     if (current_hub() == op->hub) {
       op->finish();
     } else {
-      // Completed on another thread (an object whose executor could not be checked up front):
-      // hand the wake-up to the hub's thread; io_context::post is thread-safe.
-      boost::asio::post(*op->io, [op] { op->finish(); });
+      // Completed on another thread (an initiation whose executor could not be checked up
+      // front): the operation itself goes to the hub's thread, as an inbox item.
+      post_completion(op->control, op);
     }
   }
 
@@ -325,9 +363,9 @@ use_fiber_result_t<Args...> deliver(std::tuple<std::decay_t<Args>...>&& all, use
 template <class... Args, class Initiation, class... InitArgs>
 use_fiber_result_t<Args...> run_with_fiber(Initiation&& init, use_fiber_t token,
                                            InitArgs&&... args) {
-  boost::asio::io_context& io = use_fiber_context();
-  check_executor(init, io);
-  fiber_operation<Args...> op(current_hub(), io);
+  const fiber_hub here = use_fiber_hub();
+  check_executor(init, *here.io);
+  fiber_operation<Args...> op(here);
   auto start = [&] {
     std::move(init)(fiber_handler<Args...>(&op), std::forward<InitArgs>(args)...);
   };

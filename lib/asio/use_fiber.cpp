@@ -2,15 +2,28 @@
 // of its fast paths (lib/core/asio_thread.hpp).
 #include <cerrno>
 #include <grove/use_fiber.hpp>
+#include <memory>
 #include <new>
 
+#include "core/hub_control.hpp"
 #include "core/hub_impl.hpp"
 
 namespace grove::detail {
 
-boost::asio::io_context& use_fiber_context() {
+fiber_hub use_fiber_hub() {
   require_fiber_for_use_fiber();
-  return t_hub->io();
+  hub_impl* h = t_hub;
+  return {h, &h->io(), h->control().get()};
+}
+
+void post_completion(hub_control* control, inbox_item* item) noexcept {
+  // The item's fiber waits for it, so until the push the hub lives, and with it the hub's
+  // reference to `control` (or, the fiber abandoned, the control's reference to itself). Once
+  // pushed, the hub may run the item, end and drop its reference while post_item still reads
+  // the sleep flag or interrupts the reactor: this post holds a reference of its own (a count,
+  // no allocation). Refused, the hub has ended and left the fiber abandoned: nothing to do.
+  std::shared_ptr<hub_control> keep = control->shared_from_this();
+  post_item(*control, item);
 }
 
 void* allocate_operation(std::size_t size) {

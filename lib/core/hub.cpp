@@ -329,6 +329,10 @@ void hub_impl::on_deadlock() {
   // may still be linked from wait queues and timers elsewhere, so nothing of theirs is freed
   // and nobody is woken.
   report_abandoned(live_count_);
+  // Another thread may still complete something one of them waits for (a use_fiber operation)
+  // and post it here once the hub has gone: the control stays, and refuses it.
+  control_->kept_for_abandoned = control_;
+  sanitizer_abandon(control_.get(), nullptr, 0);  // a cycle, deliberately: not a leak to report
   while (fiber_base* f = live_head_) {
     report_abandoned_fiber(f);
     if (f->deadline().armed()) disarm(f->deadline());

@@ -1,15 +1,16 @@
 // The part of a hub other threads may touch (issue 11): shared by the hub, every grove::hub_ref
 // and every cross-thread wake in flight, so it outlives the hub.
 //
-// Work from other threads (a wake of a (fiber, token) pair, a posted task) goes into `inbox`, a
-// lock-free multi-producer list the hub drains in its loop: a poster pays one compare-and-swap,
-// no lock and no system call while the hub is awake or spinning. Only a hub that has announced
-// it is going to sleep in its reactor (`sleeping`) is interrupted, by the one poster that clears
-// the flag. The handshake is Dekker's, all seq_cst: the hub stores `sleeping` then looks at the
-// inbox; a poster pushes then reads `sleeping`. One of the two sees the other, so a wake is never
-// lost (docs/architecture.md, "Threads"). A waker of a watched waiter (remote_waiter in
-// <grove/detail/sync_owner.hpp>) sets the waiter's flag instead of pushing: the hub looks at
-// those flags wherever it looks at the inbox, with the same handshake. When the hub begins to end it refuses new tasks
+// Work from other threads (a wake of a (fiber, token) pair, a posted task, a finished offload
+// call or use_fiber operation, a dump request) goes into `inbox`, a lock-free multi-producer
+// list the hub drains in its loop: a poster pays one compare-and-swap, no lock and no system
+// call while the hub is awake or spinning. Only a hub that has announced it is going to sleep
+// in its reactor (`sleeping`) is interrupted, by the one poster that clears the flag. The handshake
+// is Dekker's, all seq_cst: the hub stores `sleeping` then looks at the inbox; a poster pushes then
+// reads `sleeping`. One of the two sees the other, so a wake is never lost (docs/architecture.md,
+// "Threads"). A waker of a watched waiter (remote_waiter in <grove/detail/sync_owner.hpp>) sets the
+// waiter's flag instead of pushing: the hub looks at those flags wherever it looks at the inbox,
+// with the same handshake. When the hub begins to end it refuses new tasks
 // (`refusing_tasks`: hub_ref::post returns false, spawn throws) but still takes wakes: a fiber it
 // is killing may sit in a wait a kill cannot end (shielded, or relocking a shared mutex as it
 // unwinds) and needs its wake to finish. Only once its loop has returned does the hub close the
@@ -23,6 +24,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <grove/detail/sync_owner.hpp>
+#include <memory>
 #include <mutex>
 #include <new>
 #include <type_traits>
@@ -98,7 +100,7 @@ struct interrupt_operation final : boost::asio::detail::scheduler_operation {
   }
 };
 
-struct hub_control {
+struct hub_control : std::enable_shared_from_this<hub_control> {
   std::mutex mutex;         ///< guards `hub` (the interrupt's slow path)
   hub_impl* hub = nullptr;  ///< null once the hub's loop has returned
   /// Queued by interrupt_hub(); outlives the io_context (which discards it if still queued).
@@ -109,6 +111,10 @@ struct hub_control {
   // away from the mutex.
   alignas(64) remote_inbox inbox;
   std::atomic<bool> sleeping{false};  ///< the hub is (about to be) blocked in its reactor
+  /// Set, to itself, when the hub abandons fibers it could not end (hub_impl::on_deadlock), and
+  /// never dropped: work on another thread may still name such a fiber and post to this control
+  /// after the hub has gone (a use_fiber operation completing late), and must find it refusing.
+  std::shared_ptr<hub_control> kept_for_abandoned;
 };
 
 /// Wakes the hub out of its reactor (it announced `sleeping`); a no-op once it has ended.

@@ -1,7 +1,8 @@
 // What grove's diagnostics thread (lib/debug/) sees of a hub: a switch counter the hub bumps
-// at every switch, whether it sits idle in its reactor, and its thread. Hubs enter a
-// process-wide registry while they run; the diagnostics thread reads it under the registry's
-// mutex, so a hub never ends while that thread signals its thread or posts to its io_context.
+// at every switch, whether it sits idle in its reactor, its thread, and the dump request that
+// thread posts to the hub. Hubs enter a process-wide registry while they run; the diagnostics
+// thread reads it under the registry's mutex, so a hub never ends while that thread signals its
+// thread or posts to its inbox.
 #pragma once
 
 #include <pthread.h>
@@ -10,10 +11,19 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <grove/detail/inbox_item.hpp>
 
 namespace grove::detail {
 
 class hub_impl;
+
+/// The dump signal's request to one hub (lib/debug/monitor.cpp): preallocated, and pushed into
+/// the hub's inbox at most once at a time (`queued`; a request while one is queued joins it), so
+/// that the diagnostics thread allocates nothing to ask for a dump.
+struct dump_request final : inbox_item {
+  hub_impl* hub = nullptr;
+  std::atomic<bool> queued{false};
+};
 
 struct hub_watch {
   /// The hub's count of loop passes and its switch budget (hub_core::count_switch): together
@@ -37,6 +47,7 @@ struct hub_watch {
   std::chrono::steady_clock::time_point seen_at{};
   long long seen_cpu_ns = -1;  ///< the thread's CPU time then (-1: unknown)
   bool reported = false;       ///< this incident (no switch since `seen`) was reported
+  dump_request dump;           ///< in the hub's storage: posting it allocates nothing
   hub_watch* next = nullptr;
   hub_watch* prev = nullptr;
 };

@@ -1,8 +1,9 @@
 // The diagnostics thread: one per process, started by the first grove::monitor_blocking or
 // grove::dump_fibers_on (or their environment variables). It serves the blocking monitor (a
 // look at every hub's progress, hub_watch::progress, a few times per threshold) and the dump signal (its
-// handler writes a byte to a pipe this thread reads, then posts a dump to every hub's
-// io_context, so the dump is printed by each hub between fibers, never in a handler).
+// handler writes a byte to a pipe this thread reads, then pushes each hub's preallocated dump
+// request into its inbox, so the dump is printed by each hub between fibers, never in a
+// handler, and asking for it allocates nothing here).
 #include <cxxabi.h>
 #include <dlfcn.h>
 #include <elf.h>
@@ -17,7 +18,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <boost/asio/post.hpp>
 #include <cerrno>
 #include <chrono>
 #include <cinttypes>
@@ -33,6 +33,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/hub_control.hpp"
 #include "core/hub_impl.hpp"
 
 extern char** environ;
@@ -385,17 +386,37 @@ void check_hubs(diagnostics& d, long threshold) {
   for (const incident& i : found) print(i);
 }
 
+/// A dump_request's invoke, on its hub's thread, from the loop (between fibers). Unrun, the
+/// hub is ending: nothing to print.
+void run_dump(inbox_item* item, bool run) noexcept {
+  auto* request = static_cast<dump_request*>(item);
+  // Cleared first: a request that comes while this dump is printed gets a dump of its own.
+  request->queued.store(false, std::memory_order_release);
+  if (!run) return;
+  try {
+    std::ostringstream text;
+    dump_hub(*request->hub, text);
+    std::string s = text.str();
+    std::fwrite(s.data(), 1, s.size(), stderr);
+  } catch (const std::exception& e) {  // the loop's inbox is noexcept: say so, and go on
+    std::fprintf(stderr, "grove: the fiber dump failed: %s\n", e.what());
+  } catch (...) {
+    std::fputs("grove: the fiber dump failed\n", stderr);
+  }
+  std::fflush(stderr);
+}
+
 void post_dumps(diagnostics& d) {
+  // Under the registry's mutex: a registered hub is running, so its control and its inbox
+  // (open until it has returned) are there. Nothing here allocates: out of memory, this thread
+  // could only have ended the process.
   std::lock_guard lock(d.mutex);
   for (hub_watch* w = d.head; w; w = w->next) {
-    hub_impl* h = w->hub;
-    boost::asio::post(h->io(), [h] {
-      std::ostringstream text;
-      dump_hub(*h, text);
-      std::string s = text.str();
-      std::fwrite(s.data(), 1, s.size(), stderr);
-      std::fflush(stderr);
-    });
+    dump_request& request = w->dump;
+    if (request.queued.exchange(true, std::memory_order_acq_rel)) continue;  // one is waiting
+    if (!post_item(*w->hub->control(), &request)) {
+      request.queued.store(false, std::memory_order_release);
+    }
   }
 }
 
@@ -493,6 +514,8 @@ void register_hub(hub_watch& w) noexcept {
   });
   diagnostics& d = diag();
   std::lock_guard lock(d.mutex);
+  w.dump.hub = w.hub;
+  w.dump.invoke = &run_dump;
   w.seen = w.progress();
   w.seen_at = steady_clock::now();
   w.next = d.head;

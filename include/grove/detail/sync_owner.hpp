@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <grove/cross_thread.hpp>
+#include <grove/detail/inbox_item.hpp>
 #include <grove/detail/suspension.hpp>
 #include <grove/detail/wait_queue.hpp>
 #include <initializer_list>
@@ -24,14 +25,6 @@ struct hub_control;
 
 // The running hub of this thread (lib/core/hub.cpp): read inline by the ownership test.
 extern thread_local hub_impl* t_hub __attribute__((tls_model("initial-exec")));
-
-/// One unit of work posted to a hub from another thread (lib/core/hub_control.hpp).
-/// `invoke(item, true)` runs and destroys it, `invoke(item, false)` destroys it unrun; either
-/// happens once, on the hub's thread.
-struct inbox_item {
-  inbox_item* next = nullptr;
-  void (*invoke)(inbox_item* item, bool run) noexcept = nullptr;
-};
 
 /// How a waker on any thread wakes one waiter of a shared primitive (lib/core/cross_thread.cpp):
 /// on the waiter's stack while it waits, one cache line, so that a wake moves the waiter's own
