@@ -20,7 +20,7 @@
 #include <thread>
 #include <vector>
 
-#include "throws.hpp"
+#include "../throws.hpp"
 
 using namespace std::chrono_literals;
 
