@@ -19,6 +19,8 @@
 #include <string>
 #include <tuple>
 
+#include "../throws.hpp"
+
 using namespace std::chrono_literals;
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
@@ -74,7 +76,9 @@ void check_kill_mid_operation(Wait wait) {
 template <class Wait>
 void check_timeout_mid_operation(Wait wait) {
   auto start = clock_type::now();
-  CHECK_THROWS_AS(grove::with_timeout(50ms, wait), grove::timeout_error);
+  bool timed_out =
+      grove_test::throws<grove::timeout_error>([&] { grove::with_timeout(50ms, wait); });
+  CHECK(timed_out);
   CHECK(ms_since(start) >= 40);
   CHECK(ms_since(start) < 1000);
 }
@@ -235,7 +239,8 @@ TEST_CASE("a resolve then a range connect through use_fiber reaches the listener
     tcp::socket socket(hub_io());
     tcp::endpoint reached = asio::async_connect(socket, endpoints, use_fiber);
     CHECK(reached.port() == port);
-    CHECK(accepting.get().remote_endpoint() == socket.local_endpoint());
+    tcp::socket accepted = accepting.get();
+    CHECK(accepted.remote_endpoint() == socket.local_endpoint());
   });
 }
 
@@ -306,9 +311,10 @@ TEST_CASE("a resolve through use_fiber returns results, throws or fills [ec] on 
     auto results = resolver.async_resolve("127.0.0.1", "8080", use_fiber);
     REQUIRE(results.size() == 1);
     CHECK(results.begin()->endpoint().port() == 8080);
-    CHECK_THROWS_AS(
-        resolver.async_resolve("not a host", "80", tcp::resolver::numeric_host, use_fiber),
-        boost::system::system_error);
+    bool failed = grove_test::throws<boost::system::system_error>([&] {
+      resolver.async_resolve("not a host", "80", tcp::resolver::numeric_host, use_fiber);
+    });
+    CHECK(failed);
     boost::system::error_code ec;
     results =
         resolver.async_resolve("not a host", "80", tcp::resolver::numeric_host, use_fiber[ec]);
@@ -377,7 +383,9 @@ TEST_CASE("a cancelled signal wait throws, or fills [ec]; kill and timeout cance
       grove::this_fiber::sleep_for(10ms);
       signals.cancel();
     });
-    CHECK_THROWS_AS(signals.async_wait(use_fiber), boost::system::system_error);
+    bool cancelled =
+        grove_test::throws<boost::system::system_error>([&] { signals.async_wait(use_fiber); });
+    CHECK(cancelled);
     canceller.join();
     canceller = grove::spawn([&] {
       grove::this_fiber::sleep_for(10ms);
@@ -445,9 +453,11 @@ TEST_CASE("several results come back as a tuple, with or without a leading error
     int single = complete_with<void(int)>(use_fiber, 9);
     CHECK(single == 9);
     complete_with<void()>(use_fiber);
-    CHECK_THROWS_AS(complete_with<void(std::exception_ptr)>(
-                        use_fiber, std::make_exception_ptr(std::runtime_error("boom"))),
-                    std::runtime_error);
+    bool rethrown = grove_test::throws<std::runtime_error>([] {
+      complete_with<void(std::exception_ptr)>(use_fiber,
+                                              std::make_exception_ptr(std::runtime_error("boom")));
+    });
+    CHECK(rethrown);
   });
 }
 
@@ -504,8 +514,9 @@ TEST_CASE("a fiber joins a coroutine with co_spawn(..., use_fiber)") {
     int answer = asio::co_spawn(hub_io(), slow_answer(50ms), use_fiber);
     CHECK(answer == 42);
     CHECK(ms_since(start) >= 40);
-    CHECK_THROWS_WITH_AS(asio::co_spawn(hub_io(), failing_coroutine(), use_fiber),
-                         "coroutine failed", std::runtime_error);
+    std::exception_ptr error = grove_test::thrown<std::runtime_error>(
+        [] { asio::co_spawn(hub_io(), failing_coroutine(), use_fiber); });
+    CHECK_THROWS_WITH_AS(grove_test::rethrow(error), "coroutine failed", std::runtime_error);
   });
 }
 

@@ -116,13 +116,15 @@ TEST_CASE("fd_perform waits without throwing: ready, deadline, closed, killed, t
       grove::this_fiber::sleep_for(10ms);
       syscall(SYS_sendto, p.a, "abc", 3, 0, nullptr, 0);
     });
-    CHECK(detail::fd_perform(s, detail::io_direction::read, &try_recv, &args, detail::no_deadline,
-                             r) == detail::fd_wait_status::ready);
+    detail::fd_wait_status status =
+        detail::fd_perform(s, detail::io_direction::read, &try_recv, &args, detail::no_deadline, r);
+    CHECK(status == detail::fd_wait_status::ready);
     CHECK(r.bytes == 3);
     writer.join();
     errno = EILSEQ;
-    CHECK(detail::fd_perform(s, detail::io_direction::read, &try_recv, &args,
-                             detail::deadline_after(20ms), r) == detail::fd_wait_status::deadline);
+    status = detail::fd_perform(s, detail::io_direction::read, &try_recv, &args,
+                                detail::deadline_after(20ms), r);
+    CHECK(status == detail::fd_wait_status::deadline);
     CHECK(errno == EILSEQ);  // errno survives the wait
 
     auto victim = grove::spawn([&] {
@@ -149,8 +151,9 @@ TEST_CASE("fd_perform waits without throwing: ready, deadline, closed, killed, t
       grove::this_fiber::sleep_for(10ms);
       detail::fd_closing(p.b);  // wakes the waiter; the descriptor itself closes with p
     });
-    CHECK(detail::fd_perform(s, detail::io_direction::read, &try_recv, &args, detail::no_deadline,
-                             r) == detail::fd_wait_status::closed);
+    status =
+        detail::fd_perform(s, detail::io_direction::read, &try_recv, &args, detail::no_deadline, r);
+    CHECK(status == detail::fd_wait_status::closed);
     closer.join();
   });
 }
@@ -168,14 +171,15 @@ TEST_CASE("fd_wait_any: one suspension on many descriptors, woken by any of them
       grove::this_fiber::sleep_for(10ms);
       syscall(SYS_sendto, p2.a, "x", 1, 0, nullptr, 0);
     });
-    CHECK(detail::fd_wait_any(interests, 3, detail::no_deadline) == detail::fd_wait_status::ready);
+    detail::fd_wait_status status = detail::fd_wait_any(interests, 3, detail::no_deadline);
+    CHECK(status == detail::fd_wait_status::ready);
     pollfd fd{p2.b, POLLIN, 0};
     CHECK(syscall(SYS_poll, &fd, 1, 0) == 1);
     writer.join();
     // Only events from now on count: data already there does not end a later wait early.
-    CHECK(detail::fd_wait_any(interests, 3, detail::deadline_after(20ms)) ==
-          detail::fd_wait_status::deadline);
-    CHECK(detail::fd_wait_any(interests, 0, detail::deadline_after(5ms)) ==
-          detail::fd_wait_status::deadline);
+    status = detail::fd_wait_any(interests, 3, detail::deadline_after(20ms));
+    CHECK(status == detail::fd_wait_status::deadline);
+    status = detail::fd_wait_any(interests, 0, detail::deadline_after(5ms));
+    CHECK(status == detail::fd_wait_status::deadline);
   });
 }

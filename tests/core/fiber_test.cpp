@@ -13,6 +13,8 @@
 
 #include <grove/grove.hpp>
 
+#include "../throws.hpp"
+
 using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
 
@@ -57,8 +59,10 @@ TEST_CASE("spawn runs a function with arguments and get returns its value") {
 TEST_CASE("get rethrows the fiber's exception, every time") {
   grove::run([] {
     auto f = grove::spawn([]() -> int { throw std::logic_error("bad"); });
-    CHECK_THROWS_WITH_AS(f.get(), "bad", std::logic_error);
-    CHECK_THROWS_AS(f.get(), std::logic_error);
+    std::exception_ptr error = grove_test::thrown<std::logic_error>([&] { f.get(); });
+    CHECK_THROWS_WITH_AS(grove_test::rethrow(error), "bad", std::logic_error);
+    bool threw_again = grove_test::throws<std::logic_error>([&] { f.get(); });
+    CHECK(threw_again);
     CHECK(f.ready());
   });
 }
@@ -69,8 +73,10 @@ TEST_CASE("spawn options set the name; ids are unique") {
                           [] { return std::string(grove::this_fiber::name()); });
     auto b = grove::spawn([] { return grove::this_fiber::id(); });
     CHECK(a.name() == "worker");
-    CHECK(a.get() == "worker");
-    CHECK(b.get() == b.id());
+    std::string a_name = a.get();
+    CHECK(a_name == "worker");
+    auto b_id = b.get();
+    CHECK(b_id == b.id());
     CHECK(a.id() != b.id());
     CHECK(grove::this_fiber::name() == "main");
   });
@@ -92,7 +98,8 @@ TEST_CASE("spawn from a fiber and from a callback") {
     grove::call_soon([&] { from_callback = grove::spawn([] { return 7; }); });
     grove::this_fiber::yield();  // alone in the ready queue: the hub runs its callbacks
     REQUIRE(from_callback.valid());
-    CHECK(from_callback.get() == 7);
+    int value = from_callback.get();
+    CHECK(value == 7);
   });
 }
 
@@ -167,7 +174,8 @@ TEST_CASE("kill of a sleeping fiber unwinds it with RAII and join returns") {
     CHECK_FALSE(reached_end);
     CHECK(f.ready());
     CHECK(ms_since(start) < 1000);
-    CHECK_THROWS_AS(f.get(), grove::killed_error);
+    bool killed = grove_test::throws<grove::killed_error>([&] { f.get(); });
+    CHECK(killed);
     f.kill();  // killing a finished fiber is a no-op
   });
 }
@@ -246,22 +254,28 @@ TEST_CASE("spawn_later starts the fiber after the delay") {
   grove::run([] {
     auto start = clock_type::now();
     auto f = grove::spawn_later(50ms, [&] { return ms_since(start); });
-    CHECK(f.get() >= 49);
+    double started_after_ms = f.get();
+    CHECK(started_after_ms >= 49);
   });
 }
 
 TEST_CASE("join_for returns false while the fiber is still running") {
   grove::run([] {
     auto f = grove::spawn([] { grove::this_fiber::sleep_for(200ms); });
-    CHECK_FALSE(f.join_for(20ms));
-    CHECK(f.join_for(2s));
+    bool joined = f.join_for(20ms);
+    CHECK_FALSE(joined);
+    joined = f.join_for(2s);
+    CHECK(joined);
   });
 }
 
 TEST_CASE("a fiber joining itself is an error, not a hang") {
   grove::run([] {
     grove::fiber<void> self;
-    self = grove::spawn([&] { CHECK_THROWS_AS(self.join(), grove::error); });
+    self = grove::spawn([&] {
+      bool refused = grove_test::throws<grove::error>([&] { self.join(); });
+      CHECK(refused);
+    });
     self.join();
   });
 }
@@ -330,8 +344,10 @@ TEST_CASE("a fiber suspended inside a catch block keeps its own exception state"
     };
     auto a = grove::spawn(catcher, 1);
     auto b = grove::spawn(catcher, 2);
-    CHECK(a.get());
-    CHECK(b.get());
+    bool a_rethrew_its_own = a.get();
+    CHECK(a_rethrew_its_own);
+    bool b_rethrew_its_own = b.get();
+    CHECK(b_rethrew_its_own);
   });
 }
 
@@ -479,8 +495,10 @@ TEST_CASE("yields between the main fiber and spawned ones alternate and keep exc
 }
 
 TEST_CASE("waiting outside a fiber is a clear error") {
-  CHECK_THROWS_AS(grove::this_fiber::sleep_for(1ms), grove::error);
-  CHECK_THROWS_AS(grove::this_fiber::yield(), grove::error);
+  bool refused = grove_test::throws<grove::error>([] { grove::this_fiber::sleep_for(1ms); });
+  CHECK(refused);
+  refused = grove_test::throws<grove::error>([] { grove::this_fiber::yield(); });
+  CHECK(refused);
   CHECK_THROWS_AS(grove::spawn([] {}), grove::error);
 }
 
@@ -503,7 +521,8 @@ TEST_CASE("a fiber killed before it starts releases what its function captured a
     f.kill();
     f.join();  // the handle is still held: the block lives, its callable must not
     CHECK(watch.expired());
-    CHECK_THROWS_AS(f.get(), grove::killed_error);
+    bool killed = grove_test::throws<grove::killed_error>([&] { f.get(); });
+    CHECK(killed);
   });
 }
 
@@ -569,7 +588,8 @@ TEST_CASE("a shield defers a kill until the shielded wait is done") {
     f.kill();
     f.join();
     CHECK(cleanup_finished);
-    CHECK_THROWS_AS(f.get(), grove::killed_error);
+    bool killed = grove_test::throws<grove::killed_error>([&] { f.get(); });
+    CHECK(killed);
   });
 }
 
@@ -619,7 +639,8 @@ TEST_CASE("forever durations stay forever instead of overflowing") {
       grove::this_fiber::sleep_for(20ms);
       CHECK_FALSE(t.expired());
     }
-    CHECK_FALSE(sleeper.join_for(std::chrono::milliseconds(10)));
+    bool joined = sleeper.join_for(std::chrono::milliseconds(10));
+    CHECK_FALSE(joined);
     CHECK_FALSE(fired);
     CHECK(h.pending());
     sleeper.kill();
@@ -639,7 +660,8 @@ TEST_CASE("a handle dropped by another fiber while someone joins it keeps the bl
     });
     grove::this_fiber::yield();  // joiner waits inside join()
     shared->operator=({});       // drop the handle the joiner is using
-    CHECK(joiner.get() == false);  // it was reset: ready() on an empty handle is false
+    bool saw_ready = joiner.get();
+    CHECK(saw_ready == false);  // it was reset: ready() on an empty handle is false
   });
 }
 
@@ -649,8 +671,10 @@ TEST_CASE("an empty handle is a clear error, not a crash") {
     CHECK_FALSE(empty.valid());
     CHECK_FALSE(empty.ready());
     CHECK(empty.id() == 0);
-    CHECK_THROWS_AS(empty.join(), grove::error);
-    CHECK_THROWS_AS(empty.get(), grove::error);
+    bool refused = grove_test::throws<grove::error>([&] { empty.join(); });
+    CHECK(refused);
+    refused = grove_test::throws<grove::error>([&] { empty.get(); });
+    CHECK(refused);
   });
 }
 
@@ -672,7 +696,8 @@ TEST_CASE("a fiber killing itself runs on until its next wait, then unwinds with
     CHECK(ran_on);
     CHECK_FALSE(reached_after_wait);
     CHECK(destroyed == 1);
-    CHECK_THROWS_AS(self.get(), grove::killed_error);
+    bool killed = grove_test::throws<grove::killed_error>([&] { self.get(); });
+    CHECK(killed);
   });
 }
 
@@ -710,10 +735,12 @@ TEST_CASE("kill of a fiber blocked in join ends the join; the joined fiber runs 
     REQUIRE_FALSE(joiner.ready());
     joiner.kill();
     joiner.join();
-    CHECK_THROWS_AS(joiner.get(), grove::killed_error);
+    bool killed = grove_test::throws<grove::killed_error>([&] { joiner.get(); });
+    CHECK(killed);
     CHECK_FALSE(target.ready());
     release.set();
-    CHECK(target.get() == 7);
+    int value = target.get();
+    CHECK(value == 7);
   });
 }
 

@@ -10,6 +10,8 @@
 #include <string>
 #include <thread>
 
+#include "../throws.hpp"
+
 using namespace std::chrono_literals;
 
 namespace {
@@ -85,15 +87,18 @@ TEST_CASE("spawn starts a fiber on another hub; a fiber of a third hub and a pla
       },
       std::string("answer "), 42);
   std::string from_fiber = grove::run([&] {
-    CHECK(remote.join_for(10s));
+    bool joined = remote.join_for(10s);
+    CHECK(joined);
     return remote.get();
   });
   CHECK(from_fiber == "answer 42!");
   CHECK(ran_on == worker.id);
-  CHECK(remote.get() == "answer 42!");  // from this plain thread
+  std::string from_thread = remote.get();  // from this plain thread
+  CHECK(from_thread == "answer 42!");
 
   auto failing = ref.spawn([]() -> int { throw std::runtime_error("boom"); });
-  CHECK_THROWS_WITH_AS(failing.get(), "boom", std::runtime_error);
+  std::exception_ptr error = grove_test::thrown<std::runtime_error>([&] { failing.get(); });
+  CHECK_THROWS_WITH_AS(grove_test::rethrow(error), "boom", std::runtime_error);
 }
 
 TEST_CASE("a remote fiber killed when its hub ends reports killed_error to its joiner") {
@@ -106,8 +111,10 @@ TEST_CASE("a remote fiber killed when its hub ends reports killed_error to its j
   });
   started.wait();
   worker.end();  // the hub's main returns: the sleeper is killed
-  CHECK(sleeper.join_for(10s));
-  CHECK_THROWS_WITH_AS(sleeper.get(),
+  bool joined = sleeper.join_for(10s);
+  CHECK(joined);
+  std::exception_ptr error = grove_test::thrown<grove::killed_error>([&] { sleeper.get(); });
+  CHECK_THROWS_WITH_AS(grove_test::rethrow(error),
                        "grove: the fiber started with hub_ref::spawn was killed: its hub is ending",
                        grove::killed_error);
 }
@@ -119,7 +126,9 @@ TEST_CASE("a spawn the hub never gets to start reports it through get()") {
     never = grove::hub::current().ref().spawn([] { return 1; });
   });
   CHECK(never.ready());
-  CHECK_THROWS_WITH_AS(never.get(), "grove::hub_ref::spawn: the hub ended before the fiber started",
+  std::exception_ptr error = grove_test::thrown<grove::error>([&] { never.get(); });
+  CHECK_THROWS_WITH_AS(grove_test::rethrow(error),
+                       "grove::hub_ref::spawn: the hub ended before the fiber started",
                        grove::error);
 }
 
@@ -207,9 +216,11 @@ TEST_CASE(
     grove::run([&] {  // the killer: a fiber of this thread's hub
       waiting.wait();
       target.kill();
-      CHECK(target.join_for(10s));
+      bool joined = target.join_for(10s);
+      CHECK(joined);
     });
-    CHECK_THROWS_AS(target.get(), grove::killed_error);
+    bool killed = grove_test::throws<grove::killed_error>([&] { target.get(); });
+    CHECK(killed);
     CHECK(unwound);
     CHECK_FALSE(returned);
   }
@@ -230,14 +241,18 @@ TEST_CASE(
   waiting.wait();
   target.kill();
   target.kill();
-  CHECK(target.join_for(10s));
+  bool joined = target.join_for(10s);
+  CHECK(joined);
   CHECK(unwound);
-  CHECK_THROWS_AS(target.get(), grove::killed_error);
+  bool killed = grove_test::throws<grove::killed_error>([&] { target.get(); });
+  CHECK(killed);
 
   auto finished = ref.spawn([] { return 7; });
-  CHECK(finished.get() == 7);
+  int value = finished.get();
+  CHECK(value == 7);
   finished.kill();  // finished: no-op
-  CHECK(finished.get() == 7);
+  value = finished.get();
+  CHECK(value == 7);
 
   grove::remote_fiber<int> empty;
   empty.kill();  // an empty handle: no-op
@@ -261,8 +276,10 @@ TEST_CASE(
   });
   target.kill();
   release = true;
-  CHECK(target.join_for(10s));
-  CHECK_THROWS_AS(target.get(), grove::killed_error);
+  bool joined = target.join_for(10s);
+  CHECK(joined);
+  bool killed = grove_test::throws<grove::killed_error>([&] { target.get(); });
+  CHECK(killed);
   CHECK_FALSE(ran);
 }
 
@@ -279,7 +296,8 @@ TEST_CASE("a kill after the remote fiber's hub ended does nothing") {
   }  // the hub ends: the fiber is killed
   target.kill();
   CHECK(target.ready());
-  CHECK_THROWS_AS(target.get(), grove::killed_error);
+  bool killed = grove_test::throws<grove::killed_error>([&] { target.get(); });
+  CHECK(killed);
 }
 
 TEST_CASE("kills racing the remote fiber's end either kill it or find it finished") {
@@ -299,7 +317,8 @@ TEST_CASE("kills racing the remote fiber's end either kill it or find it finishe
     });
     for (int i = 0; i < round % 11 * 50; ++i) std::atomic_signal_fence(std::memory_order_seq_cst);
     target.kill();
-    REQUIRE(target.join_for(10s));
+    bool joined = target.join_for(10s);
+    REQUIRE(joined);
     try {
       int value = target.get();
       CHECK(value == round);

@@ -68,8 +68,10 @@ TEST_CASE("a fiber with a small stack runs; deep frames fit in a big one") {
       buffer[sizeof buffer - 1] = 2;
       return buffer[0] + buffer[sizeof buffer - 1];
     });
-    CHECK(small.get() == 1);
-    CHECK(big.get() == 3);
+    int small_result = small.get();
+    CHECK(small_result == 1);
+    int big_result = big.get();
+    CHECK(big_result == 3);
   });
 }
 

@@ -16,6 +16,8 @@
 #include <grove/detail/fiber_base.hpp>
 #include <grove/grove.hpp>
 
+#include "../throws.hpp"
+
 using namespace std::chrono_literals;
 
 TEST_CASE("an uninterruptible suspension defers a kill to the next wait") {
@@ -51,9 +53,11 @@ TEST_CASE("an uninterruptible suspension outlives a scoped timeout, which fires 
     auto f = grove::spawn([&] {
       waiter = grove::detail::next_suspension();
       grove::timeout t(10ms);
-      CHECK(grove::detail::suspend_uninterruptible() == grove::detail::wake_reason::notified);
+      grove::detail::wake_reason reason = grove::detail::suspend_uninterruptible();
+      CHECK(reason == grove::detail::wake_reason::notified);
       CHECK(t.expired());
-      CHECK_THROWS_AS(grove::this_fiber::yield(), grove::timeout_error);
+      bool timed_out = grove_test::throws<grove::timeout_error>([] { grove::this_fiber::yield(); });
+      CHECK(timed_out);
     });
     grove::this_fiber::sleep_for(50ms);
     grove::detail::wake(waiter, grove::detail::wake_reason::notified);
@@ -62,7 +66,8 @@ TEST_CASE("an uninterruptible suspension outlives a scoped timeout, which fires 
 }
 
 TEST_CASE("an uninterruptible suspension honours its own deadline; outside a fiber it is a no-op") {
-  CHECK(grove::detail::suspend_uninterruptible() == grove::detail::wake_reason::none);
+  grove::detail::wake_reason outside = grove::detail::suspend_uninterruptible();
+  CHECK(outside == grove::detail::wake_reason::none);
   grove::run([] {
     auto r = grove::detail::suspend_uninterruptible(grove::detail::clock::now() + 5ms);
     CHECK(r == grove::detail::wake_reason::deadline);
@@ -139,7 +144,8 @@ TEST_CASE("a C loop retrying on EINTR/EAGAIN ends promptly after a kill, raised 
     grove::this_fiber::sleep_for(30ms);  // several EAGAIN rounds
     auto killed_at = steady::now();
     f.kill();
-    CHECK(f.join_for(2s));
+    bool joined = f.join_for(2s);
+    CHECK(joined);
     CHECK(ms_since(killed_at) < 500);
     CHECK(seen.result == -1);
     CHECK(seen.error == ECANCELED);
@@ -195,7 +201,8 @@ TEST_CASE("a C loop that retries whatever the errno still lets the other fibers 
     ticker.join();
     CHECK(reported_killed == 200);
     CHECK(ticks_during_loop >= 150);  // each retry passed through the hub
-    CHECK_THROWS_AS(stubborn.get(), grove::killed_error);
+    bool killed = grove_test::throws<grove::killed_error>([&] { stubborn.get(); });
+    CHECK(killed);
   });
 }
 
@@ -253,10 +260,12 @@ TEST_CASE("errno survives every kind of suspension while other fibers and the hu
       grove::this_fiber::yield();
       CHECK(errno == ERANGE);
       errno = EILSEQ;
-      CHECK(gd::suspend_noexcept(gd::clock::now() + 5ms) == gd::wake_reason::deadline);
+      gd::wake_reason reason = gd::suspend_noexcept(gd::clock::now() + 5ms);
+      CHECK(reason == gd::wake_reason::deadline);
       CHECK(errno == EILSEQ);
       errno = ENOSPC;
-      CHECK(gd::suspend_uninterruptible(gd::clock::now() + 5ms) == gd::wake_reason::deadline);
+      reason = gd::suspend_uninterruptible(gd::clock::now() + 5ms);
+      CHECK(reason == gd::wake_reason::deadline);
       CHECK(errno == ENOSPC);
       done = true;
     });
@@ -302,7 +311,8 @@ TEST_CASE("a completion that lands after its wait was interrupted cannot end a l
       gd::completion c;
       late = &c;
       c.waiter = gd::next_suspension();
-      CHECK(gd::suspend_noexcept(gd::clock::now() + 1ms) == gd::wake_reason::deadline);
+      gd::wake_reason first = gd::suspend_noexcept(gd::clock::now() + 1ms);
+      CHECK(first == gd::wake_reason::deadline);
       second = gd::suspend_noexcept(gd::clock::now() + 100ms);
       late = nullptr;
     });
@@ -396,26 +406,27 @@ bool all_name(const std::vector<std::string>& errors, const std::string& what) {
 
 TEST_CASE("destroying a primitive while fibers wait on it wakes them with an error naming it") {
   grove::run([] {
-    CHECK(all_name(destroy_under_waiters<grove::event>([](grove::event& e) { e.wait(); }),
-                   "grove::event"));
-    CHECK(all_name(destroy_under_waiters<grove::semaphore>([](grove::semaphore& s) { s.acquire(); },
-                                                           std::size_t{0}),
-                   "grove::semaphore"));
-    CHECK(all_name(destroy_under_waiters<grove::queue<int>>([](grove::queue<int>& q) { q.get(); }),
-                   "grove::queue"));
-    CHECK(all_name(destroy_under_waiters<grove::queue<int>>(
-                       [](grove::queue<int>& q) {
-                         q.try_put(0);  // the first fills it, then every put waits
-                         q.put(1);
-                       },
-                       std::size_t{1}),
-                   "grove::queue"));
-    CHECK(all_name(
-        destroy_under_waiters<grove::channel<int>>([](grove::channel<int>& c) { c.receive(); }),
-        "grove::channel"));
-    CHECK(all_name(
-        destroy_under_waiters<grove::channel<int>>([](grove::channel<int>& c) { c.send(1); }),
-        "grove::channel"));
+    std::vector<std::string> waiter_errors =
+        destroy_under_waiters<grove::event>([](grove::event& e) { e.wait(); });
+    CHECK(all_name(waiter_errors, "grove::event"));
+    waiter_errors = destroy_under_waiters<grove::semaphore>(
+        [](grove::semaphore& s) { s.acquire(); }, std::size_t{0});
+    CHECK(all_name(waiter_errors, "grove::semaphore"));
+    waiter_errors = destroy_under_waiters<grove::queue<int>>([](grove::queue<int>& q) { q.get(); });
+    CHECK(all_name(waiter_errors, "grove::queue"));
+    waiter_errors = destroy_under_waiters<grove::queue<int>>(
+        [](grove::queue<int>& q) {
+          q.try_put(0);  // the first fills it, then every put waits
+          q.put(1);
+        },
+        std::size_t{1});
+    CHECK(all_name(waiter_errors, "grove::queue"));
+    waiter_errors =
+        destroy_under_waiters<grove::channel<int>>([](grove::channel<int>& c) { c.receive(); });
+    CHECK(all_name(waiter_errors, "grove::channel"));
+    waiter_errors =
+        destroy_under_waiters<grove::channel<int>>([](grove::channel<int>& c) { c.send(1); });
+    CHECK(all_name(waiter_errors, "grove::channel"));
     // A mutex held by the main fiber: the three wait to lock it.
     {
       std::vector<std::string> errors;

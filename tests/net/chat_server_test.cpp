@@ -40,10 +40,16 @@ TEST_CASE("a line from one of three clients reaches all three") {
     grove::timeout t(5s);
     server.chat_room().wait_for_members(3);
     clients[1].write_all("hello from the middle\n");
-    for (auto& c : clients) CHECK(read_until_line(c, "[2] hello from the middle\n").size() == 1);
+    for (auto& c : clients) {
+      std::vector<std::string> lines = read_until_line(c, "[2] hello from the middle\n");
+      CHECK(lines.size() == 1);
+    }
     clients[2].write_all("no newline at the end");
     clients[2].shutdown(net::shutdown_type::send);  // what is queued for it still arrives
-    for (auto& c : clients) CHECK(read_until_line(c, "[3] no newline at the end\n").size() == 1);
+    for (auto& c : clients) {
+      std::vector<std::string> lines = read_until_line(c, "[3] no newline at the end\n");
+      CHECK(lines.size() == 1);
+    }
     server.stop();
   });
 }
@@ -74,7 +80,8 @@ TEST_CASE("a client that never reads is dropped and never blocks the others") {
     for (int i = 0; i < lines; ++i) talker->write_all(std::to_string(i) + filler + "\n");
     talker->write_all("end\n");
     auto got = receiving.get();
-    CHECK(echoes.get().size() == lines + 2);  // the talker reads its own lines too
+    auto echoed = echoes.get();
+    CHECK(echoed.size() == lines + 2);  // the talker reads its own lines too
     auto elapsed = std::chrono::steady_clock::now() - start;
 
     CHECK(server.chat_room().dropped_count() == 1);

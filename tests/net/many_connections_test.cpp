@@ -164,7 +164,8 @@ TEST_CASE("10k concurrent connections are spread over two hubs, and both serve s
     if (core == 1) return server.serve();
     auto share = grove::spawn([&] { server.serve(); });
     // Both hubs accept before the clients connect, so their connections spread from the first.
-    REQUIRE(server.wait_serving_for(2, 10s));
+    bool serving = server.wait_serving_for(2, 10s);
+    REQUIRE(serving);
     std::uint16_t port = server.port();
     REQUIRE(::write(port_out, &port, sizeof port) == sizeof port);
     ::close(port_out);

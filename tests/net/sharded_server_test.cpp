@@ -52,7 +52,8 @@ TEST_CASE("connections are spread over every hub that serves, and stop() ends ev
   grove::run_on_cores(2, [&](std::size_t core) {
     if (core == 1) return server.serve();
     auto share = grove::spawn([&] { server.serve(); });
-    REQUIRE(server.wait_serving_for(2, 10s));
+    bool serving = server.wait_serving_for(2, 10s);
+    REQUIRE(serving);
     std::vector<grove::fiber<void>> clients;
     for (int i = 0; i < 64; ++i) {
       clients.push_back(grove::spawn([&, i] {
@@ -62,14 +63,16 @@ TEST_CASE("connections are spread over every hub that serves, and stop() ends ev
         ++per_core[who == "core 0\n" ? 0 : 1];
         std::string line = "line " + std::to_string(i) + "\n";
         conn.write_all(line);
-        CHECK(conn.read_until("\n") == line);
+        std::string echoed = conn.read_until("\n");
+        CHECK(echoed == line);
       }));
     }
     for (auto& c : clients) c.get();
     server.stop();
     server.wait_stopped();  // every hub's share, not only this one's
     CHECK(server.shares() == 0);
-    CHECK(refused(server.port()));  // the reservation never listens
+    bool was_refused = refused(server.port());
+    CHECK(was_refused);  // the reservation never listens
     share.join();
   });
   MESSAGE("core 0 took " << per_core[0] << " connections, core 1 " << per_core[1]);
@@ -92,7 +95,8 @@ TEST_CASE("a stop from a plain thread lets every hub's handlers finish within th
   grove::run_on_cores(2, [&](std::size_t core) {
     if (core == 1) return server.serve();
     auto share = grove::spawn([&] { server.serve(); });
-    REQUIRE(server.wait_serving_for(2, 10s));
+    bool serving = server.wait_serving_for(2, 10s);
+    REQUIRE(serving);
     int started = 0;
     std::vector<grove::fiber<void>> clients;
     for (int i = 0; i < 40; ++i) {
@@ -101,8 +105,10 @@ TEST_CASE("a stop from a plain thread lets every hub's handlers finish within th
         std::string who = conn.read_until("\n");
         ++per_core[who == "core 0\n" ? 0 : 1];
         if (++started == 40) all_started.set();
-        CHECK(conn.read_until("\n") == "done\n");  // the grace period let it finish
-        CHECK(conn.read_until("\n").empty());      // then the server closed it
+        std::string line = conn.read_until("\n");
+        CHECK(line == "done\n");  // the grace period let it finish
+        line = conn.read_until("\n");
+        CHECK(line.empty());  // then the server closed it
       }));
     }
     all_started.wait();
@@ -116,7 +122,10 @@ TEST_CASE("a stop from a plain thread lets every hub's handlers finish within th
     CHECK(std::chrono::steady_clock::now() - begin < 8s);  // not the whole grace: they finished
   });
   stopper.join();
-  grove::run([&] { CHECK(refused(server.port())); });
+  grove::run([&] {
+    bool was_refused = refused(server.port());
+    CHECK(was_refused);
+  });
   CHECK(finished == 40);
   CHECK(per_core[0] > 0);
   CHECK(per_core[1] > 0);
@@ -139,7 +148,8 @@ TEST_CASE("handlers still running after the grace period are killed on every hub
   grove::run_on_cores(2, [&](std::size_t core) {
     if (core == 1) return server.serve();
     auto share = grove::spawn([&] { server.serve(); });
-    REQUIRE(server.wait_serving_for(2, 10s));
+    bool serving = server.wait_serving_for(2, 10s);
+    REQUIRE(serving);
     for (int i = 0; i < 32; ++i)
       conns.push_back(net::tcp_stream::connect("127.0.0.1", server.port()));
     all_started.wait();
@@ -147,7 +157,10 @@ TEST_CASE("handlers still running after the grace period are killed on every hub
     server.stop(100ms);
     share.join();
     CHECK(std::chrono::steady_clock::now() - begin < 10s);
-    for (auto& c : conns) CHECK(c.read_until("\n").empty());  // closed by the killed handler
+    for (auto& c : conns) {
+      std::string line = c.read_until("\n");
+      CHECK(line.empty());  // closed by the killed handler
+    }
     conns.clear();
   });
   CHECK(unwound == 32);
@@ -160,18 +173,23 @@ TEST_CASE("a serve() killed with its core stops its share; a failing core stops 
                                       [&](std::size_t core) {
                                         if (core == 1) return server.serve();
                                         auto share = grove::spawn([&] { server.serve(); });
-                                        REQUIRE(server.wait_serving_for(2, 10s));
+                                        bool serving = server.wait_serving_for(2, 10s);
+                                        REQUIRE(serving);
                                         throw std::runtime_error("core 0 gives up");
                                       }),
                   grove::core_error);
   CHECK(server.shares() == 0);
   CHECK_FALSE(server.stop_requested());
-  grove::run([&] { CHECK(refused(port)); });
+  grove::run([&] {
+    bool was_refused = refused(port);
+    CHECK(was_refused);
+  });
 }
 
 TEST_CASE("wait_serving waits for the hubs to accept, from a plain thread; stop() ends the wait") {
   net::sharded_server server("127.0.0.1", 0, say_core_then_echo);
-  CHECK_FALSE(server.wait_serving_for(1, 20ms));  // nobody serves yet: times out
+  bool serving = server.wait_serving_for(1, 20ms);
+  CHECK_FALSE(serving);  // nobody serves yet: times out
   std::atomic<bool> both_accepting{false};
   std::thread watcher([&] {
     both_accepting = server.wait_serving(2);
@@ -180,21 +198,26 @@ TEST_CASE("wait_serving waits for the hubs to accept, from a plain thread; stop(
     grove::run([&] {
       auto conn = net::tcp_stream::connect("127.0.0.1", server.port());
       conn.write_all("hello\n");
-      CHECK_FALSE(conn.read_until("\n").empty());  // the core's number
+      std::string line = conn.read_until("\n");
+      CHECK_FALSE(line.empty());  // the core's number
     });
     server.stop();
   });
   grove::run_on_cores(2, [&](std::size_t) { server.serve(); });
   watcher.join();
   CHECK(both_accepting);
-  CHECK(server.wait_serving(0) == false);  // stopped: the wait gives up at once
+  serving = server.wait_serving(0);
+  CHECK(serving == false);  // stopped: the wait gives up at once
   // A wait in progress when stop() comes returns false.
   net::sharded_server idle("127.0.0.1", 0, say_core_then_echo);
   std::thread stopper([&] {
     std::this_thread::sleep_for(20ms);
     idle.stop();
   });
-  grove::run([&] { CHECK_FALSE(idle.wait_serving(1)); });
+  grove::run([&] {
+    bool idle_serving = idle.wait_serving(1);
+    CHECK_FALSE(idle_serving);
+  });
   stopper.join();
 }
 
@@ -218,7 +241,8 @@ TEST_CASE("a busy port or a name instead of an address is reported at constructi
                        doctest::Contains("Address already in use"), net::net_error);
   grove::run_on_cores(1, [&](std::size_t) {
     auto share = grove::spawn([&] { first.serve(); });
-    REQUIRE(first.wait_serving_for(1, 10s));
+    bool serving = first.wait_serving_for(1, 10s);
+    REQUIRE(serving);
     CHECK_THROWS_WITH_AS(net::sharded_server("127.0.0.1", first.port(), say_core_then_echo),
                          doctest::Contains("Address already in use"), net::net_error);
     first.stop();

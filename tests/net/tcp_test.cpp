@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "../throws.hpp"
+
 using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
 namespace net = grove::net;
@@ -57,7 +59,8 @@ TEST_CASE("a client and a server exchange data over loopback") {
     CHECK(p.server.remote_endpoint() == p.client.local_endpoint());
     CHECK(p.client.remote_endpoint().port() == p.listener.local_endpoint().port());
     p.client.write_all("hello\nworld\n");
-    CHECK(p.server.read_until("\n") == "hello\n");
+    std::string line = p.server.read_until("\n");
+    CHECK(line == "hello\n");
     char buf[16];
     std::size_t n = p.server.read_some(boost::asio::buffer(buf));  // served from read-ahead
     CHECK(std::string(buf, n) == "world\n");
@@ -73,13 +76,18 @@ TEST_CASE("end of stream: read_some returns 0, read_until returns the rest then 
     loopback_pair p;
     p.client.write_all("partial");
     p.client.shutdown(net::shutdown_type::send);
-    CHECK(p.server.read_until("\n") == "partial");
-    CHECK(p.server.read_until("\n").empty());
+    std::string line = p.server.read_until("\n");
+    CHECK(line == "partial");
+    line = p.server.read_until("\n");
+    CHECK(line.empty());
     char buf[8];
-    CHECK(p.server.read_some(boost::asio::buffer(buf)) == 0);
-    CHECK(p.server.read_some(boost::asio::buffer(buf)) == 0);  // sticky
+    std::size_t n = p.server.read_some(boost::asio::buffer(buf));
+    CHECK(n == 0);
+    n = p.server.read_some(boost::asio::buffer(buf));
+    CHECK(n == 0);  // sticky
     boost::system::error_code ec;
-    CHECK(p.server.read_some(boost::asio::buffer(buf), ec) == 0);
+    n = p.server.read_some(boost::asio::buffer(buf), ec);
+    CHECK(n == 0);
     CHECK(ec == boost::asio::error::eof);
     try {
       p.server.read_exact(boost::asio::buffer(buf));
@@ -98,9 +106,12 @@ TEST_CASE("read_all returns what read_until read ahead and the rest, up to end o
       p.client.write_all("head\n" + big);
       p.client.shutdown(net::shutdown_type::send);
     });
-    CHECK(p.server.read_until("\n") == "head\n");
-    CHECK(p.server.read_all() == big);
-    CHECK(p.server.read_all().empty());
+    std::string line = p.server.read_until("\n");
+    CHECK(line == "head\n");
+    std::string rest = p.server.read_all();
+    CHECK(rest == big);
+    rest = p.server.read_all();
+    CHECK(rest.empty());
     writer.join();
   });
 }
@@ -162,7 +173,9 @@ TEST_CASE("closing a stream from another fiber wakes its reader and writer with 
     CHECK(writer_error.find("write") != std::string::npos);
     CHECK_FALSE(p.server.is_open());
     char buf[1];
-    CHECK_THROWS_AS(p.server.read_some(boost::asio::buffer(buf)), net::net_error);
+    bool refused =
+        grove_test::throws<net::net_error>([&] { p.server.read_some(boost::asio::buffer(buf)); });
+    CHECK(refused);
   });
 }
 
@@ -179,7 +192,8 @@ TEST_CASE("closing a listener wakes the fiber blocked in accept") {
     });
     grove::this_fiber::sleep_for(10ms);
     listener.close();
-    CHECK(acceptor.get() == std::errc::bad_file_descriptor);
+    std::error_code accept_error = acceptor.get();
+    CHECK(accept_error == std::errc::bad_file_descriptor);
   });
 }
 
@@ -232,14 +246,17 @@ TEST_CASE(
     CHECK(waited >= 45);
     CHECK(waited < 500);
     boost::system::error_code ec;
-    CHECK(p.server.read_some(boost::asio::buffer(buf), ec) == 0);
+    std::size_t n = p.server.read_some(boost::asio::buffer(buf), ec);
+    CHECK(n == 0);
     CHECK(ec == boost::asio::error::timed_out);
     p.client.write_all("late");
-    CHECK(p.server.read_some(boost::asio::buffer(buf)) == 4);
+    n = p.server.read_some(boost::asio::buffer(buf));
+    CHECK(n == 4);
 
     fill_send_buffer(p.client);  // ends with a write that timed out after 50 ms
     p.client.set_timeout(30ms);
-    CHECK_THROWS_AS(p.client.write_all("more"), net::net_error);
+    bool failed = grove_test::throws<net::net_error>([&] { p.client.write_all("more"); });
+    CHECK(failed);
   });
 }
 
@@ -247,18 +264,20 @@ TEST_CASE("a scoped grove::timeout interrupts a read and a write with timeout_er
   grove::run([] {
     loopback_pair p;
     char buf[8];
-    CHECK_THROWS_AS(
-        grove::with_timeout(30ms, [&] { return p.server.read_some(boost::asio::buffer(buf)); }),
-        grove::timeout_error);
+    bool timed_out = grove_test::throws<grove::timeout_error>([&] {
+      grove::with_timeout(30ms, [&] { return p.server.read_some(boost::asio::buffer(buf)); });
+    });
+    CHECK(timed_out);
     fill_send_buffer(p.client);
     auto start = clock_type::now();
-    CHECK_THROWS_AS(
-        grove::with_timeout(30ms, [&] { p.client.write_all(std::string(1 << 20, 'z')); }),
-        grove::timeout_error);
+    timed_out = grove_test::throws<grove::timeout_error>(
+        [&] { grove::with_timeout(30ms, [&] { p.client.write_all(std::string(1 << 20, 'z')); }); });
+    CHECK(timed_out);
     CHECK(ms_since(start) < 300);
     p.client.write_all("");  // nothing to write never waits
     p.server.set_timeout(1s);
-    CHECK(p.server.read_some(boost::asio::buffer(buf)) > 0);  // the stream still works
+    std::size_t n = p.server.read_some(boost::asio::buffer(buf));
+    CHECK(n > 0);  // the stream still works
   });
 }
 
@@ -272,10 +291,12 @@ TEST_CASE("kill of a fiber blocked in a read unwinds it; the stream stays usable
     grove::this_fiber::sleep_for(10ms);
     reader.kill();
     reader.join();
-    CHECK_THROWS_AS(reader.get(), grove::killed_error);
+    bool killed = grove_test::throws<grove::killed_error>([&] { reader.get(); });
+    CHECK(killed);
     p.client.write_all("x");
     char buf[8];
-    CHECK(p.server.read_some(boost::asio::buffer(buf)) == 1);
+    std::size_t n = p.server.read_some(boost::asio::buffer(buf));
+    CHECK(n == 1);
   });
 }
 
@@ -315,9 +336,10 @@ TEST_CASE("connect: refused, by name, and timeouts while the peer never answers"
     }
     REQUIRE(hung);
     auto start = clock_type::now();
-    CHECK_THROWS_AS(
-        grove::with_timeout(50ms, [&] { return net::tcp_stream::connect("127.0.0.1", port); }),
-        grove::timeout_error);
+    bool timed_out = grove_test::throws<grove::timeout_error>([&] {
+      grove::with_timeout(50ms, [&] { return net::tcp_stream::connect("127.0.0.1", port); });
+    });
+    CHECK(timed_out);
     CHECK(ms_since(start) < 300);
   });
 }
@@ -424,7 +446,8 @@ TEST_CASE("a reset arriving while a fiber waits mid-read wakes it with connectio
                          sizeof abort_on_close) == 0);
     auto start = clock_type::now();
     p.client.close();  // RST while the reader is suspended
-    CHECK(reader.get() == std::errc::connection_reset);
+    std::error_code read_error = reader.get();
+    CHECK(read_error == std::errc::connection_reset);
     CHECK(ms_since(start) < 1000);
   });
 }
@@ -438,11 +461,15 @@ TEST_CASE("closing a stream wakes every fiber waiting on it, several in each dir
     for (int i = 0; i < 3; ++i) {
       waiters.push_back(grove::spawn([&] {
         char buf[8];
-        CHECK_THROWS_AS(p.server.read_some(boost::asio::buffer(buf)), net::net_error);
+        bool failed = grove_test::throws<net::net_error>(
+            [&] { p.server.read_some(boost::asio::buffer(buf)); });
+        CHECK(failed);
         ++woken;
       }));
       waiters.push_back(grove::spawn([&] {
-        CHECK_THROWS_AS(p.server.write_all(std::string(1 << 16, 'z')), net::net_error);
+        bool failed = grove_test::throws<net::net_error>(
+            [&] { p.server.write_all(std::string(1 << 16, 'z')); });
+        CHECK(failed);
         ++woken;
       }));
     }
@@ -462,7 +489,8 @@ TEST_CASE("kill ends a wait in accept, write and a connect that hangs; each can 
     grove::this_fiber::sleep_for(10ms);
     acceptor.kill();
     acceptor.join();
-    CHECK_THROWS_AS(acceptor.get(), grove::killed_error);
+    bool killed = grove_test::throws<grove::killed_error>([&] { acceptor.get(); });
+    CHECK(killed);
     auto again = grove::spawn([&] { return listener.accept(); });
     auto client = net::tcp_stream::connect("127.0.0.1", listener.local_endpoint().port());
     auto server = again.get();
@@ -474,7 +502,8 @@ TEST_CASE("kill ends a wait in accept, write and a connect that hangs; each can 
     REQUIRE_FALSE(writer.ready());
     writer.kill();
     writer.join();
-    CHECK_THROWS_AS(writer.get(), grove::killed_error);
+    killed = grove_test::throws<grove::killed_error>([&] { writer.get(); });
+    CHECK(killed);
 
     // connect: a full accept queue drops SYNs, so the next connect hangs
     net::listen_options tiny;
@@ -498,6 +527,7 @@ TEST_CASE("kill ends a wait in accept, write and a connect that hangs; each can 
     connector.kill();
     connector.join();
     CHECK(ms_since(start) < 300);
-    CHECK_THROWS_AS(connector.get(), grove::killed_error);
+    killed = grove_test::throws<grove::killed_error>([&] { connector.get(); });
+    CHECK(killed);
   });
 }

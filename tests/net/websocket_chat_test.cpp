@@ -59,7 +59,8 @@ TEST_CASE("a websocket message from one of three clients reaches all three") {
       clients[1].read(buffer);
       return beast::buffers_to_string(buffer.data());
     };
-    CHECK(left() == "*** client 1 left");
+    std::string notice = left();
+    CHECK(notice == "*** client 1 left");
     server.stop();
   });
 }
@@ -84,7 +85,8 @@ TEST_CASE("a websocket client that never reads is dropped and never blocks the o
     for (int i = 0; i < count; ++i) talker->write(boost::asio::buffer(std::to_string(i) + filler));
     talker->write(boost::asio::buffer(std::string("end")));
     auto got = receiving.get();
-    CHECK(echoes.get().size() == count + 2);
+    auto echoed = echoes.get();
+    CHECK(echoed.size() == count + 2);
     CHECK(server.chat_room().dropped_count() == 1);
     REQUIRE(got.size() == count + 2);  // every message, the notice about the silent one, "end"
     CHECK(std::count(got.begin(), got.end(), "*** client 3 was too slow and was disconnected") ==
@@ -134,7 +136,8 @@ TEST_CASE("Python's websockets client chats with the grove server") {
     auto messages = read_until_message(beast_client, "[2] hello from python");
     CHECK(messages.size() == 1);
     beast_client.write(boost::asio::buffer(std::string("hello back")));
-    CHECK(python.get() == 0);
+    int python_status = python.get();
+    CHECK(python_status == 0);
     server.stop();
   });
 }

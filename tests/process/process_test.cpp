@@ -11,9 +11,12 @@
 #include <fstream>
 #include <grove/grove.hpp>
 #include <grove/process.hpp>  // first: the header is self-contained
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include "../throws.hpp"
 
 using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
@@ -51,7 +54,8 @@ std::string slurp(const std::string& path) {
 
 TEST_CASE("run_process reports exit codes and the signal that ended a child") {
   grove::run([] {
-    CHECK(grove::run_process({"true"}).success());
+    grove::exit_status status = grove::run_process({"true"});
+    CHECK(status.success());
     auto three = grove::run_process({"sh", "-c", "exit 3"});
     CHECK(three.exited());
     CHECK(three.code == 3);
@@ -67,14 +71,17 @@ TEST_CASE("terminate, kill and send_signal reach the child; signalling a reaped 
   grove::run([] {
     auto p = grove::process::spawn({"sleep", "10"});
     p.terminate();
-    CHECK(p.wait().signal == SIGTERM);
+    grove::exit_status status = p.wait();
+    CHECK(status.signal == SIGTERM);
     p.kill();  // reaped: nothing happens
     auto q = grove::process::spawn({"sleep", "10"});
     q.kill();
-    CHECK(q.wait().signal == SIGKILL);
+    status = q.wait();
+    CHECK(status.signal == SIGKILL);
     auto r = grove::process::spawn({"sleep", "10"});
     r.send_signal(SIGINT);
-    CHECK(r.wait().signal == SIGINT);
+    status = r.wait();
+    CHECK(status.signal == SIGINT);
   });
 }
 
@@ -103,7 +110,8 @@ TEST_CASE("spawn outside grove::run is a clear error") {
 
 TEST_CASE("check_output returns stdout, or throws with the status and the tail of stderr") {
   grove::run([] {
-    CHECK(grove::check_output({"echo", "hello", "grove"}) == "hello grove\n");
+    std::string out = grove::check_output({"echo", "hello", "grove"});
+    CHECK(out == "hello grove\n");
     try {
       grove::check_output({"sh", "-c", "echo partial; echo 'it went wrong' >&2; exit 4"});
       FAIL("check_output should have thrown");
@@ -155,11 +163,14 @@ TEST_CASE("pipes talk to a child line by line") {
     for (int i = 0; i < 3; ++i) {
       std::string line = "line " + std::to_string(i) + "\n";
       p.stdin_pipe().write_all(line);
-      CHECK(p.stdout_pipe().read_until("\n") == line);
+      std::string echoed = p.stdout_pipe().read_until("\n");
+      CHECK(echoed == line);
     }
     p.stdin_pipe().close();
-    CHECK(p.stdout_pipe().read_until("\n") == "");
-    CHECK(p.wait().success());
+    std::string rest = p.stdout_pipe().read_until("\n");
+    CHECK(rest == "");
+    grove::exit_status status = p.wait();
+    CHECK(status.success());
   });
 }
 
@@ -168,22 +179,25 @@ TEST_CASE("stdio goes to files, /dev/null, a descriptor or into stdout") {
     std::string dir = "/tmp/grove_process_test_" + std::to_string(::getpid());
     ::mkdir(dir.c_str(), 0700);
     std::string out_path = dir + "/out.txt";
-    CHECK(grove::run_process({"sh", "-c", "echo one; echo two >&2"},
-                             {.stdout_ = grove::stdio::file(out_path),
-                              .stderr_ = grove::stdio::merge_into_stdout()})
-              .success());
+    grove::exit_status status = grove::run_process(
+        {"sh", "-c", "echo one; echo two >&2"},
+        {.stdout_ = grove::stdio::file(out_path), .stderr_ = grove::stdio::merge_into_stdout()});
+    CHECK(status.success());
     CHECK(slurp(out_path) == "one\ntwo\n");
-    CHECK(grove::run_process({"echo", "three"},
-                             {.stdout_ = grove::stdio::file(out_path, /*append=*/true)})
-              .success());
+    status = grove::run_process({"echo", "three"},
+                                {.stdout_ = grove::stdio::file(out_path, /*append=*/true)});
+    CHECK(status.success());
     CHECK(slurp(out_path) == "one\ntwo\nthree\n");
-    CHECK(grove::check_output({"cat"}, {.stdin_ = grove::stdio::file(out_path)}) ==
-          "one\ntwo\nthree\n");
-    CHECK(grove::check_output({"cat"}, {.stdin_ = grove::stdio::null()}) == "");
-    CHECK(grove::check_output({"sh", "-c", "echo x >&2"},
-                              {.stderr_ = grove::stdio::merge_into_stdout()}) == "x\n");
-    CHECK(grove::check_output({"sh", "-c", "echo gone >&2; echo kept"},
-                              {.stderr_ = grove::stdio::null()}) == "kept\n");
+    std::string out = grove::check_output({"cat"}, {.stdin_ = grove::stdio::file(out_path)});
+    CHECK(out == "one\ntwo\nthree\n");
+    out = grove::check_output({"cat"}, {.stdin_ = grove::stdio::null()});
+    CHECK(out == "");
+    out = grove::check_output({"sh", "-c", "echo x >&2"},
+                              {.stderr_ = grove::stdio::merge_into_stdout()});
+    CHECK(out == "x\n");
+    out = grove::check_output({"sh", "-c", "echo gone >&2; echo kept"},
+                              {.stderr_ = grove::stdio::null()});
+    CHECK(out == "kept\n");
     std::remove(out_path.c_str());
     ::rmdir(dir.c_str());
   });
@@ -191,9 +205,11 @@ TEST_CASE("stdio goes to files, /dev/null, a descriptor or into stdout") {
 
 TEST_CASE("environment, working directory and process group are the child's own") {
   grove::run([] {
-    CHECK(grove::check_output({"sh", "-c", "echo $GROVE_X"},
-                              {.environment = std::vector<std::string>{"GROVE_X=42"}}) == "42\n");
-    CHECK(grove::check_output({"pwd"}, {.working_directory = "/tmp"}) == "/tmp\n");
+    std::string out = grove::check_output({"sh", "-c", "echo $GROVE_X"},
+                                          {.environment = std::vector<std::string>{"GROVE_X=42"}});
+    CHECK(out == "42\n");
+    out = grove::check_output({"pwd"}, {.working_directory = "/tmp"});
+    CHECK(out == "/tmp\n");
     auto own_group = grove::process::spawn({"sleep", "10"}, {.new_process_group = true});
     CHECK(::getpgid(own_group.pid()) == own_group.pid());
     own_group.kill();
@@ -227,7 +243,10 @@ TEST_CASE("waits are cooperative: ten children sleeping 300 ms take about 300 ms
     for (int i = 0; i < 10; ++i) {
       fibers.push_back(grove::spawn([] { return grove::run_process({"sleep", "0.3"}); }));
     }
-    for (auto& f : fibers) CHECK(f.get().success());
+    for (auto& f : fibers) {
+      grove::exit_status status = f.get();
+      CHECK(status.success());
+    }
     CHECK(ms_since(start) < 1500);  // one after another: 3 s
     CHECK(ticks >= 10);
     ticker.kill();
@@ -238,7 +257,8 @@ TEST_CASE("wait_for gives up while the child runs on; poll never waits") {
   grove::run([] {
     auto p = grove::process::spawn({"sleep", "10"});
     CHECK_FALSE(p.poll());
-    CHECK_FALSE(p.wait_for(50ms));
+    std::optional<grove::exit_status> early = p.wait_for(50ms);
+    CHECK_FALSE(early);
     CHECK(pid_exists(p.pid()));
     p.kill();
     auto status = p.wait_for(5s);
@@ -252,25 +272,25 @@ TEST_CASE("a scoped timeout kills and reaps the child of run_process") {
   grove::run([] {
     int pid = 0;
     auto start = clock_type::now();
-    CHECK_THROWS_AS(grove::with_timeout(100ms,
-                                        [&] {
-                                          auto p = grove::process::spawn({"sleep", "10"});
-                                          pid = p.pid();
-                                          return p.wait();
-                                        }),
-                    grove::timeout_error);
+    bool timed_out = grove_test::throws<grove::timeout_error>([&] {
+      grove::with_timeout(100ms, [&] {
+        auto p = grove::process::spawn({"sleep", "10"});
+        pid = p.pid();
+        return p.wait();
+      });
+    });
+    CHECK(timed_out);
     CHECK(ms_since(start) < 2000);
-    CHECK(gone_within_5s(pid));
-    CHECK_THROWS_AS(grove::with_timeout(100ms,
-                                        [] {
-                                          grove::run_process({"sleep", "10"});
-                                        }),
-                    grove::timeout_error);
-    CHECK_THROWS_AS(grove::with_timeout(100ms,
-                                        [] {
-                                          grove::check_output({"sleep", "10"});
-                                        }),
-                    grove::timeout_error);
+    bool gone = gone_within_5s(pid);
+    CHECK(gone);
+    timed_out = grove_test::throws<grove::timeout_error>([] {
+      grove::with_timeout(100ms, [] { grove::run_process({"sleep", "10"}); });
+    });
+    CHECK(timed_out);
+    timed_out = grove_test::throws<grove::timeout_error>([] {
+      grove::with_timeout(100ms, [] { grove::check_output({"sleep", "10"}); });
+    });
+    CHECK(timed_out);
   });
 }
 
@@ -287,7 +307,8 @@ TEST_CASE("killing the waiting fiber leaves no zombie") {
     CHECK(pid_exists(pid));
     waiter.kill();
     waiter.join();
-    CHECK(gone_within_5s(pid));  // neither running nor a zombie
+    bool gone = gone_within_5s(pid);
+    CHECK(gone);  // neither running nor a zombie
   });
 }
 
@@ -305,7 +326,8 @@ TEST_CASE("a killed communicate leaves no zombie and no stuck helper fiber") {
     grove::this_fiber::sleep_for(100ms);
     waiter.kill();
     waiter.join();
-    CHECK(gone_within_5s(pid));
+    bool gone = gone_within_5s(pid);
+    CHECK(gone);
   });
 }
 
@@ -330,8 +352,8 @@ TEST_CASE("wait_child_exit never throws: a kill becomes operation_canceled and s
     auto p = grove::process::spawn({"sleep", "10"});
     int pidfd = grove::detail::open_pidfd(p.pid());
     REQUIRE(pidfd >= 0);
-    CHECK(grove::detail::wait_child_exit(pidfd, grove::detail::deadline_after(30ms)) ==
-          std::errc::timed_out);
+    std::error_code ec = grove::detail::wait_child_exit(pidfd, grove::detail::deadline_after(30ms));
+    CHECK(ec == std::errc::timed_out);
     std::error_code seen;
     bool raised_later = false;
     auto waiter = grove::spawn([&] {
@@ -349,9 +371,10 @@ TEST_CASE("wait_child_exit never throws: a kill becomes operation_canceled and s
     CHECK(seen == std::errc::operation_canceled);
     CHECK(raised_later);
     p.kill();
-    CHECK(grove::detail::wait_child_exit(pidfd, grove::detail::deadline_after(5s)) ==
-          std::error_code());
+    ec = grove::detail::wait_child_exit(pidfd, grove::detail::deadline_after(5s));
+    CHECK(ec == std::error_code());
     grove::detail::close_pidfd(pidfd);
-    CHECK(p.wait().signal == SIGKILL);
+    grove::exit_status status = p.wait();
+    CHECK(status.signal == SIGKILL);
   });
 }

@@ -187,7 +187,10 @@ TEST_CASE(
         }));
       }
       grove::timeout t(10s);
-      for (int i = 0; i < 8; ++i) CHECK(clients[i].get() == "49 hello " + std::to_string(i) + "\n");
+      for (int i = 0; i < 8; ++i) {
+        std::string answer = clients[i].get();
+        CHECK(answer == "49 hello " + std::to_string(i) + "\n");
+      }
       server.stop();
       CHECK(served == 8);
     });

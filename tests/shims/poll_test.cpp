@@ -61,12 +61,14 @@ TEST_CASE("poll on several descriptors waits cooperatively and reports the one t
     ticker t;
     auto writer = grove::spawn([&] {
       grove::this_fiber::sleep_for(30ms);
-      REQUIRE(::write(pipes[3].w, "x", 1) == 1);
+      ssize_t written = ::write(pipes[3].w, "x", 1);
+      REQUIRE(written == 1);
     });
     std::vector<pollfd> fds;
     for (auto& p : pipes) fds.push_back({p.r, POLLIN, 0});
     auto start = clock_type::now();
-    CHECK(::poll(fds.data(), fds.size(), 5000) == 1);
+    int ready = ::poll(fds.data(), fds.size(), 5000);
+    CHECK(ready == 1);
     CHECK(ms_since(start) >= 20);
     CHECK(t.ticks >= 2);
     for (std::size_t i = 0; i < fds.size(); ++i) CHECK((fds[i].revents != 0) == (i == 3));
@@ -80,10 +82,14 @@ TEST_CASE("poll with a zero timeout never yields; with a timeout it returns 0 in
     int ran = 0;
     auto other = grove::spawn([&] { ++ran; });
     pollfd fd{p.r, POLLIN, 0};
-    for (int i = 0; i < 100; ++i) CHECK(::poll(&fd, 1, 0) == 0);
+    for (int i = 0; i < 100; ++i) {
+      int ready = ::poll(&fd, 1, 0);
+      CHECK(ready == 0);
+    }
     CHECK(ran == 0);  // never yielded
     auto start = clock_type::now();
-    CHECK(::poll(&fd, 1, 100) == 0);
+    int ready = ::poll(&fd, 1, 100);
+    CHECK(ready == 0);
     double elapsed = ms_since(start);
     CHECK(elapsed >= 90);
     CHECK(elapsed < 3000);
@@ -91,7 +97,8 @@ TEST_CASE("poll with a zero timeout never yields; with a timeout it returns 0 in
     other.join();
     // No descriptor at all: a cooperative sleep.
     start = clock_type::now();
-    CHECK(::poll(nullptr, 0, 50) == 0);
+    ready = ::poll(nullptr, 0, 50);
+    CHECK(ready == 0);
     CHECK(ms_since(start) >= 40);
   });
 }
@@ -105,7 +112,8 @@ TEST_CASE("poll reports a closed peer (POLLHUP) and a descriptor closed meanwhil
       ::close(sv[0]);
     });
     pollfd fd{sv[1], POLLIN, 0};
-    CHECK(::poll(&fd, 1, 5000) == 1);
+    int ready = ::poll(&fd, 1, 5000);
+    CHECK(ready == 1);
     CHECK((fd.revents & (POLLIN | POLLHUP)) != 0);
     closer.join();
     pipe_fds p;
@@ -116,7 +124,8 @@ TEST_CASE("poll reports a closed peer (POLLHUP) and a descriptor closed meanwhil
     });
     pollfd v{victim, POLLIN, 0};
     auto start = clock_type::now();
-    CHECK(::poll(&v, 1, 2000) == 1);
+    ready = ::poll(&v, 1, 2000);
+    CHECK(ready == 1);
     CHECK((v.revents & POLLNVAL) != 0);
     CHECK(ms_since(start) < 3000);
     closer2.join();
@@ -130,14 +139,16 @@ TEST_CASE("select waits on several descriptors, restores the sets and writes bac
     ticker t;
     auto writer = grove::spawn([&] {
       grove::this_fiber::sleep_for(30ms);
-      REQUIRE(::write(b.w, "y", 1) == 1);
+      ssize_t written = ::write(b.w, "y", 1);
+      REQUIRE(written == 1);
     });
     fd_set readable;
     FD_ZERO(&readable);
     FD_SET(a.r, &readable);
     FD_SET(b.r, &readable);
     timeval limit{5, 0};
-    CHECK(::select(std::max(a.r, b.r) + 1, &readable, nullptr, nullptr, &limit) == 1);
+    int ready = ::select(std::max(a.r, b.r) + 1, &readable, nullptr, nullptr, &limit);
+    CHECK(ready == 1);
     CHECK_FALSE(FD_ISSET(a.r, &readable));
     CHECK(FD_ISSET(b.r, &readable));
     CHECK(limit.tv_sec < 5);  // Linux writes back the time left
@@ -147,7 +158,8 @@ TEST_CASE("select waits on several descriptors, restores the sets and writes bac
     FD_ZERO(&readable);
     FD_SET(a.r, &readable);
     timeval short_limit{0, 50 * 1000};
-    CHECK(::select(a.r + 1, &readable, nullptr, nullptr, &short_limit) == 0);
+    ready = ::select(a.r + 1, &readable, nullptr, nullptr, &short_limit);
+    CHECK(ready == 0);
     CHECK(short_limit.tv_sec == 0);
     CHECK(short_limit.tv_usec == 0);
   });
@@ -158,24 +170,28 @@ TEST_CASE("ppoll and pselect cooperate too") {
     pipe_fds p;
     auto writer = grove::spawn([&] {
       grove::this_fiber::sleep_for(20ms);
-      REQUIRE(::write(p.w, "z", 1) == 1);
+      ssize_t written = ::write(p.w, "z", 1);
+      REQUIRE(written == 1);
     });
     ticker t;
     pollfd fd{p.r, POLLIN, 0};
     timespec limit{5, 0};
     sigset_t mask;
     sigemptyset(&mask);
-    CHECK(::ppoll(&fd, 1, &limit, &mask) == 1);
+    int ready = ::ppoll(&fd, 1, &limit, &mask);
+    CHECK(ready == 1);
     CHECK(t.ticks >= 2);
     writer.join();
     char c;
-    REQUIRE(::read(p.r, &c, 1) == 1);
+    ssize_t got = ::read(p.r, &c, 1);
+    REQUIRE(got == 1);
     fd_set readable;
     FD_ZERO(&readable);
     FD_SET(p.r, &readable);
     timespec short_limit{0, 40 * 1000 * 1000};
     auto start = clock_type::now();
-    CHECK(::pselect(p.r + 1, &readable, nullptr, nullptr, &short_limit, &mask) == 0);
+    ready = ::pselect(p.r + 1, &readable, nullptr, nullptr, &short_limit, &mask);
+    CHECK(ready == 0);
     CHECK(ms_since(start) >= 30);
   });
 }
@@ -192,20 +208,25 @@ TEST_CASE("epoll_wait in a fiber: an event loop inside a fiber cooperates") {
     ticker t;
     auto writer = grove::spawn([&] {
       grove::this_fiber::sleep_for(30ms);
-      REQUIRE(::write(p.w, "e", 1) == 1);
+      ssize_t written = ::write(p.w, "e", 1);
+      REQUIRE(written == 1);
     });
     epoll_event out[4];
-    CHECK(::epoll_wait(ep, out, 4, 5000) == 1);
+    int ready = ::epoll_wait(ep, out, 4, 5000);
+    CHECK(ready == 1);
     int ready_fd = out[0].data.fd;
     CHECK(ready_fd == p.r);
     CHECK(t.ticks >= 2);
     writer.join();
     char c;
-    REQUIRE(::read(p.r, &c, 1) == 1);
+    ssize_t got = ::read(p.r, &c, 1);
+    REQUIRE(got == 1);
     auto start = clock_type::now();
-    CHECK(::epoll_wait(ep, out, 4, 40) == 0);
+    ready = ::epoll_wait(ep, out, 4, 40);
+    CHECK(ready == 0);
     CHECK(ms_since(start) >= 30);
-    CHECK(::epoll_pwait(ep, out, 4, 0, nullptr) == 0);
+    ready = ::epoll_pwait(ep, out, 4, 0, nullptr);
+    CHECK(ready == 0);
     ::close(ep);
   });
 }

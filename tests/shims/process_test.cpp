@@ -71,13 +71,16 @@ TEST_CASE("waitpid, wait4 and waitid on children sleeping 0.3 s overlap in fiber
     pid_t pid = children[i];
     int status = -1;
     if (i < 2) {
-      CHECK(waitpid(pid, &status, 0) == pid);
+      pid_t reaped = waitpid(pid, &status, 0);
+      CHECK(reaped == pid);
     } else if (i < 4) {
       rusage usage{};
-      CHECK(wait4(pid, &status, 0, &usage) == pid);
+      pid_t reaped = wait4(pid, &status, 0, &usage);
+      CHECK(reaped == pid);
     } else {
       siginfo_t info{};
-      CHECK(waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED) == 0);
+      int result = waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED);
+      CHECK(result == 0);
       CHECK(info.si_pid == pid);
       CHECK(info.si_code == CLD_EXITED);
       status = W_EXITCODE(info.si_status, 0);
@@ -119,7 +122,8 @@ TEST_CASE("system() in ten fibers runs the shells concurrently, with their exit 
   CHECK(ms < 800);
   CHECK(no_children_left());
   grove::run([] {
-    CHECK(system(nullptr) != 0);  // a shell is available
+    int shell = system(nullptr);
+    CHECK(shell != 0);  // a shell is available
     int status = system("exit 3");
     CHECK(WEXITSTATUS(status) == 3);
     status = system("kill -TERM $$");
@@ -176,11 +180,13 @@ TEST_CASE("a stopped child is reported to waitpid(WUNTRACED) in a fiber") {
     grove::this_fiber::sleep_for(50ms);
     CHECK_FALSE(waiter.ready());
     kill(pid, SIGSTOP);
-    CHECK(waiter.join_for(500ms));
+    bool joined = waiter.join_for(500ms);
+    CHECK(joined);
     CHECK(got == pid);
     CHECK(WIFSTOPPED(status));
     kill(pid, SIGKILL);
-    CHECK(waitpid(pid, &status, 0) == pid);
+    got = waitpid(pid, &status, 0);
+    CHECK(got == pid);
     CHECK(WIFSIGNALED(status));
   });
   CHECK(no_children_left());
@@ -217,7 +223,8 @@ TEST_CASE("a kill or a scoped timeout ends waitpid and system with ECANCELED or 
     CHECK(status == -1);
     CHECK(error == ETIMEDOUT);
     kill(pid, SIGKILL);
-    CHECK(waitpid(pid, nullptr, 0) == pid);
+    got = waitpid(pid, nullptr, 0);
+    CHECK(got == pid);
   });
   CHECK(no_children_left());  // system() reaped the shell it had to end
 }
@@ -263,7 +270,8 @@ TEST_CASE("a child forked in a fiber sees plain libc, not the parent's hub") {
     }
     REQUIRE(child > 0);
     int status = -1;
-    CHECK(waitpid(child, &status, 0) == child);
+    pid_t reaped = waitpid(child, &status, 0);
+    CHECK(reaped == child);
     CHECK(WIFEXITED(status));
     CHECK(WEXITSTATUS(status) == 0);
     bystander.join();
@@ -277,7 +285,10 @@ TEST_CASE("a child forked in a fiber sees plain libc, not the parent's hub") {
 
 TEST_CASE("GROVE_SHIMS=0 makes waits in fibers serial") {
   if (!shims_disabled()) return;
-  double ms = concurrent_ms(3, [](int) { CHECK(system("sleep 0.3") == 0); });
+  double ms = concurrent_ms(3, [](int) {
+    int status = system("sleep 0.3");
+    CHECK(status == 0);
+  });
   MESSAGE("3 fibers x system(\"sleep 0.3\"), GROVE_SHIMS=0: " << ms << " ms");
   CHECK(ms >= 890);
 }

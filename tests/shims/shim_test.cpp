@@ -87,7 +87,8 @@ TEST_CASE("yield_noexcept lets other fibers run and reports a pending kill witho
   grove::run([] {
     int steps = 0;
     auto other = grove::spawn([&] { ++steps; });
-    CHECK(grove::shims::yield_noexcept() == grove::detail::wake_reason::deadline);
+    grove::detail::wake_reason reason = grove::shims::yield_noexcept();
+    CHECK(reason == grove::detail::wake_reason::deadline);
     CHECK(steps == 1);
     grove::detail::wake_reason seen = grove::detail::wake_reason::none;
     auto victim = grove::spawn([&] {

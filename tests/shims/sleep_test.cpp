@@ -58,10 +58,14 @@ timespec timespec_of(std::chrono::nanoseconds d) {
 }  // namespace
 
 TEST_CASE("ten fibers in plain usleep, nanosleep or this_thread::sleep_for overlap") {
-  CHECK(overlap_ms(10, [] { CHECK(usleep(300'000) == 0); }) < 450);
+  CHECK(overlap_ms(10, [] {
+          int result = usleep(300'000);
+          CHECK(result == 0);
+        }) < 450);
   CHECK(overlap_ms(10, [] {
           timespec t = timespec_of(300ms);
-          CHECK(nanosleep(&t, nullptr) == 0);
+          int result = nanosleep(&t, nullptr);
+          CHECK(result == 0);
         }) < 450);
   CHECK(overlap_ms(10, [] { std::this_thread::sleep_for(300ms); }) < 450);
   CHECK(overlap_ms(10, [] {
@@ -69,12 +73,16 @@ TEST_CASE("ten fibers in plain usleep, nanosleep or this_thread::sleep_for overl
         }) < 450);
   CHECK(overlap_ms(10, [] {
           timespec t = timespec_of(300ms);
-          CHECK(thrd_sleep(&t, nullptr) == 0);
+          int result = thrd_sleep(&t, nullptr);
+          CHECK(result == 0);
         }) < 450);
 }
 
 TEST_CASE("plain sleep(1) in five fibers takes one second, not five") {
-  double ms = overlap_ms(5, [] { CHECK(sleep(1) == 0); });
+  double ms = overlap_ms(5, [] {
+    unsigned left = sleep(1);
+    CHECK(left == 0);
+  });
   CHECK(ms >= 990);
   CHECK(ms < 1500);
 }
@@ -85,7 +93,8 @@ TEST_CASE(
     CAPTURE(clock);
     CHECK(overlap_ms(10, [clock] {
             timespec t = timespec_of(300ms);
-            CHECK(clock_nanosleep(clock, 0, &t, nullptr) == 0);
+            int result = clock_nanosleep(clock, 0, &t, nullptr);
+            CHECK(result == 0);
           }) < 450);
     double ms = overlap_ms(10, [clock] {
       timespec when{};
@@ -95,7 +104,8 @@ TEST_CASE(
         when.tv_nsec -= 1'000'000'000;
         ++when.tv_sec;
       }
-      CHECK(clock_nanosleep(clock, TIMER_ABSTIME, &when, nullptr) == 0);
+      int result = clock_nanosleep(clock, TIMER_ABSTIME, &when, nullptr);
+      CHECK(result == 0);
       timespec now{};
       clock_gettime(clock, &now);
       CHECK(
@@ -108,18 +118,28 @@ TEST_CASE(
 
 TEST_CASE("sleeping fibers cost no CPU while they wait") {
   double cpu_before = cpu_ms();
-  double ms = overlap_ms(100, [] { CHECK(usleep(300'000) == 0); });
+  double ms = overlap_ms(100, [] {
+    int result = usleep(300'000);
+    CHECK(result == 0);
+  });
   CHECK(ms < 450);
   CHECK(cpu_ms() - cpu_before < 150);  // a busy wait would burn ~300 ms
 }
 
 TEST_CASE("a zero-length sleep yields to the other ready fibers") {
   grove::run([] {
-    for (auto nap : std::vector<std::function<void()>>{[] { CHECK(usleep(0) == 0); },
-                                                       [] { CHECK(sleep(0) == 0); },
+    for (auto nap : std::vector<std::function<void()>>{[] {
+                                                         int result = usleep(0);
+                                                         CHECK(result == 0);
+                                                       },
+                                                       [] {
+                                                         unsigned left = sleep(0);
+                                                         CHECK(left == 0);
+                                                       },
                                                        [] {
                                                          timespec zero{};
-                                                         CHECK(nanosleep(&zero, nullptr) == 0);
+                                                         int result = nanosleep(&zero, nullptr);
+                                                         CHECK(result == 0);
                                                        },
                                                        [] { std::this_thread::yield(); }}) {
       bool ran = false;
@@ -130,7 +150,8 @@ TEST_CASE("a zero-length sleep yields to the other ready fibers") {
     }
     bool ran = false;
     auto other = grove::spawn([&] { ran = true; });
-    CHECK(usleep(0) == 0);
+    int result = usleep(0);
+    CHECK(result == 0);
     CHECK(ran);
   });
 }
@@ -169,7 +190,8 @@ TEST_CASE("outside fibers the sleeps block as libc's, with libc's results") {
     int error = errno;
     CHECK(result == -1);
     CHECK(error == EINVAL);
-    CHECK(clock_nanosleep(CLOCK_MONOTONIC, 0, &bad_in_fiber, nullptr) == EINVAL);
+    result = clock_nanosleep(CLOCK_MONOTONIC, 0, &bad_in_fiber, nullptr);
+    CHECK(result == EINVAL);
   });
 }
 
@@ -215,7 +237,8 @@ TEST_CASE(
       CHECK(result == -1);
       CHECK(error == ETIMEDOUT);
       std::this_thread::sleep_for(10s);  // libstdc++ retries only EINTR
-      CHECK(clock_nanosleep(CLOCK_MONOTONIC, 0, nullptr, nullptr) == EFAULT);
+      result = clock_nanosleep(CLOCK_MONOTONIC, 0, nullptr, nullptr);
+      CHECK(result == EFAULT);
       unsigned left = sleep(10);
       error = errno;
       CHECK(left >= 9);
@@ -234,12 +257,18 @@ TEST_CASE("a sleep inside a library loaded with dlopen cooperates") {
   REQUIRE_MESSAGE(plugin, std::string(plugin ? "" : dlerror()));
   auto nap = reinterpret_cast<int (*)(unsigned)>(dlsym(plugin, "napper_usleep"));
   REQUIRE(reinterpret_cast<void*>(nap) != nullptr);
-  CHECK(overlap_ms(10, [nap] { CHECK(nap(300'000) == 0); }) < 450);
+  CHECK(overlap_ms(10, [nap] {
+          int result = nap(300'000);
+          CHECK(result == 0);
+        }) < 450);
   dlclose(plugin);
 }
 
 TEST_CASE("GROVE_SHIMS=0 makes sleeping fibers serial") {
-  double ms = overlap_ms(3, [] { CHECK(usleep(100'000) == 0); });
+  double ms = overlap_ms(3, [] {
+    int result = usleep(100'000);
+    CHECK(result == 0);
+  });
   MESSAGE("3 fibers x usleep(100 ms): " << ms << " ms, GROVE_SHIMS="
                                         << std::string(shims_disabled() ? "0" : "unset"));
   if (shims_disabled()) {

@@ -115,9 +115,13 @@ TEST_CASE("plain blocking recv in fibers: many wait at once and each wakes for i
     grove::this_fiber::sleep_for(30ms);  // every reader is blocked in recv by now
     for (int i = count - 1; i >= 0; --i) {
       std::string msg = "m" + std::to_string(i);
-      REQUIRE(::send(pairs[i].a, msg.data(), msg.size(), 0) == ssize_t(msg.size()));
+      ssize_t sent = ::send(pairs[i].a, msg.data(), msg.size(), 0);
+      REQUIRE(sent == ssize_t(msg.size()));
     }
-    for (int i = 0; i < count; ++i) CHECK(readers[i].get() == "m" + std::to_string(i));
+    for (int i = 0; i < count; ++i) {
+      std::string got = readers[i].get();
+      CHECK(got == "m" + std::to_string(i));
+    }
     CHECK(ms_since(start) < 5000);
     CHECK(t.ticks >= 2);  // the hub kept running other fibers while they all blocked
   });
@@ -135,8 +139,10 @@ TEST_CASE("plain read and write on a pipe block only their fiber") {
     });
     grove::this_fiber::sleep_for(30ms);
     CHECK(t.ticks >= 2);
-    REQUIRE(::write(fds[1], "pipe!", 5) == 5);
-    CHECK(reader.get() == "pipe!");
+    ssize_t written = ::write(fds[1], "pipe!", 5);
+    REQUIRE(written == 5);
+    std::string got = reader.get();
+    CHECK(got == "pipe!");
     ::close(fds[0]);
     ::close(fds[1]);
   });
@@ -171,7 +177,8 @@ TEST_CASE("a TCP echo server and its clients, all plain blocking libc calls, run
         int ok = 0;
         for (int r = 0; r < rounds; ++r) {
           std::string msg = "client " + std::to_string(i) + " round " + std::to_string(r);
-          REQUIRE(send_all(fd, msg.data(), msg.size()));
+          bool sent = send_all(fd, msg.data(), msg.size());
+          REQUIRE(sent);
           std::string got;
           while (got.size() < msg.size()) {
             char buf[256];
@@ -185,7 +192,10 @@ TEST_CASE("a TCP echo server and its clients, all plain blocking libc calls, run
         return ok;
       }));
     }
-    for (auto& u : users) CHECK(u.get() == rounds);
+    for (auto& u : users) {
+      int ok = u.get();
+      CHECK(ok == rounds);
+    }
     server.get();
   });
 }
@@ -198,8 +208,10 @@ TEST_CASE("connect to a port nobody listens on fails with ECONNREFUSED, in a fib
       to = l.address();
     }  // closed: the port now refuses
     errno = 0;
-    CHECK(plain_connect(to) == -1);
-    CHECK(errno == ECONNREFUSED);
+    int fd = plain_connect(to);
+    int error = errno;
+    CHECK(fd == -1);
+    CHECK(error == ECONNREFUSED);
   });
 }
 
@@ -212,8 +224,10 @@ TEST_CASE("SO_RCVTIMEO makes a blocked recv fail with EAGAIN after the timeout, 
     char buf[8];
     auto start = clock_type::now();
     errno = 0;
-    CHECK(::recv(p.b, buf, sizeof buf, 0) == -1);
-    CHECK(errno == EAGAIN);
+    ssize_t n = ::recv(p.b, buf, sizeof buf, 0);
+    int error = errno;
+    CHECK(n == -1);
+    CHECK(error == EAGAIN);
     double elapsed = ms_since(start);
     CHECK(elapsed >= 90);
     CHECK(elapsed < 3000);
@@ -233,7 +247,8 @@ TEST_CASE("close from another fiber wakes a fiber blocked in recv with EBADF") {
     grove::this_fiber::sleep_for(20ms);
     ::close(p.b);
     p.b = -1;
-    CHECK(reader.get() == EBADF);
+    int error = reader.get();
+    CHECK(error == EBADF);
   });
 }
 
@@ -244,10 +259,14 @@ TEST_CASE("the user's O_NONBLOCK is honoured: EAGAIN at once, no waiting") {
     REQUIRE(::fcntl(p.b, F_SETFL, flags | O_NONBLOCK) == 0);
     char buf[8];
     errno = 0;
-    CHECK(::recv(p.b, buf, sizeof buf, 0) == -1);
-    CHECK(errno == EAGAIN);
-    CHECK(::read(p.b, buf, sizeof buf) == -1);
-    CHECK(errno == EAGAIN);
+    ssize_t n = ::recv(p.b, buf, sizeof buf, 0);
+    int error = errno;
+    CHECK(n == -1);
+    CHECK(error == EAGAIN);
+    n = ::read(p.b, buf, sizeof buf);
+    error = errno;
+    CHECK(n == -1);
+    CHECK(error == EAGAIN);
     int off = 0;
     REQUIRE(::ioctl(p.b, FIONBIO, &off) == 0);
     CHECK((::fcntl(p.b, F_GETFL) & O_NONBLOCK) == 0);
@@ -256,11 +275,14 @@ TEST_CASE("the user's O_NONBLOCK is honoured: EAGAIN at once, no waiting") {
       grove::this_fiber::sleep_for(20ms);
       ::send(p.a, "x", 1, 0);
     });
-    CHECK(::recv(p.b, buf, sizeof buf, 0) == 1);
+    n = ::recv(p.b, buf, sizeof buf, 0);
+    CHECK(n == 1);
     writer.join();
     // MSG_DONTWAIT asks for one non-blocking call.
-    CHECK(::recv(p.b, buf, sizeof buf, MSG_DONTWAIT) == -1);
-    CHECK(errno == EAGAIN);
+    n = ::recv(p.b, buf, sizeof buf, MSG_DONTWAIT);
+    error = errno;
+    CHECK(n == -1);
+    CHECK(error == EAGAIN);
   });
 }
 
@@ -272,7 +294,8 @@ TEST_CASE("F_GETFL shows the user's view; dup'ed descriptors share O_NONBLOCK") 
       ::send(p.a, "y", 1, 0);
     });
     char buf[4];
-    CHECK(::recv(p.b, buf, sizeof buf, 0) == 1);  // grove made the kernel's flag non-blocking
+    ssize_t n = ::recv(p.b, buf, sizeof buf, 0);
+    CHECK(n == 1);  // grove made the kernel's flag non-blocking
     writer.join();
     CHECK((::fcntl(p.b, F_GETFL) & O_NONBLOCK) == 0);  // the user still sees a blocking socket
     int copy = ::dup(p.b);
@@ -282,8 +305,10 @@ TEST_CASE("F_GETFL shows the user's view; dup'ed descriptors share O_NONBLOCK") 
     REQUIRE(::ioctl(copy, FIONBIO, &on) == 0);         // one open file description...
     CHECK((::fcntl(p.b, F_GETFL) & O_NONBLOCK) != 0);  // ...so the original sees it too
     errno = 0;
-    CHECK(::recv(p.b, buf, sizeof buf, 0) == -1);
-    CHECK(errno == EAGAIN);
+    n = ::recv(p.b, buf, sizeof buf, 0);
+    int error = errno;
+    CHECK(n == -1);
+    CHECK(error == EAGAIN);
     int third = ::fcntl(copy, F_DUPFD_CLOEXEC, 0);
     REQUIRE(third >= 0);
     REQUIRE(::fcntl(third, F_SETFL, 0) == 0);  // clear it through a third descriptor
@@ -314,8 +339,10 @@ TEST_CASE("a large write to a blocking socket writes everything while the reader
       }
       return got;
     });
-    CHECK(::write(p.a, data.data(), data.size()) == ssize_t(data.size()));
-    CHECK(reader.get() == data);
+    ssize_t written = ::write(p.a, data.data(), data.size());
+    CHECK(written == ssize_t(data.size()));
+    std::string got = reader.get();
+    CHECK(got == data);
   });
 }
 
@@ -351,9 +378,11 @@ TEST_CASE("kill and a scoped timeout end a blocked recv with ECANCELED and ETIME
     CHECK(timed == ETIMEDOUT);
     CHECK(ms_since(start) < 3000);
     // The socket still works afterwards.
-    REQUIRE(::send(p.a, "ok", 2, 0) == 2);
+    ssize_t sent = ::send(p.a, "ok", 2, 0);
+    REQUIRE(sent == 2);
     char buf[4];
-    CHECK(::recv(p.b, buf, sizeof buf, 0) == 2);
+    ssize_t n = ::recv(p.b, buf, sizeof buf, 0);
+    CHECK(n == 2);
   });
 }
 
@@ -385,7 +414,8 @@ TEST_CASE("outside fibers, a socket grove made non-blocking still blocks as libc
       ::send(p.a, "1", 1, 0);
     });
     char buf[4];
-    CHECK(::recv(p.b, buf, sizeof buf, 0) == 1);  // cooperative: the kernel flag is set now
+    ssize_t n = ::recv(p.b, buf, sizeof buf, 0);
+    CHECK(n == 1);  // cooperative: the kernel flag is set now
     writer.join();
   });
   std::thread late_writer([&] {

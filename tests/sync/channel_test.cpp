@@ -14,7 +14,7 @@
 #include <grove/grove.hpp>
 
 #include "stress.hpp"
-#include "throws.hpp"
+#include "../throws.hpp"
 
 using namespace std::chrono_literals;
 

@@ -8,7 +8,7 @@
 
 #include <grove/grove.hpp>
 
-#include "throws.hpp"
+#include "../throws.hpp"
 
 using namespace std::chrono_literals;
 

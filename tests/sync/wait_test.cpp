@@ -9,7 +9,7 @@
 
 #include <grove/grove.hpp>
 
-#include "throws.hpp"
+#include "../throws.hpp"
 
 using namespace std::chrono_literals;
 
