@@ -35,17 +35,22 @@ func threadsPingPong(roundTrips int) float64 {
 	return ping(roundTrips, true)
 }
 
+// lockThreadIf locks the calling goroutine to its own OS thread when locked (the `threads`
+// modes) and returns what undoes it.
+func lockThreadIf(locked bool) func() {
+	if !locked {
+		return func() {}
+	}
+	runtime.LockOSThread()
+	return runtime.UnlockOSThread
+}
+
 func ping(roundTrips int, locked bool) float64 {
 	ping := make(chan int)
 	pong := make(chan int)
-	if locked {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-	}
+	defer lockThreadIf(locked)()
 	go func() {
-		if locked {
-			runtime.LockOSThread()
-		}
+		lockThreadIf(locked)
 		for v := range ping {
 			pong <- v
 		}
@@ -63,14 +68,9 @@ func ping(roundTrips int, locked bool) float64 {
 func stream(items, capacity int, locked bool) float64 {
 	ch := make(chan int, capacity)
 	done := make(chan int)
-	if locked {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-	}
+	defer lockThreadIf(locked)()
 	go func() {
-		if locked {
-			runtime.LockOSThread()
-		}
+		lockThreadIf(locked)
 		sum := 0
 		for v := range ch {
 			sum += v
