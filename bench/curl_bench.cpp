@@ -11,7 +11,6 @@
 // (one side only: for profiling it, e.g. under `strace -c -f`).
 #include <curl/curl.h>
 
-#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -99,12 +98,6 @@ double multi_on_one_thread(const std::string& url, int handles, int per_handle) 
   return ok / seconds;
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  std::size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -144,13 +137,14 @@ int main(int argc, char** argv) {
     }
     if (!run_multi || !run_easy) {
       std::printf("fibers=%ld requests=%ld %s_rps=%.0f\n", fibers, fibers * per_fiber,
-                  run_easy ? "easy_in_fibers" : "multi", median(run_easy ? easy : multi));
+                  run_easy ? "easy_in_fibers" : "multi", bench::median(run_easy ? easy : multi));
       return 0;
     }
     std::printf(
         "fibers=%ld requests=%ld easy_in_fibers_rps=%.0f multi_rps=%.0f "
         "easy_over_multi=%.3f\n",
-        fibers, fibers * per_fiber, median(easy), median(multi), median(ratio));
+        fibers, fibers * per_fiber, bench::median(easy), bench::median(multi),
+        bench::median(ratio));
     curl_global_cleanup();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "curl_bench: %s\n", e.what());
