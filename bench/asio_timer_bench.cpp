@@ -8,7 +8,6 @@
 //   asio_timer_bench [ROUNDS] [FIBERS] [WAITS]
 #include <sys/resource.h>
 
-#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -32,12 +31,6 @@ double cpu_ns() {
   getrusage(RUSAGE_SELF, &usage);
   auto ns = [](timeval t) { return t.tv_sec * 1e9 + t.tv_usec * 1e3; };
   return ns(usage.ru_utime) + ns(usage.ru_stime);
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  std::size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 asio::awaitable<void> coroutine_waits(long waits) {
@@ -107,6 +100,7 @@ int main(int argc, char** argv) {
   std::printf("# rounds=%ld fibers=%ld waits=%ld (1 us each)\n", rounds, fibers, waits);
   for (std::size_t m = 0; m < modes.size(); ++m) {
     std::printf("%-10s wall_ns_per_wait=%.0f cpu_ns_per_wait=%.0f cpu_vs_sleep_for=%.2f\n",
-                modes[m].c_str(), median(wall[m]), median(cpu[m]), median(ratio[m]));
+                modes[m].c_str(), bench::median(wall[m]), bench::median(cpu[m]),
+                bench::median(ratio[m]));
   }
 }
